@@ -1,0 +1,389 @@
+"""Private ovsdb-server + ovs-vswitchd daemons for tests and the netdev backend.
+
+:class:`PrivateOvs` starts its own ``ovsdb-server`` and ``ovs-vswitchd
+--enable-dummy --disable-system`` in a temporary run directory and in its own
+network namespace, then creates a standalone userspace datapath
+``netdev@ufidcert-<random>`` with dummy ports and no bridge (a bridge's
+revalidator would delete flows added with dpctl within a second; see
+/work/shared/backends.md section 2.2). Recipe measured in backends.md 2.1.
+
+Nothing of the system's Open vSwitch is touched: every path the daemons use
+(``OVS_RUNDIR``, ``OVS_DBDIR``, ``OVS_LOGDIR``, ``OVS_SYSCONFDIR``) points into
+the private directory. Teardown kills both daemons (by their process ids),
+deletes the namespace (and with it every tap device the daemon made) and the
+directory, also on exceptions, Ctrl-C and interpreter exit (``atexit``). The
+daemons get ``PR_SET_PDEATHSIG`` so that they die with the Python process even
+when it is killed; namespaces and directories left by a killed process are
+swept by the next :class:`PrivateOvs` (their names carry the owner's pid).
+
+Use::
+
+    with PrivateOvs(ports=2) as ovs:
+        ovs.appctl("dpctl/add-flow", ovs.dp, "in_port(1),eth_type(0x0800)...", "2")
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from conformance.backends.unixctl import UnixctlClient, UnixctlError
+from conformance.errors import BackendUnavailable
+
+__all__ = ["INSTALL_HINT", "PrivateOvs", "ovs_available", "sweep_stale"]
+
+INSTALL_HINT = "install it with: apt-get install openvswitch-switch"
+_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+_BINARIES = ("ovsdb-tool", "ovsdb-server", "ovs-vsctl", "ovs-vswitchd")
+_PREFIX = "ufidcert-"  # netns and run-dir names: ufidcert-<owner pid>-<token>
+_STALE = re.compile(rf"^{_PREFIX}(?:ovs-)?(\d+)-[0-9a-f]+")
+_PORT_LINE = re.compile(r"^\s*port (\d+): (\S+)")
+_PR_SET_PDEATHSIG = 1
+
+
+def ovs_available() -> str | None:
+    """``None`` when private daemons can run here, else a one-line reason with how to fix it."""
+    missing = [b for b in _BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    if missing:
+        return f"Open vSwitch is not installed ({', '.join(missing)} not found); {INSTALL_HINT}"
+    if not _SCHEMA.exists():
+        return f"Open vSwitch schema {_SCHEMA} is missing; {INSTALL_HINT}"
+    if shutil.which("ip") is None:
+        return "the 'ip' command (iproute2) is missing; install it with: apt-get install iproute2"
+    if os.geteuid() != 0:
+        return "private ovs-vswitchd needs root (it runs in its own network namespace, made with 'ip netns')"
+    if not Path("/dev/net/tun").exists():
+        return "/dev/net/tun is missing: the userspace datapath's internal port needs the tun driver"
+    return None
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name)
+    if found is None and Path("/usr/sbin", name).exists():
+        found = str(Path("/usr/sbin", name))
+    if found is None:
+        raise BackendUnavailable(f"{name} not found; {INSTALL_HINT}")
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> list[str]:
+    """Delete namespaces and run directories left by :class:`PrivateOvs` owners that no longer run.
+
+    Only names this module makes (``ufidcert-<pid>-<hex>``) whose owner pid is
+    dead are touched. Returns what was removed.
+    """
+    removed: list[str] = []
+    try:
+        listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False)
+        names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        names = []
+    for name in names:
+        m = _STALE.match(name)
+        if m and not _pid_alive(int(m.group(1))):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10, check=False)
+            removed.append(f"netns {name}")
+    tmp = Path(tempfile.gettempdir())
+    for path in tmp.glob(f"{_PREFIX}ovs-*"):
+        m = _STALE.match(path.name)
+        if m and path.is_dir() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"dir {path}")
+    return removed
+
+
+def _set_pdeathsig() -> None:
+    # Runs in the child between fork and exec: the daemon gets SIGTERM when the
+    # thread that started it dies, so a killed test run leaves no daemon behind.
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class PrivateOvs:
+    """Private ovsdb-server + ovs-vswitchd with one standalone ``netdev`` datapath.
+
+    ``ports`` dummy ports named ``<port_prefix>1..N`` are added; :attr:`ports`
+    holds their datapath port numbers (not OpenFlow numbers). :meth:`appctl`
+    talks to ovs-vswitchd over one persistent unixctl connection. Use it as a
+    context manager, or call :meth:`start` and :meth:`close` (idempotent).
+
+    The daemons are started from the calling thread and die with it
+    (``PR_SET_PDEATHSIG``): create ``PrivateOvs`` in a thread that outlives it.
+    """
+
+    def __init__(
+        self,
+        *,
+        ports: int = 2,
+        port_prefix: str = "p",
+        timeout: float = 10.0,
+        netns: bool = True,
+        extra_vswitchd_args: Sequence[str] = (),
+    ) -> None:
+        if ports < 0:
+            raise ValueError(f"ports must be >= 0, got {ports}")
+        self.n_ports = ports
+        self.port_prefix = port_prefix
+        self.timeout = timeout
+        self.use_netns = netns
+        self.extra_vswitchd_args = tuple(extra_vswitchd_args)
+        token = secrets.token_hex(3)  # 6 hex digits: "ufidcert-xxxxxx" is 15 chars, the tap name limit
+        self.dp_name = f"ufidcert-{token}"
+        self.dp = f"netdev@{self.dp_name}"
+        self.netns = f"{_PREFIX}{os.getpid()}-{token}"
+        self.rundir: Path | None = None
+        self.ports: list[int] = []
+        self.port_names: list[str] = []
+        self.version = ""
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._client: UnixctlClient | None = None
+        self._netns_made = False
+        self._started = False
+
+    # -- paths -------------------------------------------------------------------
+
+    def _path(self, *parts: str) -> Path:
+        if self.rundir is None:
+            raise RuntimeError("PrivateOvs is not started; call start() or use it as a context manager")
+        return self.rundir.joinpath(*parts)
+
+    @property
+    def ctl_path(self) -> str:
+        """The ovs-vswitchd unixctl socket (``ovs-appctl -t <ctl_path> ...`` works too)."""
+        return str(self._path("run", "ovs-vswitchd.ctl"))
+
+    @property
+    def db_sock(self) -> str:
+        return str(self._path("run", "db.sock"))
+
+    @property
+    def log_path(self) -> str:
+        return str(self._path("log", "ovs-vswitchd.log"))
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process ids of the daemons still running, by program name."""
+        return {name: p.pid for name, p in self._procs.items() if p.poll() is None}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def __enter__(self) -> PrivateOvs:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start both daemons and create the datapath; raises :class:`BackendUnavailable` on failure."""
+        if self._started:
+            return
+        reason = ovs_available()
+        if reason is not None:
+            raise BackendUnavailable(reason)
+        self._started = True
+        atexit.register(self.close)
+        try:
+            sweep_stale()
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var, sub in (("OVS_RUNDIR", "run"), ("OVS_DBDIR", "db"), ("OVS_LOGDIR", "log"), ("OVS_SYSCONFDIR", "etc")):
+            env[var] = str(self._path(sub))
+        return env
+
+    def _prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns] if self.use_netns else []
+
+    def _start(self) -> None:
+        self.rundir = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}ovs-{os.getpid()}-{self.netns.rsplit('-', 1)[1]}-"))
+        for sub in ("run", "db", "log", "etc"):
+            self._path(sub).mkdir()
+        env = self._env()
+        if self.use_netns:
+            self._run(["ip", "netns", "add", self.netns], env)
+            self._netns_made = True
+        db = str(self._path("db", "conf.db"))
+        self._run([_which("ovsdb-tool"), "create", db, str(_SCHEMA)], env)
+        # No --detach: the daemons stay our children, so we know their pids,
+        # reap them (no zombies) and can give them PR_SET_PDEATHSIG.
+        self._spawn(
+            "ovsdb-server",
+            [
+                _which("ovsdb-server"),
+                db,
+                f"--remote=punix:{self.db_sock}",
+                f"--unixctl={self._path('run', 'ovsdb-server.ctl')}",
+                f"--log-file={self._path('log', 'ovsdb-server.log')}",
+                "-vconsole:off",
+                "--no-chdir",
+            ],
+            env,
+        )
+        self._wait_socket("ovsdb-server", self.db_sock)
+        self._run([_which("ovs-vsctl"), f"--db=unix:{self.db_sock}", "--no-wait", "init"], env)
+        self._spawn(
+            "ovs-vswitchd",
+            [
+                _which("ovs-vswitchd"),
+                f"unix:{self.db_sock}",
+                "--enable-dummy",
+                "--disable-system",
+                f"--unixctl={self.ctl_path}",
+                f"--log-file={self.log_path}",
+                "-vconsole:off",
+                "--no-chdir",
+                *self.extra_vswitchd_args,
+            ],
+            env,
+        )
+        self._wait_socket("ovs-vswitchd", self.ctl_path)
+        self._client = UnixctlClient(self.ctl_path, timeout=self.timeout)
+        self.version = self._client.call("version").strip()
+        self.appctl("dpctl/add-dp", self.dp)
+        self.port_names = [f"{self.port_prefix}{i}" for i in range(1, self.n_ports + 1)]
+        if self.port_names:
+            self.appctl("dpctl/add-if", self.dp, *(f"{name},type=dummy" for name in self.port_names))
+        self.ports = self._port_numbers(self.port_names)
+
+    def _port_numbers(self, names: list[str]) -> list[int]:
+        by_name: dict[str, int] = {}
+        for line in self.appctl("dpctl/show", self.dp).splitlines():
+            m = _PORT_LINE.match(line)
+            if m:
+                by_name[m.group(2)] = int(m.group(1))
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise BackendUnavailable(f"ports {missing} did not appear in dpctl/show of {self.dp}")
+        return [by_name[n] for n in names]
+
+    def _run(self, argv: list[str], env: dict[str, str]) -> None:
+        try:
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendUnavailable(f"{argv[0]} failed: {exc}") from exc
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise BackendUnavailable(
+                f"{' '.join(argv[:3])} exited {done.returncode}: {detail[-1] if detail else 'no output'}"
+            )
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = self._path("log", f"{name}.stderr")
+        with open(log, "wb") as err:
+            # `ip netns exec` execs the command in place (no fork), so the pid is the daemon's.
+            self._procs[name] = subprocess.Popen(
+                [*self._prefix(), *argv],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                preexec_fn=_set_pdeathsig,  # noqa: PLW1509 - needed so a killed test run leaves no daemon
+                close_fds=True,
+            )
+
+    def _wait_socket(self, name: str, path: str) -> None:
+        proc = self._procs[name]
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BackendUnavailable(f"{name} exited with status {proc.returncode} at startup: {self._tail(name)}")
+            if os.path.exists(path):
+                try:
+                    UnixctlClient(path, timeout=1.0).close()
+                    return
+                except UnixctlError:
+                    pass
+            time.sleep(0.01)
+        raise BackendUnavailable(f"{name} did not open {path} within {self.timeout:g} s: {self._tail(name)}")
+
+    def _tail(self, name: str) -> str:
+        lines: list[str] = []
+        for log in (self._path("log", f"{name}.stderr"), self._path("log", f"{name}.log")):
+            with contextlib.suppress(OSError):
+                lines += [ln for ln in log.read_text(errors="replace").splitlines() if "|ERR|" in ln or "EMER" in ln]
+        return lines[-1] if lines else "no error logged"
+
+    def close(self) -> None:
+        """Kill both daemons, delete the namespace and the run directory. Safe to call twice."""
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+        for name in ("ovs-vswitchd", "ovsdb-server"):
+            proc = self._procs.pop(name, None)
+            if proc is not None:
+                self._stop(proc)
+        if self._netns_made:
+            for _ in range(50):
+                done = subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, check=False)
+                if done.returncode == 0 or not Path("/run/netns", self.netns).exists():
+                    break
+                time.sleep(0.05)
+            self._netns_made = False
+        if self.rundir is not None:
+            shutil.rmtree(self.rundir, ignore_errors=True)
+            self.rundir = None
+        self._started = False
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(timeout=5)
+
+    # -- commands --------------------------------------------------------------------
+
+    @property
+    def client(self) -> UnixctlClient:
+        """The persistent unixctl connection to ovs-vswitchd."""
+        if self._client is None:
+            raise RuntimeError("PrivateOvs is not started; call start() or use it as a context manager")
+        return self._client
+
+    def appctl(self, command: str, *args: object) -> str:
+        """Run an ``ovs-appctl`` command in ovs-vswitchd; returns the reply, raises ``UnixctlError``."""
+        return self.client.call(command, *args)
+
+    def __repr__(self) -> str:
+        state = "running" if self._client is not None else "stopped"
+        return f"PrivateOvs(dp={self.dp!r}, ports={self.ports}, {state})"
