@@ -25,6 +25,7 @@ __all__ = [
     "Requirement",
     "Semantics",
     "by_id",
+    "not_applicable_reason",
     "render_markdown",
 ]
 
@@ -270,6 +271,23 @@ def by_id(rid: str) -> Requirement:
         return _BY_ID[rid]
     except KeyError:
         raise UsageError(f"unknown requirement ID {rid!r} (see docs/requirements.md)") from None
+
+
+def not_applicable_reason(req: Requirement, *, semantics: str, capabilities: Mapping[str, str | None]) -> str | None:
+    """Why ``req`` does not apply to a backend, or ``None`` when it does.
+
+    ``capabilities`` maps each :class:`Capability` value to ``None`` when the
+    backend has it and to a one-line reason when it does not (a capability
+    missing from the map counts as absent).
+    """
+    if not req.applies_to(semantics):
+        return f"applies to {req.semantics.value} semantics; the backend declares {semantics}"
+    if req.capability is Capability.NONE:
+        return None
+    if req.capability.value not in capabilities:
+        return f"capability {req.capability.value} not determined for this backend"
+    missing = capabilities[req.capability.value]
+    return None if missing is None else f"needs capability {req.capability.value}: {missing}"
 
 
 def _area(rid: str) -> str:
