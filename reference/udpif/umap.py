@@ -1,0 +1,140 @@
+"""The sharded ukey map (``udpif->ukeys``, 512 ``struct umap``).
+
+A ukey lives in shard ``hash(ufid, pmd_id) % 512``. Each shard has its own
+lock, held to insert or remove; lookups read the shard's dict without it
+(OVS reads its cmaps lock-free under RCU; a CPython dict read is atomic).
+Every ukey also has its own lock (``Ukey.lock``).
+
+:meth:`UkeyMap.install` reproduces ``ukey_install__``/``try_ukey_replace``:
+a UFID already present with the same key bytes is replaced only when the old
+ukey is EVICTED (the new one inherits its ``dump_seq``); otherwise the new
+one is a duplicate upcall. The same UFID with different key bytes is a UFID
+collision ("Conflicting ukey for flows"), logged and not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+from reference.udpif.config import N_UMAPS
+from reference.udpif.ukey import Ukey, UkeyState
+
+__all__ = ["InstallResult", "Shard", "UkeyMap"]
+
+_log = logging.getLogger("reference.udpif")
+
+
+class InstallResult(Enum):
+    """What :meth:`UkeyMap.install` did; only INSTALLED and REPLACED leave the new ukey in the map."""
+
+    INSTALLED = "installed"  # new UFID; the ukey is now VISIBLE
+    REPLACED = "replaced"  # an EVICTED ukey with the same UFID and key was swapped out (upcall_ukey_replace)
+    DUPLICATE = "duplicate"  # same UFID and key, old ukey still live (handler_duplicate_upcall)
+    CONTENTION = "contention"  # same UFID and key, old ukey locked by someone else (ukey_replace_contention)
+    CONFLICT = "conflict"  # same UFID, different key bytes: a UFID collision, not installed
+
+    @property
+    def installed(self) -> bool:
+        return self in (InstallResult.INSTALLED, InstallResult.REPLACED)
+
+
+class Shard:
+    """One umap: a lock and a dict from ``(ufid, pmd_id)`` to :class:`Ukey`."""
+
+    __slots__ = ("index", "lock", "ukeys")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.lock = threading.Lock()
+        self.ukeys: dict[tuple[Any, int | None], Ukey] = {}
+
+    def snapshot(self) -> list[Ukey]:
+        """The ukeys present now (the sweep iterates a copy; concurrent installs may be missed, as with a cmap)."""
+        with self.lock:
+            return list(self.ukeys.values())
+
+    def delete(self, ukey: Ukey) -> None:
+        """``ukey_delete``: remove ``ukey`` (if still present) and move it to DELETED; locks shard then ukey."""
+        with self.lock, ukey.lock:
+            if ukey.state < UkeyState.DELETED:
+                # The slot may already hold a replacement ukey with the same UFID: only remove this one.
+                ident = (ukey.ufid, ukey.pmd_id)
+                if self.ukeys.get(ident) is ukey:
+                    del self.ukeys[ident]
+                ukey.transition(UkeyState.DELETED)
+
+
+class UkeyMap:
+    """All ukeys of one udpif, in ``n_shards`` (512) independently locked shards."""
+
+    __slots__ = ("n_shards", "shards")
+
+    def __init__(self, n_shards: int = N_UMAPS) -> None:
+        if n_shards < 1:
+            raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+        self.n_shards = n_shards
+        self.shards = tuple(Shard(i) for i in range(n_shards))
+
+    def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
+        """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
+        return self.shards[hash((ufid, pmd_id)) % self.n_shards]
+
+    def lookup(self, ufid: Any, pmd_id: int | None = None) -> Ukey | None:
+        """``ukey_lookup``: the ukey for this UFID and PMD, or None; takes no lock."""
+        return self.shard_of(ufid, pmd_id).ukeys.get((ufid, pmd_id))
+
+    def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
+        """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.
+
+        With ``keep_locked`` an installed ukey is returned with its lock held
+        (as OVS's ``ukey_acquire`` needs); otherwise it is released.
+        """
+        ident = (new.ufid, new.pmd_id)
+        shard = self.shard_of(new.ufid, new.pmd_id)
+        with shard.lock:
+            old = shard.ukeys.get(ident)
+            if old is None:
+                new.lock.acquire()
+                shard.ukeys[ident] = new
+                new.transition(UkeyState.VISIBLE)
+                result = InstallResult.INSTALLED
+            elif old.key != new.key:
+                _log.warning(
+                    "Conflicting ukey for flows: %s key=%s / %s key=%s",
+                    old.ufid,
+                    old.key.hex(),
+                    new.ufid,
+                    new.key.hex(),
+                )
+                return InstallResult.CONFLICT
+            elif not old.lock.acquire(blocking=False):
+                return InstallResult.CONTENTION
+            else:
+                try:
+                    if old.state != UkeyState.EVICTED:
+                        return InstallResult.DUPLICATE
+                    # try_ukey_replace: the old flow was deleted in this dump but its ukey waits for the
+                    # sweep; upcalls for the same traffic install the new ukey at once.
+                    new.lock.acquire()
+                    shard.ukeys[ident] = new
+                    new.dump_seq = old.dump_seq
+                    old.transition(UkeyState.DELETED)
+                    new.transition(UkeyState.VISIBLE)
+                    result = InstallResult.REPLACED
+                finally:
+                    old.lock.release()
+        if not keep_locked:
+            new.lock.release()
+        return result
+
+    def __len__(self) -> int:
+        return sum(len(s.ukeys) for s in self.shards)
+
+    def __iter__(self) -> Iterator[Ukey]:
+        """Every ukey, shard by shard (a snapshot per shard)."""
+        for shard in self.shards:
+            yield from shard.snapshot()
