@@ -1,0 +1,251 @@
+"""Keys, masks and the tuple-space classifier of the reference datapath; no I/O.
+
+The kernel turns a netlink key into ``struct sw_flow_key`` and compares
+flows byte-wise over that struct (net/openvswitch/flow_table.c). We work one
+level up, on the decoded attribute tree (:mod:`reference.odp.keys`): every
+leaf attribute is a "field" named by its path of attribute types
+(``(TUNNEL, IPV4_DST)``), and a key or mask is the set of its non-zero
+fields. An absent attribute and an all-zero one are the same, exactly as in
+the kernel's struct, and attribute order never matters.
+
+A zero-length leaf (a flag such as ``tunnel(csum)``) is the field value
+``b"\\x01"``: present means set, and a mask that names it means "match it".
+
+:class:`TupleSpace` is the kernel's tuple-space search: one hash table per
+distinct mask, each keyed by the masked key (``flow_table.c``
+``masked_flow_lookup``/``flow_lookup``); a lookup tries the masks in the
+order they were first installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from reference._netlink import pack_attr
+from reference.errors import OdpDecodeError
+from reference.odp.keys import KEY_ATTRS, Attribute, decode_key
+from reference.uapi import KeyAttr
+
+__all__ = [
+    "Fields",
+    "MaskSig",
+    "ParsedKey",
+    "TupleSpace",
+    "and_bytes",
+    "exact_mask",
+    "fields_of",
+    "mask_bytes",
+    "masked_fields",
+    "masked_key_bytes",
+    "parse_key",
+    "parse_mask",
+]
+
+Path = tuple[int, ...]
+# A key, masked key or mask as its non-zero fields. frozenset so that it is
+# hashable and order-free, like the kernel's struct image.
+Fields = frozenset[tuple[Path, bytes]]
+# A mask as (path, mask bytes) pairs in a deterministic order.
+MaskSig = tuple[tuple[Path, bytes], ...]
+
+_FLAG = b"\x01"
+# Kernel-internal or invalid at the top level of a request key: UNSPEC and
+# TUNNEL_INFO have no entry in the kernel's length table
+# (flow_netlink.c ovs_key_lens), so parse_flow_nlattrs rejects them.
+_REFUSED_TOP = frozenset({KeyAttr.UNSPEC, KeyAttr.TUNNEL_INFO})
+
+
+def and_bytes(value: bytes, mask: bytes) -> bytes:
+    """``value & mask`` byte-wise; ``value`` is zero-extended or cut to ``len(mask)``."""
+    n = len(mask)
+    if len(value) != n:
+        value = value[:n].ljust(n, b"\0")
+    return (int.from_bytes(value, "big") & int.from_bytes(mask, "big")).to_bytes(n, "big")
+
+
+def _nonzero(data: bytes) -> bool:
+    return data.count(0) != len(data)
+
+
+def _walk(attrs: tuple[Attribute, ...], prefix: Path, out: dict[Path, bytes], flags: set[Path]) -> None:
+    for a in attrs:
+        path = (*prefix, a.type)
+        if a.children is not None:
+            _walk(a.children, path, out, flags)
+        elif a.payload:
+            out[path] = a.payload
+        else:
+            out[path] = _FLAG
+            flags.add(path)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    """A validated key: its bytes, decoded tree and every leaf field (zeros included)."""
+
+    data: bytes
+    tree: tuple[Attribute, ...]
+    leaves: Mapping[Path, bytes]
+    flags: frozenset[Path]
+
+    @property
+    def fields(self) -> Fields:
+        """The key's non-zero fields: the identity of an unmasked key."""
+        return fields_of(self.leaves)
+
+
+def fields_of(leaves: Mapping[Path, bytes]) -> Fields:
+    """The non-zero fields of ``leaves``."""
+    return frozenset((p, v) for p, v in leaves.items() if _nonzero(v))
+
+
+def parse_key(data: bytes, *, where: str = "key") -> ParsedKey:
+    """Decode and check a key; raises :class:`OdpDecodeError` naming what is wrong and where."""
+    tree = decode_key(data, where=where).attrs
+    for a in tree:
+        if a.type not in KEY_ATTRS or a.type in _REFUSED_TOP:
+            raise OdpDecodeError(f"key attribute type {a.type} is not accepted in a flow", where=where)
+    leaves: dict[Path, bytes] = {}
+    flags: set[Path] = set()
+    _walk(tree, (), leaves, flags)
+    return ParsedKey(bytes(data), tree, leaves, frozenset(flags))
+
+
+def exact_mask(key: ParsedKey) -> MaskSig:
+    """The mask the kernel builds when a request has no MASK: every key field exact.
+
+    flow_netlink.c ovs_nla_get_match copies the key attributes and sets
+    their payloads to 0xff (mask_set_nlattr).
+    """
+    return tuple(sorted((p, _FLAG if p in key.flags else b"\xff" * len(v)) for p, v in key.leaves.items()))
+
+
+def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> MaskSig:
+    """Validate ``data`` as a mask for ``key`` (``None``: exact match); return its non-zero fields.
+
+    A mask field must name a field of the key with the same length (the
+    kernel checks mask attributes against the same length table); a
+    non-zero mask for a field the key lacks is a mask wider than the key and
+    is refused (the kernel's match_validate). All-zero mask fields are
+    wildcards and dropped.
+    """
+    if data is None:
+        return exact_mask(key)
+    tree = decode_key(data, where=where).attrs
+    leaves: dict[Path, bytes] = {}
+    _walk(tree, (), leaves, set())
+    out: list[tuple[Path, bytes]] = []
+    for path, m in leaves.items():
+        label = f"{where}/" + "/".join(str(t) for t in path)
+        kv = key.leaves.get(path)
+        if kv is None:
+            if _nonzero(m):
+                raise OdpDecodeError("mask names a field that the key does not have (mask wider than key)", where=label)
+            continue
+        if len(kv) != len(m):
+            raise OdpDecodeError(f"mask is {len(m)} bytes but the key field is {len(kv)}", where=label)
+        if _nonzero(m):
+            out.append((path, m))
+    return tuple(sorted(out))
+
+
+def masked_fields(leaves: Mapping[Path, bytes], mask: MaskSig) -> Fields:
+    """The non-zero fields of ``leaves & mask`` (absent fields are zero)."""
+    out = []
+    for path, m in mask:
+        v = leaves.get(path)
+        if v is None:
+            continue
+        mv = and_bytes(v, m)
+        if _nonzero(mv):
+            out.append((path, mv))
+    return frozenset(out)
+
+
+def _render(attrs: tuple[Attribute, ...], prefix: Path, mask: Mapping[Path, bytes], *, as_mask: bool) -> bytes:
+    parts: list[bytes] = []
+    for a in attrs:
+        path = (*prefix, a.type)
+        if a.children is not None:
+            parts.append(pack_attr(a.type, _render(a.children, path, mask, as_mask=as_mask)))
+            continue
+        m = mask.get(path)
+        if not a.payload:  # a flag: present iff the mask keeps it
+            if m is not None:
+                parts.append(pack_attr(a.type))
+            continue
+        if as_mask:
+            parts.append(pack_attr(a.type, m if m is not None else bytes(len(a.payload))))
+        else:
+            parts.append(pack_attr(a.type, and_bytes(a.payload, m) if m is not None else bytes(len(a.payload))))
+    return b"".join(parts)
+
+
+def masked_key_bytes(key: ParsedKey, mask: MaskSig) -> bytes:
+    """The key with every field ANDed with the mask, in the key's attribute order.
+
+    This is what the kernel reports for a UFID flow (ovs_nla_put_masked_key):
+    the stored, masked key. Wildcarded fields come back as zeros.
+    """
+    return _render(key.tree, (), dict(mask), as_mask=False)
+
+
+def mask_bytes(key: ParsedKey, mask: MaskSig) -> bytes:
+    """The mask laid out like the key: one attribute per key attribute, zeros where wildcarded."""
+    return _render(key.tree, (), dict(mask), as_mask=True)
+
+
+T = TypeVar("T")
+
+
+class TupleSpace(Generic[T]):
+    """One table per distinct mask, each keyed by masked key (the kernel's flow table ``ti``)."""
+
+    __slots__ = ("_tables",)
+
+    def __init__(self) -> None:
+        # dicts keep insertion order: masks are tried in the order they first
+        # appeared, like the kernel's mask array without its per-CPU cache.
+        self._tables: dict[MaskSig, dict[Fields, T]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._tables.values())
+
+    @property
+    def n_masks(self) -> int:
+        """Number of distinct masks in use."""
+        return len(self._tables)
+
+    def get(self, mask: MaskSig, masked: Fields) -> T | None:
+        """The entry stored under exactly this mask and masked key."""
+        table = self._tables.get(mask)
+        return None if table is None else table.get(masked)
+
+    def insert(self, mask: MaskSig, masked: Fields, item: T) -> None:
+        """Store ``item``; the caller has checked that the slot is free."""
+        self._tables.setdefault(mask, {})[masked] = item
+
+    def remove(self, mask: MaskSig, masked: Fields) -> None:
+        """Remove an entry; a mask with no flows left is dropped (the kernel's mask refcount)."""
+        table = self._tables[mask]
+        del table[masked]
+        if not table:
+            del self._tables[mask]
+
+    def lookup(self, leaves: Mapping[Path, bytes]) -> T | None:
+        """Packet-style lookup: the first entry, over all masks, whose masked key equals ``leaves & mask``."""
+        for mask, table in self._tables.items():
+            hit = table.get(masked_fields(leaves, mask))
+            if hit is not None:
+                return hit
+        return None
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        self._tables.clear()
+
+    def __iter__(self) -> Iterator[T]:
+        for table in self._tables.values():
+            yield from table.values()

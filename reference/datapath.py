@@ -1,0 +1,770 @@
+"""The reference datapath: UFID semantics of the Linux datapath (or dpif-netdev), in process.
+
+:class:`ReferenceDatapath` is the model every backend is certified against.
+It keeps flows in a UFID index and a tuple-space classifier
+(:mod:`reference._classifier`) and reproduces, case by case, what
+``net/openvswitch/datapath.c`` does with ``OVS_FLOW_CMD_NEW/SET/GET/DEL``
+and dumps (``semantics="kernel"``) or what ``lib/dpif-netdev.c`` does with
+dpif puts, gets and deletes (``semantics="netdev"``). ``ufid_support=False``
+is a kernel from before the UFID series: it ignores ``OVS_FLOW_ATTR_UFID``
+and ``OVS_FLOW_ATTR_UFID_FLAGS`` entirely.
+
+There are two ways in:
+
+* the :class:`~reference.dpif.Dpif` methods (``flow_put`` ...), mapped onto
+  kernel commands exactly as ``lib/dpif-netlink.c`` maps them
+  (docs/dpif-contract.md lists the mapping and every quirk it implies);
+* :meth:`ReferenceDatapath.flow_request` with a :class:`FlowRequest` (one
+  decoded ``ovs_flow`` message), which :mod:`reference.flow_netlink` uses
+  to serve raw generic-netlink bytes.
+
+No I/O: time comes from an injectable clock, frames "sent" by OUTPUT actions
+are kept for :meth:`ReferenceDatapath.take_output`.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from reference import _packet_hooks
+from reference._classifier import (
+    Fields,
+    MaskSig,
+    ParsedKey,
+    TupleSpace,
+    mask_bytes,
+    masked_fields,
+    masked_key_bytes,
+    parse_key,
+    parse_mask,
+)
+from reference._netlink import split_attrs
+from reference.dpif import (
+    Dpif,
+    DpifExists,
+    DpifFeatures,
+    DpifFlow,
+    DpifInvalid,
+    DpifNotFound,
+    DpifNotSupported,
+    DpifOutOfRange,
+    DpifTooBig,
+    FlowStats,
+    PutFlags,
+    UfidArg,
+    Upcall,
+    ufid_wire,
+)
+from reference.errors import OdpDecodeError, UfidcertInputError
+from reference.odp.keys import canonical_key
+from reference.uapi import MAX_UFID_LENGTH, ActionAttr, FlowAttr, FlowCmd, KeyAttr, UfidFlags
+from reference.ufid import Ufid
+
+__all__ = ["FlowInfo", "FlowRequest", "ReferenceDatapath"]
+
+_STATS = struct.Struct("=QQ")  # struct ovs_flow_stats, host order
+_U64 = struct.Struct("=Q")
+_BE16 = struct.Struct("!H")
+_IN_PORT = (int(KeyAttr.IN_PORT),)
+_TCP_FLAGS = (int(KeyAttr.TCP_FLAGS),)
+_KNOWN_PUT_FLAGS = PutFlags.CREATE | PutFlags.MODIFY | PutFlags.ZERO_STATS | PutFlags.PROBE
+_ZERO_STATS = FlowStats()
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRequest:
+    """One decoded ``ovs_flow`` request (the attributes of datapath.c's ``info->attrs``).
+
+    ``ufid`` is the raw ``OVS_FLOW_ATTR_UFID`` payload (any length, ``None``
+    if absent); ``create`` is NLM_F_CREATE or NLM_F_EXCL; ``dump`` is
+    NLM_F_DUMP on a GET.
+    """
+
+    cmd: FlowCmd
+    key: bytes | None = None
+    mask: bytes | None = None
+    actions: bytes | None = None
+    ufid: bytes | None = None
+    ufid_flags: int = 0
+    clear: bool = False
+    probe: bool = False
+    create: bool = False
+    dump: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInfo:
+    """What ``ovs_flow_cmd_fill_info`` puts in a reply, ``None`` for what it leaves out.
+
+    ``key`` is the unmasked key for a key-identified flow (its identifier) and
+    the masked key for a UFID flow. ``stats.tcp_flags`` is the u8 the kernel
+    sends. :meth:`attrs` gives the attributes in the kernel's order.
+    """
+
+    ufid: bytes | None
+    key: bytes | None
+    mask: bytes | None
+    actions: bytes | None
+    stats: FlowStats
+
+    def attrs(self) -> list[tuple[int, bytes]]:
+        """``(OVS_FLOW_ATTR_*, payload)`` in the order the kernel emits them."""
+        out: list[tuple[int, bytes]] = []
+        if self.ufid is not None:
+            out.append((FlowAttr.UFID, self.ufid))
+        if self.key is not None:
+            out.append((FlowAttr.KEY, self.key))
+        if self.mask is not None:
+            out.append((FlowAttr.MASK, self.mask))
+        s = self.stats
+        if s.used_ms:
+            out.append((FlowAttr.USED, _U64.pack(s.used_ms)))
+        if s.n_packets:
+            out.append((FlowAttr.STATS, _STATS.pack(s.n_packets, s.n_bytes)))
+        if s.tcp_flags & 0xFF:
+            out.append((FlowAttr.TCP_FLAGS, bytes([s.tcp_flags & 0xFF])))
+        if self.actions is not None:
+            out.append((FlowAttr.ACTIONS, self.actions))
+        return out
+
+
+class _Flow:
+    """One installed flow (mutable: actions and stats change in place)."""
+
+    __slots__ = (
+        "actions",
+        "alive",
+        "key",
+        "mask",
+        "masked",
+        "n_bytes",
+        "n_packets",
+        "tcp_flags",
+        "ufid",
+        "ufid_obj",
+        "unmasked",
+        "used",
+    )
+
+    def __init__(self, key: ParsedKey, mask: MaskSig, masked: Fields, actions: bytes, ufid: bytes | None) -> None:
+        self.key = key
+        self.mask = mask
+        self.masked = masked
+        self.unmasked = key.fields
+        self.actions = actions
+        self.ufid = ufid
+        self.ufid_obj: Ufid | None = None
+        self.n_packets = 0
+        self.n_bytes = 0
+        self.used = 0
+        self.tcp_flags = 0
+        self.alive = True
+
+    def stats(self) -> FlowStats:
+        return FlowStats(self.n_packets, self.n_bytes, self.used, self.tcp_flags)
+
+    def public_ufid(self) -> Ufid | None:
+        if self.ufid_obj is None and self.ufid is not None and len(self.ufid) == 16:
+            self.ufid_obj = Ufid.from_wire(self.ufid)
+        return self.ufid_obj
+
+
+def _invalid(exc: Exception) -> DpifInvalid:
+    return DpifInvalid(str(exc))
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class ReferenceDatapath(Dpif):
+    """An in-process datapath with exact kernel (or dpif-netdev) UFID semantics.
+
+    ``semantics``: ``"kernel"`` (default) or ``"netdev"``. ``ufid_support``:
+    ``False`` for a legacy kernel that ignores UFIDs (kernel semantics only).
+    ``clock``: milliseconds for ``used`` (default: the monotonic clock).
+    ``ufid_secret``: the hash basis netdev semantics use to generate UFIDs
+    (random per instance by default, as per OVS process). ``max_flows``:
+    installing more fails with E2BIG. ``max_upcalls``: queued misses beyond
+    this are dropped and counted in :attr:`n_lost`.
+    Thread-safe: every operation holds one lock.
+    """
+
+    def __init__(
+        self,
+        *,
+        semantics: Literal["kernel", "netdev"] = "kernel",
+        ufid_support: bool = True,
+        clock: Callable[[], int] | None = None,
+        ufid_secret: int | None = None,
+        max_flows: int | None = None,
+        max_upcalls: int = 4096,
+    ) -> None:
+        if semantics not in ("kernel", "netdev"):
+            raise UfidcertInputError(f"semantics must be 'kernel' or 'netdev', not {semantics!r}")
+        if semantics == "netdev" and not ufid_support:
+            raise UfidcertInputError("ufid_support=False models a legacy kernel; use it with semantics='kernel'")
+        self._semantics: Literal["kernel", "netdev"] = semantics
+        self._ufid_support = bool(ufid_support)
+        self._clock = clock if clock is not None else _monotonic_ms
+        self._secret = random.getrandbits(32) if ufid_secret is None else ufid_secret
+        self._max_flows = max_flows
+        self._lock = threading.RLock()
+        self._table: TupleSpace[_Flow] = TupleSpace()
+        self._by_ufid: dict[bytes, _Flow] = {}
+        # Key-identified flows by unmasked key: the kernel's
+        # ovs_flow_tbl_lookup_exact (a masked lookup per mask followed by an
+        # unmasked comparison) finds exactly these.
+        self._by_key: dict[Fields, list[_Flow]] = {}
+        self._n_flows = 0
+        self._ports: dict[int, str] = {}
+        self._upcalls: deque[Upcall] = deque()
+        self._max_upcalls = max_upcalls
+        self._output: list[tuple[int, bytes]] = []
+        self.n_hit = 0
+        self.n_missed = 0
+        self.n_lost = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------
+    # Introspection
+    # ------------------------------------------------------------------
+
+    @property
+    def features(self) -> DpifFeatures:
+        if self._ufid_support:
+            return DpifFeatures(True, UfidFlags.TERSE, MAX_UFID_LENGTH, self._semantics)
+        return DpifFeatures(False, UfidFlags.NONE, 0, self._semantics)
+
+    @property
+    def semantics(self) -> Literal["kernel", "netdev"]:
+        """``"kernel"`` or ``"netdev"``."""
+        return self._semantics
+
+    @property
+    def ufid_secret(self) -> int:
+        """The basis used to generate UFIDs from keys (netdev semantics)."""
+        return self._secret
+
+    def __len__(self) -> int:
+        return self._n_flows
+
+    @property
+    def n_masks(self) -> int:
+        """Distinct masks in the classifier (the kernel's mask array in use)."""
+        return self._table.n_masks
+
+    def generate_ufid(self, key: bytes) -> Ufid:
+        """The UFID dpif-netdev would give a flow put without one (``odp_flow_key_hash``)."""
+        try:
+            canon = canonical_key(key)
+        except OdpDecodeError as exc:
+            raise _invalid(exc) from None
+        return Ufid.from_key(canon, self._secret)
+
+    # ------------------------------------------------------------------
+    # Shared helpers
+    # ------------------------------------------------------------------
+
+    def _parse_match(self, key: bytes, mask: bytes | None) -> tuple[ParsedKey, MaskSig, Fields]:
+        try:
+            pk = parse_key(key, where="key")
+            ms = parse_mask(mask, pk, where="mask")
+        except OdpDecodeError as exc:
+            raise _invalid(exc) from None
+        return pk, ms, masked_fields(pk.leaves, ms)
+
+    @staticmethod
+    def _check_actions(actions: bytes) -> bytes:
+        try:
+            _packet_hooks.validate_actions(actions, where="actions")
+        except OdpDecodeError as exc:
+            raise _invalid(exc) from None
+        return bytes(actions)
+
+    def _insert(self, flow: _Flow) -> None:
+        if self._max_flows is not None and self._n_flows >= self._max_flows:
+            raise DpifTooBig(f"flow table full ({self._max_flows} flows)")
+        self._table.insert(flow.mask, flow.masked, flow)
+        if flow.ufid is not None:
+            self._by_ufid[flow.ufid] = flow
+        else:
+            self._by_key.setdefault(flow.unmasked, []).append(flow)
+        self._n_flows += 1
+
+    def _remove(self, flow: _Flow) -> None:
+        self._table.remove(flow.mask, flow.masked)
+        if flow.ufid is not None:
+            del self._by_ufid[flow.ufid]
+        else:
+            same = self._by_key[flow.unmasked]
+            same.remove(flow)
+            if not same:
+                del self._by_key[flow.unmasked]
+        flow.alive = False
+        self._n_flows -= 1
+
+    def _flush(self) -> None:
+        for flow in self._table:
+            flow.alive = False
+        self._table.clear()
+        self._by_ufid.clear()
+        self._by_key.clear()
+        self._n_flows = 0
+
+    def _lookup_exact(self, fields: Fields) -> _Flow | None:
+        same = self._by_key.get(fields)
+        return same[0] if same else None
+
+    # ------------------------------------------------------------------
+    # Kernel commands (net/openvswitch/datapath.c)
+    # ------------------------------------------------------------------
+
+    def _request_ufid(self, raw: bytes | None, probe: bool) -> bytes | None:
+        """The identifier a request carries (flow_netlink.c ovs_nla_get_ufid).
+
+        A legacy kernel does not know the attribute and ignores it. 0 bytes
+        fail the attribute policy (ERANGE); more than 16 are logged and
+        treated as absent.
+        """
+        if raw is None or not self._ufid_support:
+            return None
+        if len(raw) == 0:
+            raise DpifOutOfRange("OVS_FLOW_ATTR_UFID of 0 bytes (the policy minimum is 1)")
+        if len(raw) > MAX_UFID_LENGTH:
+            return None
+        return bytes(raw)
+
+    def flow_request(self, req: FlowRequest) -> list[FlowInfo]:
+        """Execute one ``ovs_flow`` request with kernel semantics.
+
+        Returns the reply contents: one :class:`FlowInfo` for NEW/SET/GET/DEL
+        (sent by the kernel for GET, and for the others only on NLM_F_ECHO),
+        every flow for a dump, nothing for a DEL that flushed. Raises a
+        :class:`~reference.dpif.DpifError` with the kernel's errno, leaving
+        the table unchanged.
+        """
+        if self._semantics != "kernel":
+            raise DpifNotSupported("netlink requests are served with kernel semantics only")
+        with self._lock:
+            ufid = self._request_ufid(req.ufid, req.probe)
+            flags = req.ufid_flags if self._ufid_support else 0
+            if req.cmd == FlowCmd.NEW:
+                return [self._k_new(req, ufid, flags)]
+            if req.cmd == FlowCmd.SET:
+                return [self._k_set(req, ufid, flags)]
+            if req.cmd == FlowCmd.GET:
+                if req.dump:
+                    return [self._fill(f, flags) for f in self._table]
+                return [self._k_get(req, ufid, flags)]
+            if req.cmd == FlowCmd.DEL:
+                info = self._k_del(req, ufid, flags)
+                return [] if info is None else [info]
+            raise DpifNotSupported(f"ovs_flow command {int(req.cmd)} is not implemented")
+
+    def _fill(self, flow: _Flow, ufid_flags: int) -> FlowInfo:
+        # datapath.c ovs_flow_cmd_fill_info: identifier first (UFID, or the
+        # unmasked key), then the masked key for UFID flows only, the mask,
+        # the stats, the actions; OMIT_* honoured except for the identifier.
+        if flow.ufid is not None:
+            ident = flow.ufid
+            key = None if ufid_flags & UfidFlags.OMIT_KEY else masked_key_bytes(flow.key, flow.mask)
+        else:
+            ident = None
+            key = flow.key.data
+        mask = None if ufid_flags & UfidFlags.OMIT_MASK else mask_bytes(flow.key, flow.mask)
+        actions = None if ufid_flags & UfidFlags.OMIT_ACTIONS else flow.actions
+        stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF)
+        return FlowInfo(ident, key, mask, actions, stats)
+
+    def _k_new(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
+        if req.key is None:
+            raise DpifInvalid("flow key attribute not present in new flow")
+        if req.actions is None:
+            raise DpifInvalid("flow actions attribute not present in new flow")
+        pk, ms, masked = self._parse_match(req.key, req.mask)
+        actions = self._check_actions(req.actions)
+        found = self._by_ufid.get(ufid) if ufid is not None else None
+        if found is None:
+            # Packet-style lookup of the new masked key over every mask:
+            # catches an overlapping flow whatever its identifier or mask.
+            found = self._table.lookup(dict(masked))
+        if found is None:
+            flow = _Flow(pk, ms, masked, actions, ufid)
+            self._insert(flow)
+            return self._fill(flow, flags)
+        if req.create:
+            raise DpifExists("flow already exists (NLM_F_CREATE/NLM_F_EXCL)")
+        # A modify: the identifier must match (ovs_flow_cmp).
+        if found.ufid is not None:
+            if found.masked != masked:
+                raise DpifNotFound("UFID matches but key is different")
+        elif found.unmasked != pk.fields:
+            found = self._lookup_exact(pk.fields)
+            if found is None:
+                raise DpifNotFound("no key-identified flow with this exact key")
+        # Only the actions change; CLEAR is not looked at on this path.
+        found.actions = actions
+        return self._fill(found, flags)
+
+    def _k_find(self, ufid: bytes | None, key: bytes | None) -> _Flow | None:
+        if ufid is not None:
+            return self._by_ufid.get(ufid)
+        assert key is not None
+        try:
+            pk = parse_key(key, where="key")
+        except OdpDecodeError as exc:  # pragma: no cover - parsed before
+            raise _invalid(exc) from None
+        return self._lookup_exact(pk.fields)
+
+    def _k_set(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
+        if req.key is None and ufid is None:
+            raise DpifInvalid("flow set message rejected, key attribute missing")
+        actions: bytes | None = None
+        if req.key is not None:
+            self._parse_match(req.key, req.mask)
+        if req.actions is not None:
+            if req.key is None:
+                raise DpifInvalid("flow key attribute not present in set flow")
+            actions = self._check_actions(req.actions)
+        flow = self._k_find(ufid, req.key)
+        if flow is None:
+            raise DpifNotFound("flow not found")
+        if actions is not None:
+            flow.actions = actions
+        info = self._fill(flow, flags)  # filled before CLEAR: the stats before the update
+        if req.clear:
+            flow.n_packets = flow.n_bytes = flow.used = flow.tcp_flags = 0
+        return info
+
+    def _parse_lookup_key(self, req: FlowRequest) -> None:
+        # GET and DEL parse a present KEY (without the mask) even when a UFID
+        # is used for the lookup: a malformed key fails the request.
+        if req.key is not None:
+            try:
+                parse_key(req.key, where="key")
+            except OdpDecodeError as exc:
+                raise _invalid(exc) from None
+
+    def _k_get(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
+        self._parse_lookup_key(req)
+        if req.key is None and ufid is None:
+            raise DpifInvalid("flow get message rejected, key attribute missing")
+        flow = self._k_find(ufid, req.key)
+        if flow is None:
+            raise DpifNotFound("flow not found")
+        return self._fill(flow, flags)
+
+    def _k_del(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo | None:
+        self._parse_lookup_key(req)
+        if req.key is None and ufid is None:
+            self._flush()  # no identifier at all: the kernel flushes the table
+            return None
+        flow = self._k_find(ufid, req.key)
+        if flow is None:
+            raise DpifNotFound("flow not found")
+        info = self._fill(flow, flags)
+        self._remove(flow)
+        return info
+
+    # ------------------------------------------------------------------
+    # Dpif flow methods
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    def _check_put_flags(flags: PutFlags | int) -> PutFlags:
+        if not isinstance(flags, int) or flags & ~int(_KNOWN_PUT_FLAGS):
+            raise DpifInvalid(f"unknown put flags {flags!r}")
+        pf = PutFlags(int(flags))
+        if not pf & (PutFlags.CREATE | PutFlags.MODIFY):
+            raise DpifInvalid("a put needs CREATE or MODIFY (or both)")
+        return pf
+
+    @staticmethod
+    def _raw_ufid(ufid: UfidArg | None) -> bytes | None:
+        if ufid is None:
+            return None
+        try:
+            return ufid_wire(ufid)
+        except TypeError as exc:
+            raise DpifInvalid(str(exc)) from None
+
+    def _to_dpif(self, info: FlowInfo) -> DpifFlow:
+        u = info.ufid
+        obj = None
+        if u is not None:
+            flow = self._by_ufid.get(u)
+            obj = flow.public_ufid() if flow is not None else (Ufid.from_wire(u) if len(u) == 16 else None)
+        return DpifFlow(obj, u is not None, info.key, info.mask, info.actions, info.stats, u)
+
+    def flow_put(
+        self,
+        key: bytes,
+        mask: bytes | None,
+        actions: bytes,
+        *,
+        ufid: UfidArg | None = None,
+        flags: PutFlags = PutFlags.CREATE,
+    ) -> FlowStats:
+        pf = self._check_put_flags(flags)
+        raw = self._raw_ufid(ufid)
+        if self._semantics == "netdev":
+            with self._lock:
+                return self._n_put(key, mask, actions, raw, pf)
+        # lib/dpif-netlink.c: CREATE -> OVS_FLOW_CMD_NEW (NLM_F_CREATE unless
+        # MODIFY), otherwise OVS_FLOW_CMD_SET; ZERO_STATS -> CLEAR; the stats
+        # come from the echoed reply.
+        if pf & PutFlags.CREATE:
+            req = FlowRequest(
+                FlowCmd.NEW,
+                key=key,
+                mask=mask,
+                actions=actions,
+                ufid=raw,
+                clear=bool(pf & PutFlags.ZERO_STATS),
+                probe=bool(pf & PutFlags.PROBE),
+                create=not pf & PutFlags.MODIFY,
+            )
+        else:
+            req = FlowRequest(
+                FlowCmd.SET,
+                key=key,
+                mask=mask,
+                actions=actions,
+                ufid=raw,
+                clear=bool(pf & PutFlags.ZERO_STATS),
+                probe=bool(pf & PutFlags.PROBE),
+            )
+        with self._lock:
+            was = len(self)
+            info = self.flow_request(req)[0]
+            return _ZERO_STATS if len(self) > was else info.stats
+
+    def _lookup_request(self, cmd: FlowCmd, ufid: UfidArg | None, key: bytes | None, terse: bool) -> FlowRequest:
+        raw = self._raw_ufid(ufid)
+        # dpif-netlink sends the key unless the request is terse and has a UFID.
+        send_key = key if not (terse and raw is not None) else None
+        return FlowRequest(cmd, key=send_key, ufid=raw, ufid_flags=int(UfidFlags.TERSE) if terse else 0)
+
+    def flow_get(self, *, ufid: UfidArg | None = None, key: bytes | None = None, terse: bool = False) -> DpifFlow:
+        if self._semantics == "netdev":
+            with self._lock:
+                flow = self._n_find(ufid, key)
+                return self._n_flow(flow, terse)
+        with self._lock:
+            info = self.flow_request(self._lookup_request(FlowCmd.GET, ufid, key, terse))[0]
+            return self._to_dpif(info)
+
+    def flow_del(self, *, ufid: UfidArg | None = None, key: bytes | None = None, terse: bool = False) -> FlowStats:
+        if self._semantics == "netdev":
+            with self._lock:
+                flow = self._n_find(ufid, key)
+                stats = flow.stats()
+                self._remove(flow)
+                return stats
+        with self._lock:
+            infos = self.flow_request(self._lookup_request(FlowCmd.DEL, ufid, key, terse))
+            return infos[0].stats if infos else _ZERO_STATS
+
+    def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
+        with self._lock:
+            flows = list(self._table)
+        return self._dump(flows, terse)
+
+    def _dump(self, flows: list[_Flow], terse: bool) -> Iterator[DpifFlow]:
+        netdev = self._semantics == "netdev"
+        flags = int(UfidFlags.TERSE) if terse and self._ufid_support else 0
+        lock = self._lock
+        for flow in flows:
+            with lock:
+                if not flow.alive:
+                    continue  # deleted while the dump was running
+                if netdev:
+                    yield self._n_flow(flow, terse)
+                elif flags and flow.ufid is not None:
+                    yield DpifFlow(
+                        flow.public_ufid(),
+                        True,
+                        None,
+                        None,
+                        None,
+                        FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF),
+                        flow.ufid,
+                    )
+                else:
+                    yield self._to_dpif(self._fill(flow, flags))
+
+    def flow_flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    # ------------------------------------------------------------------
+    # dpif-netdev semantics (lib/dpif-netdev.c)
+    # ------------------------------------------------------------------
+
+    def _n_ufid(self, raw: bytes) -> bytes:
+        # dpif-netdev only knows 128-bit UFIDs (ovs_u128).
+        if len(raw) != 16:
+            raise DpifInvalid(f"UFID of {len(raw)} bytes: the userspace datapath takes 16")
+        return raw
+
+    def _n_put(self, key: bytes, mask: bytes | None, actions: bytes, raw: bytes | None, pf: PutFlags) -> FlowStats:
+        pk, ms, masked = self._parse_match(key, mask)
+        acts = self._check_actions(actions)
+        # dpif_netdev_flow_put: "in_port is not an exact match" -> EINVAL.
+        if dict(ms).get(_IN_PORT) != b"\xff\xff\xff\xff":
+            raise DpifInvalid("in_port is not an exact match")
+        given = raw is not None
+        ufid = self._n_ufid(raw) if raw is not None else self.generate_ufid(pk.data).to_wire()
+        by_ufid = self._by_ufid.get(ufid) if given else None
+        by_key = self._table.lookup(pk.leaves)  # the classifier lookup of the unmasked key
+        target = by_ufid if given else by_key
+        if target is None:
+            if by_key is not None:
+                # Another flow (another UFID) already covers this key: OVS 3.1
+                # answers EEXIST here; never install a second, overlapping flow.
+                if pf & PutFlags.CREATE:
+                    raise DpifExists("an overlapping flow with another UFID exists")
+                raise DpifNotFound("no flow with this UFID")
+            if not pf & PutFlags.CREATE:
+                raise DpifNotFound("flow not found and CREATE not given")
+            if ufid in self._by_ufid:
+                raise DpifExists("a flow with this UFID exists")
+            self._insert(_Flow(pk, ms, masked, acts, ufid))
+            return _ZERO_STATS
+        if not pf & PutFlags.MODIFY:
+            raise DpifExists("flow exists and MODIFY not given")
+        if not given and target.unmasked != pk.fields:
+            raise DpifInvalid("overlapping flow")
+        before = target.stats()
+        target.actions = acts
+        if pf & PutFlags.ZERO_STATS:
+            # The actions are replaced, then the call fails: dpif-netdev
+            # cannot zero its per-thread stats (flow_put_on_pmd).
+            raise DpifNotSupported("ZERO_STATS is not supported by the userspace datapath")
+        return before
+
+    def _n_find(self, ufid: UfidArg | None, key: bytes | None) -> _Flow:
+        # dp_netdev_pmd_find_flow: only by UFID; without one, the key is
+        # hashed into the UFID it would have been given.
+        if ufid is not None:
+            u = self._n_ufid(self._raw_ufid(ufid) or b"")
+        elif key is not None:
+            u = self.generate_ufid(key).to_wire()
+        else:
+            raise DpifNotFound("neither UFID nor key given")
+        flow = self._by_ufid.get(u)
+        if flow is None:
+            raise DpifNotFound("flow not found")
+        return flow
+
+    def _n_flow(self, flow: _Flow, terse: bool) -> DpifFlow:
+        stats = flow.stats()
+        if terse:
+            return DpifFlow(flow.public_ufid(), True, None, None, None, stats, flow.ufid)
+        return DpifFlow(
+            flow.public_ufid(), True, flow.key.data, mask_bytes(flow.key, flow.mask), flow.actions, stats, flow.ufid
+        )
+
+    # ------------------------------------------------------------------
+    # Ports and packets
+    # ------------------------------------------------------------------
+
+    def port_add(self, name: str) -> int:
+        if not isinstance(name, str) or not name:
+            raise DpifInvalid("a port needs a non-empty name")
+        with self._lock:
+            if name in self._ports.values():
+                raise DpifExists(f"port {name!r} exists")
+            number = 1
+            while number in self._ports:
+                number += 1
+            self._ports[number] = name
+            return number
+
+    def port_del(self, port: int) -> None:
+        with self._lock:
+            if port not in self._ports:
+                raise DpifNotFound(f"no port {port}")
+            del self._ports[port]
+
+    def ports(self) -> dict[int, str]:
+        """Port number -> name."""
+        with self._lock:
+            return dict(self._ports)
+
+    def _queue_upcall(self, packet: bytes, key: bytes, in_port: int) -> None:
+        if len(self._upcalls) >= self._max_upcalls:
+            self.n_lost += 1
+            return
+        ufid = self.generate_ufid(key) if self._semantics == "netdev" else None
+        self._upcalls.append(Upcall(packet, key, in_port, ufid))
+
+    def inject(self, port: int, packet: bytes) -> None:
+        packet = bytes(packet)
+        with self._lock:
+            if port not in self._ports:
+                raise DpifNotFound(f"no port {port}")
+            try:
+                key = _packet_hooks.extract_key(packet, port)
+                pk = parse_key(key, where="extracted key")
+            except OdpDecodeError as exc:
+                raise _invalid(exc) from None
+            flow = self._table.lookup(pk.leaves)
+            if flow is None:
+                self.n_missed += 1
+                self._queue_upcall(packet, key, port)
+                return
+            self.n_hit += 1
+            flow.n_packets += 1
+            flow.n_bytes += len(packet)
+            flow.used = self._clock()
+            tf = pk.leaves.get(_TCP_FLAGS)
+            if tf is not None and len(tf) == 2:
+                flow.tcp_flags |= _BE16.unpack(tf)[0]
+            self._apply(packet, flow.actions, port, key)
+
+    def _apply(self, packet: bytes, actions: bytes, in_port: int, key: bytes) -> None:
+        for attr_type, payload in split_attrs(actions, where="actions"):
+            if attr_type == ActionAttr.OUTPUT and len(payload) == 4:
+                self._output.append((struct.unpack("=I", payload)[0], packet))
+            elif attr_type == ActionAttr.USERSPACE:
+                self._queue_upcall(packet, key, in_port)
+
+    def execute(self, packet: bytes, actions: bytes, *, in_port: int) -> None:
+        packet = bytes(packet)
+        acts = self._check_actions(actions)
+        with self._lock:
+            try:
+                key = _packet_hooks.extract_key(packet, in_port)
+            except OdpDecodeError as exc:
+                raise _invalid(exc) from None
+            self._apply(packet, acts, in_port, key)
+
+    def recv_upcalls(self, max: int = 64) -> list[Upcall]:
+        if max < 0:
+            raise DpifInvalid("max must be >= 0")
+        with self._lock:
+            n = min(max, len(self._upcalls))
+            return [self._upcalls.popleft() for _ in range(n)]
+
+    def take_output(self) -> list[tuple[int, bytes]]:
+        """Frames sent by OUTPUT actions since the last call, as ``(port, frame)``."""
+        with self._lock:
+            out, self._output = self._output, []
+            return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def __repr__(self) -> str:
+        legacy = "" if self._ufid_support else ", ufid_support=False"
+        return f"ReferenceDatapath(semantics={self._semantics!r}{legacy}, flows={self._n_flows})"
