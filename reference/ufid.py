@@ -47,7 +47,6 @@ _HEXITS: Final = frozenset("0123456789abcdefABCDEF")
 _V4_KEEP: Final = _M128 & ~((0x0000F000 << 32) | (0xC0000000 << 64))
 _V4_SET: Final = (0x00004000 << 32) | (0x80000000 << 64)
 
-_NATIVE_VARIANT: Final[Variant] = native_variant()
 _LE_WORDS: Final = struct.Struct("<4I")
 _BE_WORDS: Final = struct.Struct(">4I")
 
@@ -58,6 +57,10 @@ _DIGESTS: Final[dict[str, Callable[[bytes, int], int]]] = {
     "x64": mmh3.mmh3_x64_128_uintdigest,
     "x86": mmh3.mmh3_x86_128_uintdigest,
 }
+
+
+_NATIVE_VARIANT: Final[Variant] = native_variant()
+_NATIVE_DIGEST: Final = _DIGESTS[_NATIVE_VARIANT]
 
 
 class UfidSyntaxError(OdpSyntaxError):
@@ -128,12 +131,16 @@ class Ufid:
         ``secret`` is the 32-bit hash basis (random per OVS process);
         ``variant`` defaults to the one OVS uses on this machine.
         """
-        digest = _DIGESTS[_NATIVE_VARIANT if variant is None else _check_variant(variant)]
-        if type(key) is not bytes:
-            key = _as_bytes(key)
-        if type(secret) is not int or not 0 <= secret <= _M32:
-            secret = _check_seed(secret, "secret")
-        return _make((digest(key, secret) & _V4_KEEP) | _V4_SET)
+        digest = _NATIVE_DIGEST if variant is None else _DIGESTS[_check_variant(variant)]
+        try:
+            value = digest(key, secret)
+        except (TypeError, ValueError, OverflowError):
+            _check_key_and_secret(key, secret)
+            raise
+        # Inlined _make(): this is the hot path (see docs/performance.md).
+        u: Ufid = _new_ufid(cls)
+        _set_value(u, (value & _V4_KEEP) | _V4_SET)
+        return u
 
     @classmethod
     def parse(cls, text: str) -> Ufid:
@@ -218,6 +225,12 @@ _new_ufid = object.__new__
 _set_value: Callable[[Ufid, int], None] = Ufid.__dict__["value"].__set__
 
 
+def _check_key_and_secret(key: object, secret: object) -> None:
+    """Raise the project's error for what mmh3 rejected (mmh3's own messages name neither argument)."""
+    _as_bytes(key)
+    _check_seed(secret, "secret")
+
+
 def _make(value: int) -> Ufid:
     u: Ufid = _new_ufid(Ufid)
     _set_value(u, value)
@@ -231,11 +244,12 @@ class UfidGenerator:
     one per process (``odp_flow_key_hash``); inject one to be reproducible.
     """
 
-    __slots__ = ("_secret", "_variant")
+    __slots__ = ("_digest", "_secret", "_variant")
 
     def __init__(self, secret: int | None = None, *, variant: Variant | None = None) -> None:
         self._secret = secrets.randbits(32) if secret is None else _check_seed(secret, "secret")
-        self._variant: Variant = native_variant() if variant is None else _check_variant(variant)
+        self._variant: Variant = _NATIVE_VARIANT if variant is None else _check_variant(variant)
+        self._digest = _DIGESTS[self._variant]
 
     @property
     def secret(self) -> int:
@@ -247,7 +261,14 @@ class UfidGenerator:
 
     def __call__(self, key: bytes) -> Ufid:
         """The UFID of netlink key bytes ``key`` under this generator's secret."""
-        return Ufid.from_key(key, self._secret, variant=self._variant)
+        try:
+            value = self._digest(key, self._secret)
+        except (TypeError, ValueError):
+            _as_bytes(key)
+            raise
+        u: Ufid = _new_ufid(Ufid)
+        _set_value(u, (value & _V4_KEEP) | _V4_SET)
+        return u
 
     def __repr__(self) -> str:
         return f"UfidGenerator(secret={self._secret:#010x}, variant={self._variant!r})"
