@@ -1,0 +1,141 @@
+"""Finding and opening dpif backends by name.
+
+A backend is a factory ``FACTORY(**options: str) -> Dpif``. It is named
+either through the entry-point group ``ufidcert.backends`` (a package
+declares ``[project.entry-points."ufidcert.backends"] NAME =
+"module:factory"``) or directly as ``python:MODULE:FACTORY``.
+
+A factory may carry an ``unavailable_reason`` attribute: a callable with no
+arguments returning ``None`` when the backend can run here, or a one-line
+reason (missing daemon, no privileges, no kernel module) when it cannot.
+A factory may also raise :class:`~conformance.errors.BackendUnavailable`
+itself. :func:`list_backends` reports both without opening anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import cast
+
+from conformance.errors import BackendUnavailable, UsageError
+from reference.dpif import Dpif
+
+__all__ = ["ENTRY_POINT_GROUP", "BackendInfo", "list_backends", "open_backend", "resolve_factory"]
+
+ENTRY_POINT_GROUP = "ufidcert.backends"
+_PYTHON_PREFIX = "python:"
+
+Factory = Callable[..., object]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendInfo:
+    """One registered backend: name, where it comes from, whether it can run here and why not."""
+
+    name: str
+    target: str
+    available: bool
+    reason: str
+    description: str = ""
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+
+
+def _availability(factory: Factory) -> tuple[bool, str]:
+    check = getattr(factory, "unavailable_reason", None)
+    if check is None:
+        return True, "available"
+    try:
+        reason = check() if callable(check) else check
+    except Exception as exc:  # a broken check must not hide the other backends
+        return False, _first_line(f"availability check failed: {exc}") or "availability check failed"
+    if reason:
+        return False, _first_line(str(reason))
+    return True, "available"
+
+
+def _load_python(spec: str) -> Factory:
+    rest = spec[len(_PYTHON_PREFIX) :]
+    module_name, sep, attr = rest.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"backend {spec!r}: expected python:MODULE:FACTORY")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(f"backend {spec!r}: cannot import {module_name}: {exc}") from None
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        raise UsageError(f"backend {spec!r}: {module_name} has no callable {attr!r}")
+    return cast("Factory", factory)
+
+
+def resolve_factory(spec: str) -> Factory:
+    """The factory named by ``spec`` (an entry-point name or ``python:MODULE:FACTORY``)."""
+    if not isinstance(spec, str) or not spec:
+        raise UsageError("backend name is empty")
+    if spec.startswith(_PYTHON_PREFIX):
+        return _load_python(spec)
+    eps = _entry_points()
+    ep = eps.get(spec)
+    if ep is None:
+        known = ", ".join(sorted(eps)) or "none"
+        raise UsageError(f"unknown backend {spec!r} (registered: {known}; or use python:MODULE:FACTORY)")
+    try:
+        factory = ep.load()
+    except ImportError as exc:
+        raise BackendUnavailable(f"backend {spec!r}: cannot import {ep.value}: {exc}") from None
+    if not callable(factory):
+        raise UsageError(f"backend {spec!r}: entry point {ep.value} is not callable")
+    return cast("Factory", factory)
+
+
+def open_backend(spec: str, options: Mapping[str, str] | None = None) -> Dpif:
+    """Open the backend ``spec`` with string ``options``; the caller closes it (or uses ``with``).
+
+    Raises :class:`UsageError` for an unknown name or bad options and
+    :class:`BackendUnavailable` (one-line reason) when it cannot run here.
+    """
+    opts = dict(options or {})
+    for k, v in opts.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise UsageError(f"backend options must be strings, got {k!r}={v!r}")
+    factory = resolve_factory(spec)
+    ok, reason = _availability(factory)
+    if not ok:
+        raise BackendUnavailable(f"backend {spec!r} is not available: {reason}")
+    try:
+        dpif = factory(**opts)
+    except TypeError as exc:
+        raise UsageError(f"backend {spec!r} rejected options {sorted(opts)}: {exc}") from None
+    if not isinstance(dpif, Dpif):
+        raise UsageError(f"backend {spec!r}: factory returned {type(dpif).__name__}, not a reference.dpif.Dpif")
+    return dpif
+
+
+def list_backends() -> list[BackendInfo]:
+    """Every backend registered under ``ufidcert.backends``, sorted by name, with availability."""
+    out: list[BackendInfo] = []
+    for name, ep in sorted(_entry_points().items()):
+        try:
+            factory = ep.load()
+        except Exception as exc:
+            out.append(BackendInfo(name, ep.value, False, _first_line(f"cannot import: {exc}") or "cannot import"))
+            continue
+        if not callable(factory):
+            out.append(BackendInfo(name, ep.value, False, "entry point is not callable"))
+            continue
+        ok, reason = _availability(factory)
+        out.append(BackendInfo(name, ep.value, ok, reason, _first_line(getattr(factory, "__doc__", None))))
+    return out
