@@ -13,6 +13,8 @@ from __future__ import annotations
 __all__ = [
     "OdpDecodeError",
     "OdpSyntaxError",
+    "PacketDroppedError",
+    "PacketInputError",
     "UfidcertError",
     "UfidcertInputError",
 ]
@@ -58,3 +60,19 @@ class OdpSyntaxError(UfidcertInputError):
         if text and column is not None:
             snippet = f": {text[max(0, column - 20) : column]!r} >>> {text[column : column + 20]!r}"
         super().__init__(f"{message}{where}{snippet}")
+
+
+class PacketInputError(UfidcertInputError):
+    """An argument of packet key extraction that is not a frame or a port number."""
+
+
+class PacketDroppedError(UfidcertInputError):
+    """A frame the Linux datapath drops before any upcall, so it has no upcall key.
+
+    ``reason`` names the kernel check that drops it (e.g. a runt shorter than
+    an Ethernet header, or an NSH header that ``parse_nsh()`` rejects).
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(message)

@@ -9,6 +9,7 @@ and key fitness in :mod:`reference.odp.fitness`. Start with
 from __future__ import annotations
 
 from reference.errors import OdpDecodeError, OdpSyntaxError
+from reference.odp.extract import extract_key
 from reference.odp.fitness import KeyFitness, key_fitness
 from reference.odp.flowtext import ParsedFlow, format_key, format_key_attr, parse_flow, parse_key_attr
 from reference.odp.keys import FlowKey, canonical_key, decode_key, encode_key, validate_key
@@ -26,6 +27,7 @@ __all__ = [
     "canonical_key",
     "decode_key",
     "encode_key",
+    "extract_key",
     "format_key",
     "format_key_attr",
     "key_fitness",
