@@ -36,6 +36,8 @@ __all__ = [
     "HashAlg",
     "KeyAttr",
     "NatAttr",
+    "NlmFlag",
+    "NlmsgType",
     "NshKeyAttr",
     "PacketAttr",
     "PacketCmd",
@@ -363,3 +365,39 @@ class DecTtlAttr(IntEnum):
 class PsampleAttr(IntEnum):
     GROUP = 1
     COOKIE = 2
+
+
+# include/uapi/linux/netlink.h: message types and header flags.
+class NlmsgType(IntEnum):
+    """Netlink control message types (``NLMSG_*``); families use ids from 0x10 (NLMSG_MIN_TYPE)."""
+
+    NOOP = 1
+    ERROR = 2
+    DONE = 3
+    OVERRUN = 4
+    MIN_TYPE = 0x10
+
+
+class NlmFlag(IntFlag):
+    """``NLM_F_*`` flags of ``struct nlmsghdr``; the same bits mean different things per request kind."""
+
+    NONE = 0
+    REQUEST = 0x01
+    MULTI = 0x02
+    ACK = 0x04
+    ECHO = 0x08
+    DUMP_INTR = 0x10
+    DUMP_FILTERED = 0x20
+    # GET requests
+    ROOT = 0x100
+    MATCH = 0x200
+    ATOMIC = 0x400
+    DUMP = ROOT | MATCH
+    # NEW requests
+    REPLACE = 0x100
+    EXCL = 0x200
+    CREATE = 0x400
+    APPEND = 0x800
+    # NLMSG_ERROR replies
+    CAPPED = 0x100
+    ACK_TLVS = 0x200
