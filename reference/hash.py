@@ -30,6 +30,7 @@ from reference.errors import UfidcertInputError
 
 __all__ = [
     "VARIANTS",
+    "BytesLike",
     "Variant",
     "hash_bytes128",
     "murmur3_128",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 Variant: TypeAlias = Literal["x64", "x86"]
+#: What the hash functions accept as input (``str`` is refused: encode it first).
+BytesLike: TypeAlias = bytes | bytearray | memoryview
 VARIANTS: Final[tuple[Variant, ...]] = ("x64", "x86")
 
 _M32: Final = 0xFFFF_FFFF
@@ -134,7 +137,7 @@ def _x64_mix_k2(k2: int) -> int:
     return (k2 * _X64_C1) & _M64
 
 
-def murmur3_x64_128(data: bytes, seed: int = 0) -> bytes:
+def murmur3_x64_128(data: BytesLike, seed: int = 0) -> bytes:
     """Canonical ``MurmurHash3_x64_128`` (pure Python): the 16-byte image h1 || h2, each little-endian."""
     data = _as_bytes(data)
     seed = _check_seed(seed)
@@ -207,7 +210,7 @@ def _x86_mix_k(lane: int, k: int) -> int:
     return (k * _X86_C[(lane + 1) % 4]) & _M32
 
 
-def murmur3_x86_128(data: bytes, seed: int = 0) -> bytes:
+def murmur3_x86_128(data: BytesLike, seed: int = 0) -> bytes:
     """Canonical ``MurmurHash3_x86_128`` (pure Python): the 16-byte image h1..h4, each little-endian."""
     data = _as_bytes(data)
     seed = _check_seed(seed)
@@ -250,7 +253,7 @@ def _x86_cross_add(h: list[int]) -> list[int]:
     return [h1, (h[1] + h1) & _M32, (h[2] + h1) & _M32, (h[3] + h1) & _M32]
 
 
-def murmur3_128(variant: Variant) -> Callable[[bytes, int], bytes]:
+def murmur3_128(variant: Variant) -> Callable[[BytesLike, int], bytes]:
     """The pure-Python implementation of ``variant`` (``"x64"`` or ``"x86"``)."""
     return murmur3_x64_128 if _check_variant(variant) == "x64" else murmur3_x86_128
 
@@ -260,7 +263,7 @@ def murmur3_128(variant: Variant) -> Callable[[bytes, int], bytes]:
 _NATIVE: Final[Variant] = native_variant()
 
 
-def hash_bytes128(data: bytes, basis: int = 0, *, variant: Variant | None = None) -> bytes:
+def hash_bytes128(data: BytesLike, basis: int = 0, *, variant: Variant | None = None) -> bytes:
     """OVS's ``hash_bytes128(data, len, basis)``: the 16-byte ``ovs_u128`` image.
 
     ``variant`` ``None`` means the variant OVS uses on this machine

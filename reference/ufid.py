@@ -29,7 +29,7 @@ from typing import Final, Literal, TypeAlias
 import mmh3
 
 from reference.errors import OdpSyntaxError, UfidcertInputError
-from reference.hash import Variant, _as_bytes, _check_seed, _check_variant, native_variant
+from reference.hash import BytesLike, Variant, _as_bytes, _check_seed, _check_variant, native_variant
 
 __all__ = ["ByteOrder", "Ufid", "UfidGenerator", "UfidSyntaxError"]
 
@@ -53,7 +53,7 @@ _BE_WORDS: Final = struct.Struct(">4I")
 # mmh3's *_uintdigest is int.from_bytes(hash_bytes128 image, "little"): exactly
 # our value, without building the bytes (tests/reference/test_ufid.py checks it
 # against hash_bytes128). Keeps from_key within a small factor of a bare hash.
-_DIGESTS: Final[dict[str, Callable[[bytes, int], int]]] = {
+_DIGESTS: Final[dict[str, Callable[[BytesLike, int], int]]] = {
     "x64": mmh3.mmh3_x64_128_uintdigest,
     "x86": mmh3.mmh3_x86_128_uintdigest,
 }
@@ -117,7 +117,7 @@ class Ufid:
         return _make(ws[0] | ws[1] << 32 | ws[2] << 64 | ws[3] << 96)
 
     @classmethod
-    def from_wire(cls, data: bytes, byteorder: ByteOrder = "little") -> Ufid:
+    def from_wire(cls, data: BytesLike, byteorder: ByteOrder = "little") -> Ufid:
         """From the 16-byte ``OVS_FLOW_ATTR_UFID`` payload (words in the host's ``byteorder``)."""
         raw = _as_bytes(data)
         if len(raw) != 16:
@@ -125,7 +125,7 @@ class Ufid:
         return cls.from_words(_byteorder(byteorder).unpack(raw))
 
     @classmethod
-    def from_key(cls, key: bytes, secret: int, *, variant: Variant | None = None) -> Ufid:
+    def from_key(cls, key: BytesLike, secret: int, *, variant: Variant | None = None) -> Ufid:
         """The UFID OVS derives from netlink key bytes ``key`` (``odp_flow_key_hash``).
 
         ``secret`` is the 32-bit hash basis (random per OVS process);
@@ -259,7 +259,7 @@ class UfidGenerator:
     def variant(self) -> Variant:
         return self._variant
 
-    def __call__(self, key: bytes) -> Ufid:
+    def __call__(self, key: BytesLike) -> Ufid:
         """The UFID of netlink key bytes ``key`` under this generator's secret."""
         try:
             value = self._digest(key, self._secret)
