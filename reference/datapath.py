@@ -62,7 +62,7 @@ from reference.dpif import (
     Upcall,
     ufid_wire,
 )
-from reference.errors import OdpDecodeError, UfidcertInputError
+from reference.errors import OdpDecodeError, PacketDroppedError, UfidcertInputError
 from reference.odp.keys import canonical_key
 from reference.uapi import MAX_UFID_LENGTH, ActionAttr, FlowAttr, FlowCmd, KeyAttr, UfidFlags
 from reference.ufid import Ufid
@@ -231,6 +231,7 @@ class ReferenceDatapath(Dpif):
         self.n_hit = 0
         self.n_missed = 0
         self.n_lost = 0
+        self.n_dropped = 0
         self._closed = False
 
     # ------------------------------------------------------------------
@@ -715,7 +716,12 @@ class ReferenceDatapath(Dpif):
             try:
                 key = _packet_hooks.extract_key(packet, port)
                 pk = parse_key(key, where="extracted key")
-            except OdpDecodeError as exc:
+            except PacketDroppedError:
+                # Frames the kernel drops before any lookup (runts, bad NSH):
+                # no stats, no upcall (datapath.c ovs_dp_process_packet).
+                self.n_dropped += 1
+                return
+            except UfidcertInputError as exc:
                 raise _invalid(exc) from None
             flow = self._table.lookup(pk.leaves)
             if flow is None:
@@ -744,7 +750,9 @@ class ReferenceDatapath(Dpif):
         with self._lock:
             try:
                 key = _packet_hooks.extract_key(packet, in_port)
-            except OdpDecodeError as exc:
+            except PacketDroppedError:
+                key = b""  # nothing to extract; OUTPUT still forwards the frame
+            except UfidcertInputError as exc:
                 raise _invalid(exc) from None
             self._apply(packet, acts, in_port, key)
 
