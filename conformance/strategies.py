@@ -8,6 +8,8 @@ editing someone else's.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from reference.ufid import Ufid
@@ -337,7 +339,7 @@ def _ports() -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from([0, 1, 53, 80, 443, 0xFFFF]), st.integers(0, 0xFFFF))
 
 
-def _l4(v6: bool) -> st.SearchStrategy[object]:
+def _l4(v6: bool) -> st.SearchStrategy[Any]:
     from scapy.layers.inet import ICMP, TCP, UDP
     from scapy.layers.inet6 import (
         ICMPv6EchoRequest,
@@ -362,7 +364,7 @@ def _l4(v6: bool) -> st.SearchStrategy[object]:
         icmp = st.builds(lambda t, c: ICMP(type=t, code=c), st.integers(0, 255), st.integers(0, 255))
         return st.one_of(tcp, udp, sctp, icmp, raw)
 
-    def nd(kind: int, tgt: str, opts: list[tuple[int, str]]) -> object:
+    def nd(kind: int, tgt: str, opts: list[tuple[int, str]]) -> Any:
         msg = ICMPv6ND_NS(tgt=tgt) if kind == 0 else ICMPv6ND_NA(tgt=tgt)
         for which, mac in opts:
             msg = msg / (ICMPv6NDOptSrcLLAddr(lladdr=mac) if which == 0 else ICMPv6NDOptDstLLAddr(lladdr=mac))
@@ -373,28 +375,28 @@ def _l4(v6: bool) -> st.SearchStrategy[object]:
     return st.one_of(tcp, udp, sctp, nds, echo, raw)
 
 
-def _ipv4_packets() -> st.SearchStrategy[object]:
+def _ipv4_packets() -> st.SearchStrategy[Any]:
     from scapy.layers.inet import IP, IPOption_NOP, IPOption_RR
 
-    def build(src: str, dst: str, tos: int, ttl: int, frag: int, mf: bool, opts: int, l4: object) -> object:
+    def build(*, src: str, dst: str, tos: int, ttl: int, frag: int, mf: bool, opts: int, l4: Any) -> Any:
         options = [IPOption_RR(routers=["1.2.3.4"])] * (opts & 1) + [IPOption_NOP()] * (opts >> 1)
         return IP(src=src, dst=dst, tos=tos, ttl=ttl, frag=frag, flags="MF" if mf else 0, options=options) / l4
 
     frag = st.one_of(st.just(0), st.integers(1, 0x1FFF))
     return st.builds(
         build,
-        _ipv4s(),
-        _ipv4s(),
-        st.integers(0, 255),
-        st.integers(0, 255),
-        frag,
-        st.booleans(),
-        st.integers(0, 7),
-        _l4(False),
+        src=_ipv4s(),
+        dst=_ipv4s(),
+        tos=st.integers(0, 255),
+        ttl=st.integers(0, 255),
+        frag=frag,
+        mf=st.booleans(),
+        opts=st.integers(0, 7),
+        l4=_l4(False),
     )
 
 
-def _ipv6_packets() -> st.SearchStrategy[object]:
+def _ipv6_packets() -> st.SearchStrategy[Any]:
     from scapy.layers.inet6 import (
         IPv6,
         IPv6ExtHdrDestOpt,
@@ -403,7 +405,7 @@ def _ipv6_packets() -> st.SearchStrategy[object]:
         IPv6ExtHdrRouting,
     )
 
-    def ext(kind: int, off: int, m: bool) -> object:
+    def ext(kind: int, off: int, m: bool) -> Any:
         if kind == 0:
             return IPv6ExtHdrHopByHop()
         if kind == 1:
@@ -416,7 +418,7 @@ def _ipv6_packets() -> st.SearchStrategy[object]:
         st.builds(ext, st.integers(0, 3), st.one_of(st.just(0), st.integers(1, 0x1FFF)), st.booleans()), max_size=3
     )
 
-    def build(src: str, dst: str, tc: int, fl: int, hlim: int, chain: list[object], l4: object) -> object:
+    def build(*, src: str, dst: str, tc: int, fl: int, hlim: int, chain: list[Any], l4: Any) -> Any:
         pkt = IPv6(src=src, dst=dst, tc=tc, fl=fl, hlim=hlim)
         for e in chain:
             pkt = pkt / e
@@ -424,40 +426,44 @@ def _ipv6_packets() -> st.SearchStrategy[object]:
 
     return st.builds(
         build,
-        _ipv6s(),
-        _ipv6s(),
-        st.integers(0, 255),
-        st.integers(0, 0xFFFFF),
-        st.integers(0, 255),
-        exts,
-        _l4(True),
+        src=_ipv6s(),
+        dst=_ipv6s(),
+        tc=st.integers(0, 255),
+        fl=st.integers(0, 0xFFFFF),
+        hlim=st.integers(0, 255),
+        chain=exts,
+        l4=_l4(True),
     )
 
 
-def _arp_packets() -> st.SearchStrategy[object]:
+def _arp_packets() -> st.SearchStrategy[Any]:
     from scapy.layers.l2 import ARP
 
+    def build(*, op: int, hw: str, ps: str, pd: str, hd: str, bad: bool) -> Any:
+        # hwlen 8 is a malformed ARP for the kernel (it keys only Ethernet/IPv4 ARP).
+        return ARP(op=op, hwsrc=hw, psrc=ps, pdst=pd, hwdst=hd, hwlen=8 if bad else 6)
+
     return st.builds(
-        lambda op, hw, ps, pd, hd, bad: ARP(op=op, hwsrc=hw, psrc=ps, pdst=pd, hwdst=hd, hwlen=8 if bad else 6),
-        st.one_of(st.sampled_from([1, 2, 3, 4]), st.integers(0, 0xFFFF)),
-        _macs(),
-        _ipv4s(),
-        _ipv4s(),
-        _macs(),
-        st.booleans(),
+        build,
+        op=st.one_of(st.sampled_from([1, 2, 3, 4]), st.integers(0, 0xFFFF)),
+        hw=_macs(),
+        ps=_ipv4s(),
+        pd=_ipv4s(),
+        hd=_macs(),
+        bad=st.booleans(),
     )
 
 
-def _mpls_packets() -> st.SearchStrategy[object]:
+def _mpls_packets() -> st.SearchStrategy[Any]:
     from scapy.contrib.mpls import MPLS
     from scapy.layers.inet import IP
 
-    def build(labels: list[tuple[int, int, int]]) -> object:
-        pkt: object = None
+    def build(labels: list[tuple[int, int, int]]) -> Any:
+        pkt: Any = None
         for i, (label, cos, ttl) in enumerate(labels):
             lse = MPLS(label=label, cos=cos, ttl=ttl, s=int(i == len(labels) - 1))
-            pkt = lse if pkt is None else pkt / lse  # type: ignore[operator]
-        return pkt / IP()  # type: ignore[operator]
+            pkt = lse if pkt is None else pkt / lse
+        return pkt / IP()
 
     lse = st.tuples(st.integers(0, 0xFFFFF), st.integers(0, 7), st.integers(0, 255))
     return st.builds(build, st.lists(lse, min_size=1, max_size=5))
@@ -490,14 +496,15 @@ def frames(*, truncate: bool = True) -> st.SearchStrategy[bytes]:
     )
 
     def build(
-        src: str, dst: str, l2: int, tags: list[tuple[int, int, int]], inner: tuple[int, object], cut: int
+        *, src: str, dst: str, l2: int, tags: list[tuple[int, int, int]], inner: tuple[int, Any], cut: int
     ) -> bytes:
         eth_type, payload = inner
+        frame: Any
         if l2 == 1:  # 802.3 + LLC/SNAP with a zero OUI carries an Ethernet II type
             frame = Dot3(src=src, dst=dst) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=eth_type) / payload
             head = 14 + 8
         elif l2 == 2:  # plain 802.2 LLC
-            frame = Dot3(src=src, dst=dst) / LLC(dsap=0x42, ssap=0x42, ctrl=3) / Raw(bytes(payload))  # type: ignore[call-overload]
+            frame = Dot3(src=src, dst=dst) / LLC(dsap=0x42, ssap=0x42, ctrl=3) / Raw(bytes(payload))
             head = 14 + 3
         else:
             frame = Ether(src=src, dst=dst)
@@ -521,7 +528,9 @@ def frames(*, truncate: bool = True) -> st.SearchStrategy[bytes]:
 
     tags = st.lists(st.tuples(st.integers(0, 7), st.integers(0, 1), st.integers(0, 4095)), max_size=2)
     cut = st.one_of(st.just(0), st.just(0), st.integers(1, 40))
-    return st.builds(build, _macs(), _macs(), st.sampled_from([0, 0, 0, 1, 2, 3]), tags, l3, cut)
+    return st.builds(
+        build, src=_macs(), dst=_macs(), l2=st.sampled_from([0, 0, 0, 1, 2, 3]), tags=tags, inner=l3, cut=cut
+    )
 
 
 _KNOWN_TYPES = frozenset({0x0800, 0x86DD, 0x0806, 0x8035, 0x8847, 0x8848, 0x8100, 0x88A8, 0x894F})
