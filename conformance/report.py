@@ -108,6 +108,7 @@ class Report:
     suite_version: str = field(default_factory=_installed_version)
     workers: int = 1
     notes: tuple[str, ...] = ()
+    unavailable: str | None = None
 
     def counts(self) -> dict[str, int]:
         """Number of requirements per status."""
@@ -149,6 +150,7 @@ def build_report(
     duration_s: float,
     workers: int = 1,
     notes: Sequence[str] = (),
+    unavailable: str | None = None,
     catalogue: Sequence[Requirement] = CATALOGUE,
 ) -> Report:
     """Fold test records into one result per requirement and the verdict.
@@ -157,7 +159,8 @@ def build_report(
     errored (or none ran), passes if its tests passed, and is not
     applicable when the backend's semantics or capabilities exclude it.
     The verdict is ``fail`` when an applicable MUST requirement failed,
-    ``error`` when one could not be checked, else ``pass``.
+    ``error`` when one could not be checked (or the backend could not be
+    opened: ``unavailable`` says why), else ``pass``.
     """
     by_req: dict[str, list[TestRecord]] = {req.id: [] for req in catalogue}
     for rec in records:
@@ -175,7 +178,9 @@ def build_report(
     )
     musts = [r for r in results if r.requirement.level is Level.MUST]
     verdict: Verdict = "pass"
-    if any(r.status == "fail" for r in musts):
+    if unavailable is not None:
+        verdict = "error"
+    elif any(r.status == "fail" for r in musts):
         verdict = "fail"
     elif any(r.status == "error" for r in musts):
         verdict = "error"
@@ -192,6 +197,7 @@ def build_report(
         requirements=results,
         workers=workers,
         notes=tuple(notes),
+        unavailable=unavailable,
     )
 
 
@@ -214,6 +220,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "duration_s": report.duration_s,
         "workers": report.workers,
         "verdict": report.verdict,
+        "unavailable": report.unavailable,
         "counts": report.counts(),
         "notes": list(report.notes),
         "requirements": [

@@ -154,8 +154,9 @@ CATALOGUE: tuple[Requirement, ...] = (
        "A CREATE with a new UFID but the key of an installed flow fails with EEXIST.",
        f"{_KDP} ovs_flow_cmd_new"),
     _r("UFID-DUP-003", "MUST", "ufid", "kernel",
-       "A MODIFY naming an installed UFID with a different key fails with ENOENT and changes nothing.",
-       f"{_KDP} ovs_flow_cmd_new ('UFID matches but key is different')"),
+       "A CREATE|MODIFY put (OVS_FLOW_CMD_NEW without NLM_F_CREATE) naming an installed UFID with a different "
+       "key fails with ENOENT and changes nothing.",
+       f"{_KDP} ovs_flow_cmd_new ('UFID matches but key is different'); lib/dpif-netlink.c put mapping"),
     # --- terse operations
     _r("UFID-TERSE-001", "MUST", "terse", "common",
        "A terse dump omits key, mask and actions of UFID-identified flows and still carries UFID and statistics.",

@@ -1,0 +1,538 @@
+"""The ufidcert pytest plugin (entry point ``pytest11: ufidcert``).
+
+``pytest --dpif-backend NAME|python:MODULE:FACTORY`` collects the shipped
+suite (:mod:`conformance.suite`) and runs it against that backend:
+
+* ``--dpif-option key=value`` (repeatable) is passed to the factory;
+* ``--dpif-profile smoke|standard|full`` sets example counts;
+* ``--dpif-report DIR`` writes report.json, report.md and report.html;
+* ``--dpif-seed N`` (0 = derandomised per test) and ``--dpif-timeout S``
+  (per operation; a hung backend fails instead of hanging the run).
+
+Each test names the requirements it checks with
+``@pytest.mark.requirement("UFID-...")``. Requirements whose capability
+(from ``features`` and the UFID probe) or semantics the backend lacks are
+skipped and reported "not applicable" with the reason, never as passed.
+Under pytest-xdist every worker opens its own backend and the controller
+merges all workers' results into one report. Without ``--dpif-backend`` the
+plugin does nothing, so installing ufidcert never changes other projects'
+test runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.errors import UsageError
+from conformance.guarded import GuardedDpif
+from conformance.report import BackendInfo, Outcome, Report, TestRecord, build_report, write_report
+from conformance.requirements import Capability, Requirement, by_id, not_applicable_reason
+from reference.dpif import Dpif, DpifError, DpifNotSupported
+from reference.uapi import UfidFlags
+
+__all__ = [
+    "PROFILES",
+    "BackendSession",
+    "CertProfile",
+    "active_profile",
+    "active_seed",
+    "build_session_report",
+    "session_report",
+    "parse_options",
+    "record_reproducer",
+]
+
+_NA_PREFIX = "not applicable: "
+_UNAVAILABLE_PREFIX = "backend unavailable: "
+
+
+@dataclass(frozen=True, slots=True)
+class CertProfile:
+    """Example counts for one ``--dpif-profile``."""
+
+    name: str
+    max_examples: int  # hypothesis properties
+    machine_examples: int  # differential state machine runs
+    machine_steps: int  # steps per state machine run
+    big_dump: int  # flows in the large-dump check (must exceed 1000)
+
+
+PROFILES: dict[str, CertProfile] = {
+    "smoke": CertProfile("smoke", max_examples=5, machine_examples=3, machine_steps=10, big_dump=1001),
+    "standard": CertProfile("standard", max_examples=40, machine_examples=25, machine_steps=30, big_dump=1500),
+    "full": CertProfile("full", max_examples=300, machine_examples=200, machine_steps=60, big_dump=10_000),
+}
+
+
+@dataclass
+class _Run:
+    # Process-wide state of the current certification: hooks without a config
+    # argument (pytest_runtest_logreport) and the suite's settings read it.
+    profile: CertProfile
+    seed: int = 0
+    config: pytest.Config | None = None
+
+
+_RUN = _Run(PROFILES["standard"])
+_reproducer: list[str] = []
+
+
+def active_profile() -> CertProfile:
+    """The profile of the running certification (``standard`` outside one)."""
+    return _RUN.profile
+
+
+def active_seed() -> int:
+    """The seed of the running certification (0 = derandomised per test)."""
+    return _RUN.seed
+
+
+def record_reproducer(text: str) -> None:
+    """Attach ``text`` (a runnable reproducer) to the current test's report entry."""
+    _reproducer[:] = [text]
+
+
+def parse_options(items: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict; :class:`UsageError` naming a malformed item."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--dpif-option {item!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """Features as JSON and each capability -> None (available) or the reason it is not."""
+    from reference.probe import probe_ufid
+
+    feats = dpif.features
+    features: dict[str, Any] = {
+        "ufid": feats.ufid,
+        "omit_flags": int(feats.omit_flags),
+        "max_ufid_len": feats.max_ufid_len,
+        "semantics": feats.semantics,
+        "packet_io": feats.packet_io,
+    }
+    try:
+        probed = probe_ufid(dpif)
+    except DpifError as exc:
+        probed = False
+        features["probe_error"] = str(exc)
+    features["probe_ufid"] = probed
+    caps: dict[str, str | None] = {Capability.NONE.value: None}
+    if feats.ufid and probed:
+        caps["ufid"] = None
+        caps["legacy"] = "the datapath supports UFIDs"
+    else:
+        caps["ufid"] = (
+            "features.ufid is false"
+            if not feats.ufid
+            else "features.ufid is true but probe_ufid() found no UFID support (see UFID-PROBE-001)"
+        )
+        caps["legacy"] = None if not feats.ufid else "the datapath declares UFID support"
+    omit_all = UfidFlags.OMIT_KEY | UfidFlags.OMIT_MASK | UfidFlags.OMIT_ACTIONS
+    if caps["ufid"] is not None:
+        caps["terse"] = "terse replies need UFID support"
+    elif feats.omit_flags & omit_all != omit_all:
+        caps["terse"] = f"features.omit_flags is {int(feats.omit_flags):#x}, not all of OMIT_KEY|OMIT_MASK|OMIT_ACTIONS"
+    else:
+        caps["terse"] = None
+    io = None if feats.packet_io else "features.packet_io is false"
+    caps["inject"] = io
+    caps["execute"] = io
+    caps["upcalls"] = io
+    if io is None:
+        try:
+            dpif.recv_upcalls(1)
+        except DpifNotSupported as exc:
+            caps["upcalls"] = f"recv_upcalls: {exc}"
+    caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
+    return features, caps
+
+
+class BackendSession:
+    """The backend of one pytest process (each xdist worker has its own)."""
+
+    def __init__(self, spec: str, options: dict[str, str], timeout_s: float) -> None:
+        self.spec = spec
+        self.options = options
+        self.timeout_s = timeout_s
+        self.dpif: GuardedDpif | None = None
+        self.unavailable: str | None = None
+        self.info = BackendInfo(spec)
+        self.features: dict[str, Any] = {}
+        self.capabilities: dict[str, str | None] = {}
+        self.semantics = "generic"
+        self._ports: list[int] = []
+        self.smoke_failed: str | None = None
+
+    def open(self) -> None:
+        """Open the backend once; on failure remember the one-line reason."""
+        if self.dpif is not None or self.unavailable is not None:
+            return
+        from conformance.registry import open_backend
+
+        try:
+            inner = open_backend(self.spec, dict(self.options))
+        except Exception as exc:  # any failure to open means "could not run"
+            self.unavailable = f"{self.spec}: {exc}" if str(exc) else f"{self.spec}: {type(exc).__name__}"
+            return
+        self.dpif = GuardedDpif(inner, timeout_s=self.timeout_s)
+        self.info = BackendInfo(
+            name=self.spec,
+            description=str(getattr(inner, "description", "") or type(inner).__doc__ or "").strip().split("\n")[0],
+            version=str(getattr(inner, "version", "") or ""),
+        )
+        try:
+            self.features, self.capabilities = _capabilities(self.dpif)
+            self.semantics = str(self.features["semantics"])
+            self.dpif.flow_flush()
+        except Exception as exc:
+            self.unavailable = f"{self.spec}: opened, but reading its features or probing failed: {exc}"
+
+    def fresh(self) -> Dpif:
+        """The backend with an empty flow table and no queued upcalls."""
+        self.open()
+        if self.dpif is None:
+            pytest.fail(f"{_UNAVAILABLE_PREFIX}{self.unavailable}", pytrace=False)
+        self.dpif.flow_flush()
+        if self.capabilities.get("upcalls") is None:
+            while self.dpif.recv_upcalls(64):
+                pass
+        return self.dpif
+
+    def ports(self, n: int = 2) -> list[int]:
+        """``n`` datapath ports added once per session (for inject)."""
+        dpif = self.fresh()
+        while len(self._ports) < n:
+            self._ports.append(dpif.port_add(f"ufc{os.getpid() % 10000}p{len(self._ports)}"))
+        return self._ports[:n]
+
+    def close(self) -> None:
+        if self.dpif is not None:
+            dpif, self.dpif = self.dpif, None
+            with contextlib.suppress(Exception):  # closing must never mask the run's results
+                dpif.close()
+
+
+def _is_smoke(item: pytest.Item) -> bool:
+    return any(str(a).startswith("UFID-SMOKE-") for m in item.iter_markers("requirement") for a in m.args)
+
+
+def _requirements_of(item: pytest.Item) -> tuple[Requirement, ...]:
+    ids: list[str] = []
+    for mark in item.iter_markers("requirement"):
+        ids.extend(str(a) for a in mark.args)
+    return tuple(by_id(rid) for rid in dict.fromkeys(ids))
+
+
+# --- pytest hooks -----------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ufidcert", "ufidcert dpif certification")
+    group.addoption(
+        "--dpif-backend",
+        metavar="NAME|python:MODULE:FACTORY",
+        default=None,
+        help="certify this backend: run the shipped conformance suite against it",
+    )
+    group.addoption(
+        "--dpif-option",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="option passed to the backend factory (repeatable)",
+    )
+    group.addoption(
+        "--dpif-profile",
+        choices=sorted(PROFILES),
+        default="standard",
+        help="example counts: smoke, standard (default) or full",
+    )
+    group.addoption(
+        "--dpif-report", metavar="DIR", default=None, help="write report.json, report.md and report.html into DIR"
+    )
+    group.addoption(
+        "--dpif-seed", metavar="N", type=int, default=0, help="hypothesis seed (0, the default: derandomised per test)"
+    )
+    group.addoption("--dpif-timeout", metavar="SECONDS", type=float, default=30.0,
+                    help="per-operation timeout; a backend that does not answer fails (default 30)")  # fmt: skip
+
+
+@dataclass
+class _State:
+    spec: str
+    options: dict[str, str]
+    profile: CertProfile
+    report_dir: Path | None
+    seed: int
+    timeout_s: float
+    started: str
+    t0: float
+    records: dict[str, TestRecord] = field(default_factory=dict)
+    backend: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    notes: list[str] = field(default_factory=list)
+    report: Report | None = None
+
+
+_STATE = pytest.StashKey[_State]()
+_SESSION = pytest.StashKey[BackendSession]()
+
+
+def _suite_dir() -> Path:
+    import conformance.suite
+
+    return Path(conformance.suite.__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(*ids): the ufidcert requirement IDs a test checks")
+    spec = config.getoption("dpif_backend")
+    if spec is None:
+        return
+    options = parse_options(config.getoption("dpif_option"))
+    state = _State(
+        spec=spec,
+        options=options,
+        profile=PROFILES[config.getoption("dpif_profile")],
+        report_dir=Path(config.getoption("dpif_report")) if config.getoption("dpif_report") else None,
+        seed=int(config.getoption("dpif_seed")),
+        timeout_s=float(config.getoption("dpif_timeout")),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        t0=time.monotonic(),
+    )
+    config.stash[_STATE] = state
+    _RUN.profile = state.profile
+    _RUN.seed = state.seed
+    _RUN.config = config
+    if state.seed:
+        # A forced seed replaces derandomisation (hypothesis honours derandomize first).
+        from hypothesis import core
+
+        setattr(core, "global_force_seed", state.seed)  # what --hypothesis-seed does  # noqa: B010
+    suite = str(_suite_dir())
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [suite]
+    elif not any(suite.startswith(str(Path(a.split("::")[0]).resolve())) or a.startswith(suite) for a in config.args):
+        config.args.append(suite)
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if numprocesses:
+        state.workers = -1  # known at the end from the records
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _STATE not in config.stash:
+        return
+    # The smoke check first: when it fails, the rest is not run (a clear message, not 300 failures).
+    items.sort(key=lambda it: 0 if _is_smoke(it) else 1)
+
+
+@pytest.fixture(scope="session")
+def dpif_session(request: pytest.FixtureRequest) -> Iterator[BackendSession]:
+    """This process's backend (opened lazily, closed at the end of the session)."""
+    config = request.config
+    if _STATE not in config.stash:
+        pytest.skip("the ufidcert suite needs --dpif-backend NAME|python:MODULE:FACTORY")
+    if _SESSION not in config.stash:
+        st = config.stash[_STATE]
+        config.stash[_SESSION] = BackendSession(st.spec, st.options, st.timeout_s)
+    session = config.stash[_SESSION]
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def dpif(dpif_session: BackendSession) -> Dpif:
+    """The backend under test with an empty flow table."""
+    return dpif_session.fresh()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    config = item.config
+    if _STATE not in config.stash:
+        return
+    reqs = _requirements_of(item)
+    if not reqs:
+        return
+    if _SESSION not in config.stash:
+        st = config.stash[_STATE]
+        config.stash[_SESSION] = BackendSession(st.spec, st.options, st.timeout_s)
+    session = config.stash[_SESSION]
+    session.open()
+    item.user_properties.append(("ufidcert.requirements", ",".join(r.id for r in reqs)))
+    item.user_properties.append(
+        (
+            "ufidcert.backend",
+            json.dumps(
+                {
+                    "info": dataclasses.asdict(session.info),
+                    "features": session.features,
+                    "capabilities": session.capabilities,
+                    "semantics": session.semantics,
+                    "unavailable": session.unavailable,
+                    "worker": os.environ.get("PYTEST_XDIST_WORKER", ""),
+                }
+            ),
+        )
+    )
+    if session.unavailable is not None:
+        pytest.fail(f"{_UNAVAILABLE_PREFIX}{session.unavailable}", pytrace=False)
+    for req in reqs:
+        why = not_applicable_reason(req, semantics=session.semantics, capabilities=session.capabilities)
+        if why is not None:
+            pytest.skip(f"{_NA_PREFIX}{req.id} {why}")
+    if session.smoke_failed is not None and not _is_smoke(item):
+        pytest.fail(f"not run: the smoke check failed ({session.smoke_failed})", pytrace=False)
+    _reproducer.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    rep = yield
+    if _STATE in item.config.stash and rep.failed:
+        if _reproducer:
+            rep.user_properties.append(("ufidcert.reproducer", _reproducer[0]))
+        if _is_smoke(item) and _SESSION in item.config.stash:
+            item.config.stash[_SESSION].smoke_failed = _one_line(rep)
+    return rep
+
+
+def _one_line(rep: pytest.TestReport) -> str:
+    if rep.skipped and isinstance(rep.longrepr, tuple):
+        return str(rep.longrepr[2]).removeprefix("Skipped: ")
+    text = rep.longreprtext.strip()
+    lines = [ln for ln in text.splitlines() if ln.startswith("E ")]
+    line = lines[0][1:].strip() if lines else (text.splitlines()[-1] if text else rep.outcome)
+    return line[:300]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs in the controller for every phase of every test (xdist sends workers' reports here).
+    config = _RUN.config
+    if config is None or _STATE not in config.stash:
+        return
+    props = dict(report.user_properties)
+    if "ufidcert.requirements" not in props:
+        return
+    state = config.stash[_STATE]
+    reqs = tuple(str(props["ufidcert.requirements"]).split(","))
+    if "ufidcert.backend" in props and not state.backend:
+        state.backend = json.loads(str(props["ufidcert.backend"]))
+    if "ufidcert.backend" in props:
+        worker = json.loads(str(props["ufidcert.backend"])).get("worker", "")
+        state.backend.setdefault("workers", set()).add(worker)
+    prev = state.records.get(report.nodeid)
+    outcome: Outcome | None = None
+    reason = ""
+    if report.when == "call":
+        outcome = "passed" if report.passed else "failed" if report.failed else None
+    if report.failed and report.when != "call":
+        outcome = "error"
+    if report.skipped:
+        msg = _one_line(report)
+        outcome = "not-applicable" if msg.startswith(_NA_PREFIX) else "skipped"
+        reason = msg.removeprefix(_NA_PREFIX)
+    if outcome is None:
+        return
+    if outcome in ("failed", "error"):
+        reason = _one_line(report)
+        if reason.startswith(_UNAVAILABLE_PREFIX) or reason.startswith("not run:"):
+            outcome = "error"
+    if prev is not None and prev.outcome in ("failed", "error") and outcome == "passed":
+        return  # keep the earlier failure (e.g. a teardown error after a pass is worse, not better)
+    if prev is not None and prev.outcome == "failed" and outcome == "error":
+        return
+    reproducer = str(props.get("ufidcert.reproducer", "")) or (
+        report.longreprtext[-6000:] if outcome in ("failed", "error") else ""
+    )
+    state.records[report.nodeid] = TestRecord(
+        nodeid=report.nodeid,
+        requirements=reqs,
+        outcome=outcome,
+        reason=reason,
+        reproducer=reproducer,
+        duration_s=report.duration + (prev.duration_s if prev else 0.0),
+    )
+
+
+def build_session_report(config: pytest.Config) -> Report | None:
+    """The merged report of this run (controller side), or None outside a certification."""
+    if _STATE not in config.stash:
+        return None
+    state = config.stash[_STATE]
+    b = state.backend
+    workers = b.get("workers", {""})
+    notes = list(state.notes)
+    if b.get("unavailable"):
+        notes.insert(0, f"backend unavailable: {b['unavailable']}")
+    info = b.get("info") or {"name": state.spec}
+    return build_report(
+        state.records.values(),
+        backend=BackendInfo(info.get("name", state.spec), info.get("description", ""), info.get("version", "")),
+        features=b.get("features", {}),
+        capabilities=b.get("capabilities", {}),
+        semantics=b.get("semantics", "generic"),
+        profile=state.profile.name,
+        seed=state.seed,
+        started=state.started,
+        duration_s=time.monotonic() - state.t0,
+        workers=max(1, len(workers)),
+        notes=notes,
+        unavailable=b.get("unavailable"),
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _STATE not in config.stash or hasattr(config, "workerinput"):
+        return  # xdist workers report to the controller, which writes the one merged report
+    state = config.stash[_STATE]
+    state.report = build_session_report(config)
+    if state.report is not None and state.report_dir is not None:
+        write_report(state.report, state.report_dir)
+
+
+def session_report(config: pytest.Config) -> Report | None:
+    """The report built at the end of the session (for in-process callers such as ``ufidcert certify``)."""
+    return config.stash[_STATE].report if _STATE in config.stash else None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _STATE not in config.stash or hasattr(config, "workerinput"):
+        return
+    rep = config.stash[_STATE].report
+    if rep is None:
+        return
+    c = rep.counts()
+    tr = terminalreporter
+    tr.section("ufidcert certification")
+    tr.write_line(
+        f"backend {rep.backend.name} ({rep.semantics}), profile {rep.profile}, seed {rep.seed}: "
+        f"verdict {rep.verdict.upper()} - {c['pass']} pass, {c['fail']} fail, {c['error']} error, "
+        f"{c['not-applicable']} not applicable"
+    )
+    for res in rep.requirements:
+        if res.status in ("fail", "error"):
+            tr.write_line(
+                f"  {res.status.upper():5} {res.requirement.id} ({res.requirement.level.value}): {res.reason}"
+            )
+    rd = config.stash[_STATE].report_dir
+    if rd is not None:
+        tr.write_line(f"report: {rd / 'report.html'} (also report.json, report.md)")

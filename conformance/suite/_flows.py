@@ -1,0 +1,222 @@
+"""Flows, frames and comparisons the suite's tests build (no backend access here).
+
+Keys are small and flat on purpose (in_port, Ethernet, ethertype and, for
+TCP traffic, IPv4 and TCP with wildcarded masks), so that every datapath
+model accepts them and injected frames hit exactly the intended flow.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from reference._netlink import iter_attrs, pack_attr, pack_attrs
+from reference.dpif import DpifFlow, FlowStats
+from reference.errors import UfidcertError
+from reference.uapi import ActionAttr, KeyAttr
+from reference.ufid import Ufid
+
+__all__ = [
+    "apply_mask",
+    "ETH_TYPE",
+    "FlowSpec",
+    "NormFlow",
+    "eth_frame",
+    "eth_key",
+    "eth_mask",
+    "flow_spec",
+    "mac",
+    "match_of",
+    "normalise",
+    "normalise_attrs",
+    "output",
+    "tcp_frame",
+    "tcp_key",
+    "tcp_mask",
+    "ufid_n",
+]
+
+ETH_TYPE = 0x1234  # the probe's ethertype: no L3 parsing in any datapath
+
+
+def mac(n: int) -> bytes:
+    """A locally administered unicast MAC address numbered ``n``."""
+    return bytes([0x02, 0x00]) + struct.pack(">I", n & 0xFFFF_FFFF)
+
+
+def ufid_n(n: int) -> Ufid:
+    """A distinct, recognisable UFID for ``n`` (all four words differ, so a word swap shows)."""
+    return Ufid.from_words((0x1000_0000 + n, 0x2000_0000 + n, 0x3000_0000 + n, 0x4000_0000 + n))
+
+
+def output(port: int) -> bytes:
+    """``output(port)`` actions."""
+    return pack_attr(ActionAttr.OUTPUT, struct.pack("=I", port))
+
+
+def eth_key(port: int, src: int, dst: int = 0xFFFF, ethertype: int = ETH_TYPE) -> bytes:
+    """``in_port(port),eth(src=mac(src),dst=mac(dst)),eth_type(ethertype)``."""
+    return pack_attrs(
+        [
+            (KeyAttr.IN_PORT, struct.pack("=I", port)),
+            (KeyAttr.ETHERNET, mac(src) + mac(dst)),
+            (KeyAttr.ETHERTYPE, struct.pack(">H", ethertype)),
+        ]
+    )
+
+
+def eth_mask(*, src: bool = True, dst: bool = True) -> bytes:
+    """Exact in_port and ethertype; Ethernet source/destination exact or wildcarded."""
+    return pack_attrs(
+        [
+            (KeyAttr.IN_PORT, b"\xff" * 4),
+            (KeyAttr.ETHERNET, (b"\xff" * 6 if src else bytes(6)) + (b"\xff" * 6 if dst else bytes(6))),
+            (KeyAttr.ETHERTYPE, b"\xff\xff"),
+        ]
+    )
+
+
+def eth_frame(src: int, dst: int = 0xFFFF, ethertype: int = ETH_TYPE, size: int = 60) -> bytes:
+    """An Ethernet frame of ``size`` bytes (padding counts towards n_bytes)."""
+    head = mac(dst) + mac(src) + struct.pack(">H", ethertype)
+    return head + bytes(max(0, size - len(head)))
+
+
+def tcp_key(port: int, src: int, dst: int = 0xFFFF) -> bytes:
+    """An IPv4/TCP key whose IPv4 and TCP fields the matching mask wildcards."""
+    return pack_attrs(
+        [
+            (KeyAttr.IN_PORT, struct.pack("=I", port)),
+            (KeyAttr.ETHERNET, mac(src) + mac(dst)),
+            (KeyAttr.ETHERTYPE, struct.pack(">H", 0x0800)),
+            (KeyAttr.IPV4, struct.pack(">4s4sBBBB", bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), 6, 0, 64, 0)),
+            (KeyAttr.TCP, struct.pack(">HH", 1000, 80)),
+        ]
+    )
+
+
+def tcp_mask() -> bytes:
+    """Exact in_port/Ethernet/ethertype; IPv4 protocol exact (so TCP may be present), the rest wildcarded."""
+    return pack_attrs(
+        [
+            (KeyAttr.IN_PORT, b"\xff" * 4),
+            (KeyAttr.ETHERNET, b"\xff" * 12),
+            (KeyAttr.ETHERTYPE, b"\xff\xff"),
+            (KeyAttr.IPV4, struct.pack(">4s4sBBBB", bytes(4), bytes(4), 0xFF, 0, 0, 0)),
+            (KeyAttr.TCP, bytes(4)),
+        ]
+    )
+
+
+def _csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return int(~total & 0xFFFF)
+
+
+def tcp_frame(src: int, flags: int, dst: int = 0xFFFF) -> bytes:
+    """An Ethernet/IPv4/TCP frame 10.0.0.1:1000 -> 10.0.0.2:80 with TCP ``flags``."""
+    tcp = struct.pack(">HHIIBBHHH", 1000, 80, 1, 0, 5 << 4, flags & 0xFF, 8192, 0, 0)
+    total = 20 + len(tcp)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, 1, 0x4000, 64, 6, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack(">H", _csum(ip)) + ip[12:]
+    frame = mac(dst) + mac(src) + struct.pack(">H", 0x0800) + ip + tcp
+    return frame + bytes(max(0, 60 - len(frame)))
+
+
+def match_of(key: bytes, mask: bytes | None) -> dict[int, tuple[bytes, bytes]]:
+    """The match a flat key and mask describe: type -> (masked value, mask), fully wildcarded attributes dropped.
+
+    ``mask`` ``None`` is an exact match on every key attribute (as the kernel
+    does without OVS_FLOW_ATTR_MASK). Two representations of the same match
+    (attribute order, extra all-zero mask attributes, masked or unmasked
+    key) give the same dict.
+    """
+    keys = {t: p for t, p, _ in iter_attrs(key, where="flow key")}
+    masks = (
+        {t: b"\xff" * len(p) for t, p in keys.items()}
+        if mask is None
+        else {t: p for t, p, _ in iter_attrs(mask, where="flow mask")}
+    )
+    out: dict[int, tuple[bytes, bytes]] = {}
+    for t, m in masks.items():
+        if not any(m):
+            continue
+        v = keys.get(t, bytes(len(m)))
+        out[t] = (bytes(a & b for a, b in zip(v, m, strict=False)), m)
+    return out
+
+
+def apply_mask(key: bytes, mask: bytes) -> bytes:
+    """A flat key ANDed with its mask, attribute by attribute (what the kernel stores for a UFID flow)."""
+    masks = {t: p for t, p, _ in iter_attrs(mask, where="flow mask")}
+    out = []
+    for t, p, _ in iter_attrs(key, where="flow key"):
+        m = masks.get(t, bytes(len(p)))
+        out.append((t, bytes(a & b for a, b in zip(p, m.ljust(len(p), b"\0"), strict=False))))
+    return pack_attrs(out)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    """A flow to install: arguments of ``flow_put``."""
+
+    key: bytes
+    mask: bytes | None
+    actions: bytes
+    ufid: Ufid | None
+
+
+def flow_spec(n: int, *, port: int = 1, with_ufid: bool = True, out: int = 2) -> FlowSpec:
+    """Flow number ``n``: distinct Ethernet source, exact mask, output to ``out``."""
+    return FlowSpec(eth_key(port, src=n), eth_mask(), output(out), ufid_n(n) if with_ufid else None)
+
+
+def normalise_attrs(data: bytes | None) -> tuple[tuple[int, bytes], ...] | None:
+    """Attributes sorted by type (order is not significant in keys and masks); raw on malformed input."""
+    if data is None:
+        return None
+    try:
+        from reference.odp import canonical_key
+
+        data = canonical_key(data)
+    except (UfidcertError, ImportError, NotImplementedError):
+        pass
+    try:
+        return tuple(sorted((t, p) for t, p, _ in iter_attrs(data, where="flow key")))
+    except UfidcertError:
+        return ((-1, data),)
+
+
+@dataclass(frozen=True, slots=True)
+class NormFlow:
+    """A returned flow in comparable form (used time reduced to used/unused)."""
+
+    ufid: Ufid | None
+    ufid_present: bool
+    key: tuple[tuple[int, bytes], ...] | None
+    mask: tuple[tuple[int, bytes], ...] | None
+    actions: bytes | None
+    n_packets: int
+    n_bytes: int
+    used: bool
+    tcp_flags: int
+
+
+def normalise(flow: DpifFlow, *, with_ufid: bool = True) -> NormFlow:
+    """``flow`` as a :class:`NormFlow`; ``with_ufid=False`` drops the UFID (netdev's generated ones)."""
+    s: FlowStats = flow.stats
+    return NormFlow(
+        ufid=flow.ufid if with_ufid else None,
+        ufid_present=flow.ufid_present,
+        key=normalise_attrs(flow.key),
+        mask=normalise_attrs(flow.mask),
+        actions=flow.actions,
+        n_packets=s.n_packets,
+        n_bytes=s.n_bytes,
+        used=s.used_ms != 0,
+        tcp_flags=s.tcp_flags,
+    )

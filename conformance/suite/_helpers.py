@@ -1,0 +1,96 @@
+"""Small helpers shared by the suite's test modules (backend access only through Dpif)."""
+
+from __future__ import annotations
+
+import errno as _errno
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conformance.suite._flows import FlowSpec, eth_frame, normalise
+from reference.dpif import Dpif, DpifError, DpifFlow, FlowStats, PutFlags
+
+if TYPE_CHECKING:
+    from conformance.plugin import BackendSession
+
+__all__ = [
+    "dump_set",
+    "errno_of",
+    "expect_errno",
+    "has",
+    "del_flow",
+    "flows_by_ufid",
+    "get_flow",
+    "install",
+    "ports_or_skip",
+    "requirement",
+    "send",
+]
+
+requirement = pytest.mark.requirement
+
+
+def has(session: BackendSession, capability: str) -> bool:
+    """Whether the backend under test has ``capability``."""
+    return session.capabilities.get(capability, "unknown") is None
+
+
+def install(dpif: Dpif, spec: FlowSpec, flags: PutFlags = PutFlags.CREATE) -> FlowStats:
+    """Put ``spec``."""
+    return dpif.flow_put(spec.key, spec.mask, spec.actions, ufid=spec.ufid, flags=flags)
+
+
+def get_flow(dpif: Dpif, spec: FlowSpec, *, terse: bool = False) -> DpifFlow:
+    """get ``spec`` by its UFID when it has one, else by key (the key is always passed, as OVS does)."""
+    return dpif.flow_get(ufid=spec.ufid, key=spec.key, terse=terse)
+
+
+def del_flow(dpif: Dpif, spec: FlowSpec, *, terse: bool = False) -> FlowStats:
+    """del ``spec`` by its UFID when it has one, else by key."""
+    return dpif.flow_del(ufid=spec.ufid, key=spec.key, terse=terse)
+
+
+def errno_of(fn: Callable[[], object]) -> int:
+    """Run ``fn``; 0 on success, else the DpifError's errno."""
+    try:
+        fn()
+    except DpifError as exc:
+        return exc.errno or -1
+    return 0
+
+
+@contextmanager
+def expect_errno(code: int, what: str) -> Iterator[None]:
+    """Assert the block raises a DpifError with errno ``code``."""
+    try:
+        yield
+    except DpifError as exc:
+        assert exc.errno == code, (
+            f"{what}: expected {_errno.errorcode[code]}, got {_errno.errorcode.get(exc.errno or 0)} ({exc})"
+        )
+    else:
+        raise AssertionError(f"{what}: expected {_errno.errorcode[code]}, but it succeeded")
+
+
+def dump_set(dpif: Dpif, *, terse: bool = False, with_ufid: bool = True) -> list[object]:
+    """The dump, normalised and sorted (order is not significant)."""
+    return sorted((normalise(f, with_ufid=with_ufid) for f in dpif.flow_dump(terse=terse)), key=repr)
+
+
+def ports_or_skip(session: BackendSession, n: int = 2) -> list[int]:
+    """Ports for inject; the test must be marked with an inject-capability requirement."""
+    return session.ports(n)
+
+
+def send(dpif: Dpif, port: int, src: int, count: int, size: int = 60) -> int:
+    """Inject ``count`` frames of ``size`` bytes from Ethernet source ``src``; return the bytes sent."""
+    for _ in range(count):
+        dpif.inject(port, eth_frame(src, size=size))
+    return count * size
+
+
+def flows_by_ufid(flows: list[DpifFlow]) -> dict[object, DpifFlow]:
+    """Index a dump by UFID."""
+    return {f.ufid: f for f in flows}

@@ -1,0 +1,135 @@
+"""Full dumps (UFID-DUMP-*), delete (UFID-DEL-*) and flush (UFID-FLUSH-*)."""
+
+from __future__ import annotations
+
+import errno
+
+from conformance.plugin import BackendSession, active_profile
+from conformance.suite._flows import (
+    FlowSpec,
+    apply_mask,
+    eth_key,
+    eth_mask,
+    flow_spec,
+    match_of,
+    normalise_attrs,
+    output,
+)
+from conformance.suite._helpers import del_flow, expect_errno, get_flow, has, install, requirement, send
+from reference.dpif import Dpif, PutFlags, PutOp
+
+
+@requirement("UFID-DUMP-001")
+def test_full_dump_has_every_flow_once(dpif_session: BackendSession, dpif: Dpif) -> None:
+    ufid = has(dpif_session, "ufid")
+    specs = [flow_spec(i, with_ufid=ufid and i % 2 == 0, out=i) for i in range(1, 8)]
+    for spec in specs:
+        install(dpif, spec)
+    flows = list(dpif.flow_dump())
+    assert len(flows) == len(specs), f"dump returned {len(flows)} flows, {len(specs)} installed"
+    for f in flows:
+        assert f.key is not None and f.mask is not None and f.actions is not None, f"full dump entry incomplete: {f}"
+    assert sorted(f.actions or b"" for f in flows) == sorted(s.actions for s in specs), "dumped actions differ"
+
+
+@requirement("UFID-DUMP-002")
+def test_ufid_flow_returns_masked_key(dpif: Dpif) -> None:
+    spec = FlowSpec(eth_key(1, src=1, dst=5), eth_mask(dst=False), output(2), flow_spec(1).ufid)
+    install(dpif, spec)
+    want = normalise_attrs(apply_mask(spec.key, eth_mask(dst=False)))
+    for where, f in (("get", dpif.flow_get(ufid=spec.ufid)), ("dump", next(iter(dpif.flow_dump())))):
+        assert normalise_attrs(f.key) == want, f"{where} of a UFID flow did not return the masked key"
+
+
+@requirement("UFID-DUMP-003")
+def test_key_identified_flow_returns_unmasked_key(dpif: Dpif) -> None:
+    spec = FlowSpec(eth_key(1, src=1, dst=5), eth_mask(dst=False), output(2), None)
+    install(dpif, spec)
+    (f,) = list(dpif.flow_dump())
+    assert not f.ufid_present, "a flow installed without UFID was dumped with one"
+    assert normalise_attrs(f.key) == normalise_attrs(spec.key), "the unmasked key was not returned"
+
+
+@requirement("UFID-DUMP-004")
+def test_netdev_dump_has_ufid_and_original_key(dpif: Dpif) -> None:
+    specs = [
+        FlowSpec(eth_key(1, src=1, dst=5), eth_mask(dst=False), output(2), None),
+        FlowSpec(eth_key(1, src=2, dst=5), eth_mask(dst=False), output(2), flow_spec(2).ufid),
+    ]
+    for spec in specs:
+        install(dpif, spec)
+    flows = list(dpif.flow_dump())
+    assert all(f.ufid_present and f.ufid is not None for f in flows), "a netdev flow was dumped without UFID"
+    assert sorted(normalise_attrs(f.key) or () for f in flows) == sorted(normalise_attrs(s.key) or () for s in specs), (
+        "dumped keys are not the original unmasked keys"
+    )
+
+
+@requirement("UFID-DUMP-005")
+def test_large_dump_is_complete(dpif_session: BackendSession, dpif: Dpif) -> None:
+    n = active_profile().big_dump
+    ufid = has(dpif_session, "ufid")
+    ops = [PutOp(s.key, s.mask, s.actions, ufid=s.ufid) for s in (flow_spec(i, with_ufid=ufid) for i in range(n))]
+    for start in range(0, n, 500):
+        results = dpif.operate(ops[start : start + 500])
+        assert all(r.ok for r in results), f"installing flow batch at {start} failed"
+    seen = {bytes(f.key or b"") if not ufid else str(f.ufid) for f in dpif.flow_dump()}
+    assert len(seen) == n, f"full dump returned {len(seen)} distinct flows of {n}"
+    if has(dpif_session, "terse"):
+        terse = {str(f.ufid) for f in dpif.flow_dump(terse=True)}
+        assert len(terse) == n, f"terse dump returned {len(terse)} distinct flows of {n}"
+
+
+@requirement("UFID-DEL-001")
+def test_del_removes_the_flow(dpif_session: BackendSession, dpif: Dpif) -> None:
+    keep, gone = (flow_spec(i, with_ufid=has(dpif_session, "ufid")) for i in (1, 2))
+    install(dpif, keep)
+    install(dpif, gone)
+    del_flow(dpif, gone)
+    with expect_errno(errno.ENOENT, "get after del"):
+        get_flow(dpif, gone)
+    flows = list(dpif.flow_dump())
+    assert len(flows) == 1 and flows[0].actions == keep.actions, "dump after del is wrong"
+    with expect_errno(errno.ENOENT, "second del of the same flow"):
+        del_flow(dpif, gone)
+
+
+@requirement("UFID-DEL-002")
+def test_del_returns_final_stats(dpif_session: BackendSession) -> None:
+    port = dpif_session.ports(1)[0]
+    dpif = dpif_session.fresh()
+    spec = flow_spec(1, port=port, with_ufid=has(dpif_session, "ufid"))
+    install(dpif, spec)
+    nbytes = send(dpif, port, 1, 3, size=80)
+    final = del_flow(dpif, spec)
+    assert (final.n_packets, final.n_bytes) == (3, nbytes), f"del returned {final}, expected 3 packets {nbytes} bytes"
+
+
+@requirement("UFID-FLUSH-001")
+def test_flush_removes_everything(dpif_session: BackendSession, dpif: Dpif) -> None:
+    ufid = has(dpif_session, "ufid")
+    specs = [flow_spec(i, with_ufid=ufid and i % 2 == 1) for i in range(1, 7)]
+    for spec in specs:
+        install(dpif, spec)
+    dpif.flow_flush()
+    assert list(dpif.flow_dump()) == [], "flow_flush left flows behind"
+    for spec in specs:
+        with expect_errno(errno.ENOENT, "get after flush"):
+            get_flow(dpif, spec)
+    install(dpif, specs[0], PutFlags.CREATE)
+
+
+@requirement("UFID-FLUSH-002")
+def test_del_without_identifier_flushes(dpif: Dpif) -> None:
+    for i in range(1, 5):
+        install(dpif, flow_spec(i, with_ufid=i % 2 == 0))
+    dpif.flow_del()
+    assert list(dpif.flow_dump()) == [], "del with neither UFID nor key did not flush"
+
+
+def test_match_helper_is_consistent() -> None:
+    # The suite's own comparison: a masked and an unmasked key describe the same match.
+    key = eth_key(1, src=1, dst=5)
+    masked = apply_mask(key, eth_mask(dst=False))
+    assert masked != key
+    assert match_of(key, eth_mask(dst=False)) == match_of(masked, eth_mask(dst=False))
