@@ -759,7 +759,7 @@ def format_key(key: bytes, mask: bytes | None = None, *, verbose: bool = False) 
     """
     decode_key(key, where="key")
     if mask is not None:
-        decode_key(mask, where="mask")
+        decode_key(mask, where="mask", is_mask=True)
         _check_mask_sizes(key, mask, "key")
     return _format_attrs(bytes(key), bytes(mask) if mask is not None else None, verbose, "key")
 
@@ -789,7 +789,7 @@ def format_key_attr(attr_type: int, payload: bytes, mask: bytes | None, *, verbo
     decode_key(key, where="key")
     if mask is not None:
         mbytes = pack_attr(attr_type, mask)
-        decode_key(mbytes, where="mask")
+        decode_key(mbytes, where="mask", is_mask=True)
         _check_mask_sizes(key, mbytes, "key")
     o = _Out()
     _fmt_attr_body(o, attr_type, bytes(payload), bytes(mask) if mask is not None else None, verbose)

@@ -404,7 +404,9 @@ def _attr_label(table: str, attr_type: int) -> str:
     return spec.name
 
 
-def _decode_level(data: bytes, table: str, where: str, base: int, depth: int) -> tuple[Attribute, ...]:
+def _decode_level(
+    data: bytes, table: str, where: str, base: int, depth: int, is_mask: bool = False
+) -> tuple[Attribute, ...]:
     if depth > MAX_NESTING:
         raise OdpDecodeError(f"nesting deeper than {MAX_NESTING} levels", where=where, offset=base)
     specs = _TABLES[table]
@@ -423,7 +425,7 @@ def _decode_level(data: bytes, table: str, where: str, base: int, depth: int) ->
             continue
         if spec.length == Length.NESTED:
             assert spec.nested is not None
-            children = _decode_level(payload, spec.nested, label, offset + 4, depth + 1)
+            children = _decode_level(payload, spec.nested, label, offset + 4, depth + 1, is_mask)
             out.append(Attribute(attr_type, payload, children))
             continue
         if spec.length >= 0 and len(payload) != spec.length:
@@ -435,12 +437,13 @@ def _decode_level(data: bytes, table: str, where: str, base: int, depth: int) ->
                 offset=offset,
             )
         if table == "tunnel" and attr_type == TunnelKeyAttr.GENEVE_OPTS:
-            _check_geneve(payload, label, offset)
+            # In a mask the option "length" byte is a mask, not a length.
+            _check_geneve(payload, label, offset, structure=not is_mask)
         out.append(Attribute(attr_type, payload))
     return tuple(out)
 
 
-def _check_geneve(payload: bytes, where: str, offset: int) -> None:
+def _check_geneve(payload: bytes, where: str, offset: int, *, structure: bool) -> None:
     # Kernel flow_netlink.c genev_tun_opt_from_nlattr: at most 255 bytes, a
     # multiple of 4; each option is a 4-byte header plus length*4 data bytes.
     if len(payload) % 4 or len(payload) > 255:
@@ -448,7 +451,7 @@ def _check_geneve(payload: bytes, where: str, offset: int) -> None:
             f"geneve options are {len(payload)} bytes, expected a multiple of 4 up to 252", where=where, offset=offset
         )
     pos = 0
-    while pos < len(payload):
+    while structure and pos < len(payload):
         if len(payload) - pos < 4:
             raise OdpDecodeError("truncated geneve option header", where=where, offset=offset + 4 + pos)
         opt_len = 4 + (payload[pos + 3] & 0x1F) * 4
@@ -461,22 +464,23 @@ def _check_geneve(payload: bytes, where: str, offset: int) -> None:
         pos += opt_len
 
 
-def decode_key(data: bytes, *, where: str = "key") -> FlowKey:
+def decode_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> FlowKey:
     """Decode key (or mask) bytes into a :class:`FlowKey`.
 
     Raises :class:`OdpDecodeError` naming the attribute path and byte offset
     for truncated attributes, lengths that lie, wrong payload sizes of
     fixed-size attributes, duplicate attributes or nesting deeper than
     :data:`MAX_NESTING`. Unknown attribute types are kept as opaque bytes.
+    Pass ``is_mask=True`` for masks (their geneve "length" bytes are masks).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise OdpDecodeError(f"expected bytes, got {type(data).__name__}", where=where)
-    return FlowKey(_decode_level(bytes(data), "key", where, 0, 0))
+    return FlowKey(_decode_level(bytes(data), "key", where, 0, 0, is_mask))
 
 
-def validate_key(data: bytes, *, where: str = "key") -> None:
-    """Raise :class:`OdpDecodeError` if ``data`` is not a well-formed key or mask."""
-    decode_key(data, where=where)
+def validate_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> None:
+    """Raise :class:`OdpDecodeError` if ``data`` is not a well-formed key (or mask, with ``is_mask``)."""
+    decode_key(data, where=where, is_mask=is_mask)
 
 
 def encode_key(key: FlowKey | Iterable[Attribute]) -> bytes:
