@@ -9,6 +9,7 @@ and key fitness in :mod:`reference.odp.fitness`. Start with
 from __future__ import annotations
 
 from reference.errors import OdpDecodeError, OdpSyntaxError
+from reference.odp.actions import format_actions, parse_actions, validate_actions
 from reference.odp.extract import extract_key
 from reference.odp.fitness import KeyFitness, key_fitness
 from reference.odp.flowtext import ParsedFlow, format_key, format_key_attr, parse_flow, parse_key_attr
@@ -28,10 +29,13 @@ __all__ = [
     "decode_key",
     "encode_key",
     "extract_key",
+    "format_actions",
     "format_key",
     "format_key_attr",
     "key_fitness",
+    "parse_actions",
     "parse_flow",
     "parse_key_attr",
+    "validate_actions",
     "validate_key",
 ]
