@@ -1,0 +1,78 @@
+"""The ukey state machine against OVS's transition rule, re-expressed independently."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference.errors import UfidcertError
+from reference.udpif.ukey import TRANSITIONS, IllegalUkeyTransition, Ukey, UkeyState, check_transition
+
+S = UkeyState
+
+
+def ovs_accepts(src: int, dst: int) -> bool:
+    """transition_ukey_at() in ofproto/ofproto-dpif-upcall.c, as integers (CREATED=0 ... DELETED=6)."""
+    if dst < src:
+        return False  # VLOG_ABORT
+    if src == dst == 2:
+        return True  # OPERATIONAL -> OPERATIONAL: silently accepted
+    return src == dst - 1 or (src == 1 and dst < 6) or (src == 2 and dst == 4)
+
+
+def test_numbering_matches_ovs() -> None:
+    assert [s.value for s in S] == list(range(7))
+    assert [s.name for s in S] == [
+        "CREATED",
+        "VISIBLE",
+        "OPERATIONAL",
+        "INCONSISTENT",
+        "EVICTING",
+        "EVICTED",
+        "DELETED",
+    ]
+
+
+@pytest.mark.parametrize(("src", "dst"), list(itertools.product(S, S)))
+def test_table_agrees_with_ovs_rule(src: UkeyState, dst: UkeyState) -> None:
+    assert (dst in TRANSITIONS[src]) == ovs_accepts(int(src), int(dst))
+
+
+def _ukey() -> Ukey:
+    return Ukey(ufid="u1", key=b"k", mask=b"m", actions=b"", reval_seq=1, created=5)
+
+
+@given(st.lists(st.sampled_from(list(S)), max_size=12))
+def test_ukey_follows_table_and_raises_without_changing_state(path: list[UkeyState]) -> None:
+    ukey = _ukey()
+    for dst in path:
+        src = ukey.state
+        if ovs_accepts(int(src), int(dst)):
+            ukey.transition(dst)
+            assert ukey.state == dst
+        else:
+            with pytest.raises(IllegalUkeyTransition) as info:
+                ukey.transition(dst)
+            assert ukey.state == src
+            assert info.value.backward == (dst < src)
+            assert isinstance(info.value, UfidcertError)
+
+
+def test_lifecycle_of_a_flow() -> None:
+    ukey = _ukey()
+    for dst in (S.VISIBLE, S.OPERATIONAL, S.OPERATIONAL, S.EVICTING, S.EVICTED, S.DELETED):
+        ukey.transition(dst)
+    assert ukey.state == S.DELETED
+    with pytest.raises(IllegalUkeyTransition):
+        ukey.transition(S.DELETED)
+
+
+def test_check_transition_names_states() -> None:
+    check_transition(S.VISIBLE, S.EVICTED)
+    with pytest.raises(IllegalUkeyTransition, match="backward.*EVICTED -> OPERATIONAL"):
+        check_transition(S.EVICTED, S.OPERATIONAL)
+    with pytest.raises(IllegalUkeyTransition, match="invalid.*CREATED -> OPERATIONAL"):
+        check_transition(S.CREATED, S.OPERATIONAL)

@@ -1,0 +1,126 @@
+"""The sharded ukey map: OVS's duplicate rules, sharding, and concurrent installs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from reference.udpif.config import N_UMAPS
+from reference.udpif.ukey import Ukey, UkeyState
+from reference.udpif.umap import InstallResult, UkeyMap
+
+S = UkeyState
+
+
+def mk(ufid: object, key: bytes = b"key") -> Ukey:
+    return Ukey(ufid=ufid, key=key, mask=b"", actions=b"", reval_seq=1, created=1)
+
+
+def test_has_512_shards_and_spreads_ukeys() -> None:
+    umap = UkeyMap()
+    assert len(umap.shards) == N_UMAPS == 512
+    for i in range(4096):
+        assert umap.install(mk(i)) is InstallResult.INSTALLED
+    sizes = [len(s.ukeys) for s in umap.shards]
+    assert sum(sizes) == len(umap) == 4096
+    assert max(sizes) < 40  # 8 per shard on average; a degenerate hash would pile them up
+
+
+def test_install_makes_visible_and_lookup_finds() -> None:
+    umap = UkeyMap()
+    u = mk("a")
+    assert umap.install(u) is InstallResult.INSTALLED
+    assert u.state is S.VISIBLE
+    assert umap.lookup("a") is u
+    assert umap.lookup("b") is None
+    assert not u.lock.locked()
+
+
+def test_keep_locked_returns_locked_ukey() -> None:
+    umap = UkeyMap()
+    u = mk("a")
+    assert umap.install(u, keep_locked=True).installed
+    assert u.lock.locked()
+    u.lock.release()
+
+
+@pytest.mark.parametrize("old_state", [S.VISIBLE, S.OPERATIONAL, S.EVICTING])
+def test_same_ufid_same_key_live_is_duplicate(old_state: UkeyState) -> None:
+    umap = UkeyMap()
+    old = mk("a")
+    umap.install(old)
+    if old_state >= S.OPERATIONAL:
+        old.transition(S.OPERATIONAL)
+    if old_state == S.EVICTING:
+        old.transition(S.EVICTING)
+    new = mk("a")
+    assert umap.install(new) is InstallResult.DUPLICATE
+    assert umap.lookup("a") is old
+    assert new.state is S.CREATED
+
+
+def test_same_ufid_same_key_evicted_is_replaced() -> None:
+    umap = UkeyMap()
+    old = mk("a")
+    umap.install(old)
+    old.transition(S.EVICTED)
+    old.dump_seq = 42
+    new = mk("a")
+    assert umap.install(new) is InstallResult.REPLACED
+    assert umap.lookup("a") is new
+    assert (old.state, new.state, new.dump_seq) == (S.DELETED, S.VISIBLE, 42)
+
+
+def test_same_ufid_other_key_is_conflict() -> None:
+    umap = UkeyMap()
+    old = mk("a", b"k1")
+    umap.install(old)
+    old.transition(S.EVICTED)  # even an evicted one is not replaced by a colliding key
+    assert umap.install(mk("a", b"k2")) is InstallResult.CONFLICT
+    assert umap.lookup("a") is old
+
+
+def test_locked_old_ukey_is_contention() -> None:
+    umap = UkeyMap()
+    old = mk("a")
+    umap.install(old)
+    with old.lock:
+        assert umap.install(mk("a")) is InstallResult.CONTENTION
+
+
+def test_delete_removes_only_that_ukey() -> None:
+    umap = UkeyMap()
+    old = mk("a")
+    umap.install(old)
+    old.transition(S.EVICTED)
+    new = mk("a")
+    umap.install(new)  # replaces old (old -> DELETED)
+    shard = umap.shard_of("a", None)
+    shard.delete(old)  # a late delete of the replaced ukey must not remove the new one
+    assert umap.lookup("a") is new
+    new.transition(S.EVICTED)
+    shard.delete(new)
+    assert umap.lookup("a") is None
+    assert new.state is S.DELETED
+
+
+def test_concurrent_installs_keep_one_ukey_per_ufid() -> None:
+    umap = UkeyMap()
+    results: list[list[tuple[int, InstallResult]]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def worker(slot: int) -> None:
+        barrier.wait()
+        for i in range(2000):
+            results[slot].append((i, umap.install(mk(i % 500))))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    installed = [i % 500 for r in results for i, res in r if res.installed]
+    assert sorted(installed) == list(range(500))  # exactly one winner per UFID
+    assert len(umap) == 500
+    assert all(u.state is S.VISIBLE and not u.lock.locked() for u in umap)

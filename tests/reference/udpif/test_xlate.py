@@ -1,0 +1,147 @@
+"""The translation stand-in: winner = brute-force oracle, megaflow masks are sound, reval_seq moves."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from conformance.strategies import flow_keys
+from reference._netlink import iter_attrs, pack_attr
+from reference.errors import OdpDecodeError, UfidcertInputError
+from reference.uapi import KeyAttr
+from reference.udpif._megaflow import mask_has_extra
+from reference.udpif.xlate import TABLE_MISS, FieldMatch, RuleTable
+
+_NESTED = {int(KeyAttr.ENCAP), int(KeyAttr.TUNNEL), int(KeyAttr.NSH)}
+
+
+def top_attrs(key: bytes) -> list[tuple[int, bytes]]:
+    return [(t, p) for t, p, _ in iter_attrs(key)]
+
+
+def oracle_winner(rules: list[tuple[int, int, list[FieldMatch]]], key: bytes) -> int:
+    """Highest priority, then oldest, rule whose every field matches bytewise; TABLE_MISS if none."""
+    fields = dict(top_attrs(key))
+    for rule_id, _prio, fms in sorted(rules, key=lambda r: (-r[1], r[0])):
+        ok = True
+        for fm in fms:
+            payload = fields.get(fm.attr)
+            if payload is None or len(payload) != len(fm.mask):
+                ok = ok and not any(fm.mask)
+                continue
+            ok = ok and all((a & m) == (b & m) for a, b, m in zip(payload, fm.value, fm.mask, strict=True))
+        if ok:
+            return rule_id
+    return TABLE_MISS
+
+
+@st.composite
+def key_and_rules(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, list[FieldMatch]]]]:
+    key = draw(flow_keys())
+    flat = [(t, p) for t, p in top_attrs(key) if t not in _NESTED and p]
+    assume(flat)
+    rules = []
+    for _ in range(draw(st.integers(1, 6))):
+        fms = []
+        for t, p in draw(st.lists(st.sampled_from(flat), min_size=1, max_size=3)):
+            mask = draw(st.binary(min_size=len(p), max_size=len(p)))
+            # Values either copied from the key (likely to match) or random.
+            value = p if draw(st.booleans()) else draw(st.binary(min_size=len(p), max_size=len(p)))
+            fms.append(FieldMatch(t, value, mask))
+        rules.append((draw(st.integers(0, 3)), fms))
+    return key, rules
+
+
+@given(key_and_rules())
+def test_winner_is_the_oracles(case: tuple[bytes, list[tuple[int, list[FieldMatch]]]]) -> None:
+    key, specs = case
+    table = RuleTable()
+    rules = []
+    for prio, fms in specs:
+        r = table.add(prio, fms, pack_attr(1, bytes(4)))
+        rules.append((r.rule_id, prio, fms))
+    assert table.translate(key).rule_id == oracle_winner(rules, key)
+
+
+@given(key_and_rules(), st.randoms(use_true_random=False))
+def test_megaflow_mask_is_sound(case: tuple[bytes, list[tuple[int, list[FieldMatch]]]], rnd: object) -> None:
+    """Any key that agrees with the original on the masked bits reaches the same rule."""
+    import random
+
+    assert isinstance(rnd, random.Random)
+    key, specs = case
+    table = RuleTable()
+    for prio, fms in specs:
+        table.add(prio, fms, b"")
+    xl = table.translate(key)
+    mask = dict(top_attrs(xl.mask))
+    assert [t for t, _ in top_attrs(xl.mask)] == [t for t, _ in top_attrs(key)]
+    perturbed = []
+    for t, p in top_attrs(key):
+        m = mask[t]
+        if t in _NESTED:
+            perturbed.append((t, p))
+            continue
+        noise = bytes(rnd.getrandbits(8) for _ in p)
+        perturbed.append((t, bytes(a ^ (n & ~mm & 0xFF) for a, n, mm in zip(p, noise, m, strict=True))))
+    other = b"".join(pack_attr(t, p) for t, p in perturbed)
+    assert table.translate(other).rule_id == xl.rule_id
+    # The mask never has extra wildcards against itself, and an all-wildcard mask has some unless nothing is needed.
+    assert not mask_has_extra(xl.mask, xl.mask)
+
+
+def test_exact_when_megaflows_disabled() -> None:
+    key = pack_attr(KeyAttr.IN_PORT, b"\1\0\0\0") + pack_attr(KeyAttr.ETHERNET, bytes(range(12)))
+    table = RuleTable()
+    mask = table.translate(key, megaflows=False).mask
+    assert all(all(b == 0xFF for b in p) for _t, p in top_attrs(mask))
+    wild = table.translate(key).mask
+    assert dict(top_attrs(wild))[KeyAttr.ETHERNET] == bytes(12)
+    assert dict(top_attrs(wild))[KeyAttr.IN_PORT] == b"\xff" * 4
+
+
+def test_mask_has_extra() -> None:
+    wide = pack_attr(KeyAttr.ETHERNET, bytes(12))
+    narrow = pack_attr(KeyAttr.ETHERNET, b"\xff" * 6 + bytes(6))
+    assert mask_has_extra(wide, narrow)
+    assert not mask_has_extra(narrow, wide)
+    assert mask_has_extra(pack_attr(KeyAttr.IN_PORT, b"\xff" * 4), narrow)  # attribute absent = wildcarded
+    assert not mask_has_extra(b"", narrow)  # no mask = exact match
+
+
+def test_reval_seq_moves_on_every_change_and_wakes_watchers() -> None:
+    table = RuleTable()
+    event = threading.Event()
+    table.watch(event)
+    seqs = [table.reval_seq]
+    r = table.add(1, [], b"")
+    seqs.append(table.reval_seq)
+    assert event.is_set()
+    table.set_actions(r.rule_id, b"x")
+    seqs.append(table.reval_seq)
+    table.remove(r.rule_id)
+    seqs.append(table.reval_seq)
+    assert seqs == sorted(set(seqs))
+    assert table.translate(b"").rule_id == TABLE_MISS
+
+
+def test_stats_and_errors() -> None:
+    table = RuleTable()
+    r = table.add(1, [], b"")
+    table.credit(r.rule_id, 3, 300, used=7)
+    table.credit(TABLE_MISS, 1, 60)
+    table.remove(r.rule_id)
+    stats = table.stats()
+    assert (stats[r.rule_id].n_packets, stats[r.rule_id].n_bytes, stats[r.rule_id].used) == (3, 300, 7)
+    assert table.total_packets() == 4
+    with pytest.raises(UfidcertInputError):
+        table.remove(r.rule_id)
+    with pytest.raises(UfidcertInputError):
+        table.credit(999, 1, 1)
+    with pytest.raises(UfidcertInputError):
+        FieldMatch(KeyAttr.ETHERNET, bytes(12), bytes(6))
+    with pytest.raises(OdpDecodeError):
+        table.translate(b"\x08\x00")
