@@ -72,7 +72,7 @@ def test_lifecycle_of_a_flow() -> None:
 
 def test_check_transition_names_states() -> None:
     check_transition(S.VISIBLE, S.EVICTED)
-    with pytest.raises(IllegalUkeyTransition, match="backward.*EVICTED -> OPERATIONAL"):
+    with pytest.raises(IllegalUkeyTransition, match=r"backward.*EVICTED -> OPERATIONAL"):
         check_transition(S.EVICTED, S.OPERATIONAL)
-    with pytest.raises(IllegalUkeyTransition, match="invalid.*CREATED -> OPERATIONAL"):
+    with pytest.raises(IllegalUkeyTransition, match=r"invalid.*CREATED -> OPERATIONAL"):
         check_transition(S.CREATED, S.OPERATIONAL)
