@@ -1,0 +1,190 @@
+"""UFID-STATE-001: the backend against ReferenceDatapath, operation by operation.
+
+A hypothesis RuleBasedStateMachine applies the same random put/get/del/
+dump/flush/inject sequence to the backend under test and to the reference
+in the backend's declared semantics, and compares every outcome (success
+or errno; returned flows as normalised matches; statistics). The pools of
+keys, masks and UFIDs are small on purpose, so that sequences collide
+(duplicates, overlaps, modify, delete of absent flows) within a few steps.
+On failure the shrunk sequence is attached to the report as a runnable
+Python snippet and as ``ovs-appctl dpctl/...`` commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from conformance.plugin import BackendSession, record_reproducer
+from conformance.suite._flows import eth_frame, eth_key, eth_mask, normalise, output, ufid_n
+from conformance.suite._helpers import has, requirement
+from conformance.suite._reproducer import Step, render_dpctl, render_python
+from conformance.suite._settings import machine_settings
+from reference.datapath import ReferenceDatapath
+from reference.dpif import Dpif, DpifError, DpifFlow, FlowStats, PutFlags
+from reference.ufid import Ufid
+
+_SRCS = st.integers(1, 4)
+_DSTS = st.sampled_from([5, 6])
+_MASKS = st.sampled_from(["exact", "no-dst", "no-src", "none"])
+_ACTIONS = st.sampled_from([2, 3, 0])
+_UFIDS = st.one_of(st.none(), st.integers(1, 4).map(ufid_n))
+_FLAGS = st.sampled_from(
+    [
+        PutFlags.CREATE,
+        PutFlags.CREATE,
+        PutFlags.MODIFY,
+        PutFlags.CREATE | PutFlags.MODIFY,
+        PutFlags.MODIFY | PutFlags.ZERO_STATS,
+    ]
+)
+_POOL = {ufid_n(n) for n in range(1, 5)}
+
+
+def _mask(kind: str) -> bytes | None:
+    return {
+        "exact": eth_mask(),
+        "no-dst": eth_mask(dst=False),
+        "no-src": eth_mask(src=False),
+        "none": None,
+    }[kind]
+
+
+class DifferentialMachine(RuleBasedStateMachine):
+    """Backend under test vs ReferenceDatapath; subclassed per run with ``session`` set."""
+
+    session: ClassVar[BackendSession]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dut: Dpif = self.session.fresh()
+        semantics = self.session.semantics
+        self.model = ReferenceDatapath(
+            semantics="netdev" if semantics == "netdev" else "kernel", ufid_support=has(self.session, "ufid")
+        )
+        self.terse_ok = has(self.session, "terse")
+        self.ports: list[int] = []
+        if has(self.session, "inject"):
+            ports = self.session.ports(1)
+            self.dut = self.session.fresh()
+            # The keys carry in_port, so both datapaths must number the port alike.
+            if [self.model.port_add(f"m{i}") for i in range(len(ports))] == ports:
+                self.ports = ports
+        self.upcalls_ok = bool(self.ports) and has(self.session, "upcalls")
+        self.steps: list[Step] = []
+        self.failure = ""
+
+    def _port(self) -> int:
+        return self.ports[0] if self.ports else 1
+
+    def _norm(self, f: DpifFlow) -> object:
+        # Generated UFIDs (netdev, flows put without one) differ between datapaths: compare only ours.
+        return normalise(f, with_ufid=f.ufid in _POOL)
+
+    def _run(self, step: Step, call: Callable[[Dpif], Any], view: Callable[[Any], object]) -> None:
+        outcomes = []
+        for dp in (self.dut, self.model):
+            try:
+                outcomes.append(("ok", view(call(dp))))
+            except DpifError as exc:
+                outcomes.append(("errno", exc.errno))
+        got, want = outcomes
+        self.steps.append(dataclasses.replace(step, outcome=_short(got)))
+        if got != want:
+            self.failure = (
+                f"step {len(self.steps) - 1} ({step.op}): backend gave {_short(got)}, reference {_short(want)}"
+            )
+            raise AssertionError(self.failure + f"\n  backend:   {got}\n  reference: {want}")
+
+    @rule(src=_SRCS, dst=_DSTS, mask=_MASKS, out=_ACTIONS, ufid=_UFIDS, flags=_FLAGS)
+    def put(self, *, src: int, dst: int, mask: str, out: int, ufid: Ufid | None, flags: PutFlags) -> None:
+        key, m, acts = eth_key(self._port(), src, dst), _mask(mask), output(out) if out else b""
+        self._run(
+            Step("put", key=key, mask=m, actions=acts, ufid=ufid, flags=int(flags)),
+            lambda dp: dp.flow_put(key, m, acts, ufid=ufid, flags=flags),
+            _stats,
+        )
+
+    @rule(src=_SRCS, dst=_DSTS, ufid=_UFIDS, by=st.sampled_from(["ufid", "key", "both"]), terse=st.booleans())
+    def get(self, *, src: int, dst: int, ufid: Ufid | None, by: str, terse: bool) -> None:
+        key = None if by == "ufid" and ufid is not None else eth_key(self._port(), src, dst)
+        u = None if by == "key" else ufid
+        t = terse and self.terse_ok
+        self._run(Step("get", key=key, ufid=u, terse=t), lambda dp: dp.flow_get(ufid=u, key=key, terse=t), self._norm)
+
+    @rule(src=_SRCS, dst=_DSTS, ufid=_UFIDS, by=st.sampled_from(["ufid", "key", "both"]), terse=st.booleans())
+    def delete(self, *, src: int, dst: int, ufid: Ufid | None, by: str, terse: bool) -> None:
+        key = None if by == "ufid" and ufid is not None else eth_key(self._port(), src, dst)
+        u = None if by == "key" else ufid
+        t = terse and self.terse_ok
+        self._run(Step("del", key=key, ufid=u, terse=t), lambda dp: dp.flow_del(ufid=u, key=key, terse=t), _stats)
+
+    @rule(terse=st.booleans())
+    def dump(self, terse: bool) -> None:
+        t = terse and self.terse_ok
+        self._run(
+            Step("dump", terse=t),
+            lambda dp: list(dp.flow_dump(terse=t)),
+            lambda flows: sorted(map(repr, map(self._norm, flows))),
+        )
+
+    @rule()
+    def flush(self) -> None:
+        self._run(Step("flush"), lambda dp: dp.flow_flush(), lambda _: None)
+
+    @precondition(lambda self: bool(self.ports))
+    @rule(src=st.integers(1, 5), dst=_DSTS, size=st.sampled_from([60, 61, 200]))
+    def inject(self, src: int, dst: int, size: int) -> None:
+        frame = eth_frame(src, dst, size=size)
+        port = self._port()
+        self._run(Step("inject", port=port, packet=frame), lambda dp: dp.inject(port, frame), lambda _: None)
+
+    @precondition(lambda self: self.upcalls_ok)
+    @rule()
+    def upcalls(self) -> None:
+        self._run(
+            Step("upcalls"),
+            lambda dp: dp.recv_upcalls(64),
+            lambda ups: [(u.packet, u.in_port) for u in ups],
+        )
+
+    def teardown(self) -> None:
+        # Runs after every example; after the final (shrunk) replay of a failure this is what is reported.
+        if self.failure:
+            st = self.session
+            text = render_python(self.steps, spec=st.spec, options=st.options, failure=self.failure)
+            text += "\n" + render_dpctl(self.steps)
+            record_reproducer(text)
+            print(text)
+        self.model.close()
+
+
+def _stats(s: FlowStats) -> tuple[int, int, bool, int]:
+    return (s.n_packets, s.n_bytes, s.used_ms != 0, s.tcp_flags)
+
+
+def _short(outcome: tuple[str, object]) -> str:
+    kind, value = outcome
+    if kind == "errno":
+        import errno
+
+        return errno.errorcode.get(int(value), str(value))  # type: ignore[call-overload]
+    text = repr(value)
+    return "ok" if value is None else f"ok {text[:120]}{'...' if len(text) > 120 else ''}"
+
+
+@requirement("UFID-STATE-001")
+def test_differential_against_reference(dpif_session: BackendSession) -> None:
+    dpif_session.open()
+    if dpif_session.semantics not in ("kernel", "netdev"):
+        pytest.skip(
+            f"not applicable: UFID-STATE-001 the reference models kernel and netdev semantics, "
+            f"the backend declares {dpif_session.semantics}"
+        )
+    machine = type("DifferentialMachine", (DifferentialMachine,), {"session": dpif_session})
+    run_state_machine_as_test(machine, settings=machine_settings())  # type: ignore[no-untyped-call]
