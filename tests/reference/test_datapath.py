@@ -1,0 +1,813 @@
+"""ReferenceDatapath against the fact sheet, row by row.
+
+Section numbers refer to /work/shared/ovs-ufid-facts.md (4.6 identifier, 4.7
+kernel command semantics, 4.8 reply contents, 6.2 the dpif contract, 6.3
+dpif-netdev) and backends.md 3.4 (what Linux 6.1 answered). Keys are built
+with plain struct (tests/reference/_flowbuild.py); expected masked keys are
+written out by hand, not computed by the code under test.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reference.datapath import FlowRequest, ReferenceDatapath
+from reference.dpif import (
+    DpifError,
+    DpifExists,
+    DpifInvalid,
+    DpifNotFound,
+    DpifNotSupported,
+    DpifOutOfRange,
+    DpifTooBig,
+    FlowStats,
+    PutFlags,
+)
+from reference.odp.extract import extract_key
+from reference.uapi import FlowAttr, FlowCmd
+from reference.ufid import Ufid
+from tests.reference._flowbuild import TERSE, eth_key, ipv4_key, ipv4_mask, output
+
+U = Ufid.parse("ufid:11111111-2222-3333-4444-555555555555")
+V = Ufid.parse("ufid:aaaaaaaa-2222-3333-4444-555555555555")
+W = Ufid.parse("ufid:cccccccc-2222-3333-4444-555555555555")
+K1 = eth_key(dst=2)
+K2 = eth_key(dst=3)
+K3 = eth_key(dst=4)
+CREATE = PutFlags.CREATE
+MODIFY = PutFlags.MODIFY
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def frame(dst: int = 2, size: int = 60) -> bytes:
+    """An Ethernet frame whose extracted key has eth dst ``dst`` (type 0x88cc, LLDP)."""
+    return bytes([0, 0, 0, 0, 0, dst]) + bytes([0, 0, 0, 0, 0, 1]) + b"\x88\xcc" + b"\0" * (size - 14)
+
+
+def snapshot(dp: ReferenceDatapath) -> list[tuple[object, ...]]:
+    return sorted(
+        (f.ufid_bytes or b"", f.key or b"", f.mask or b"", f.actions or b"", f.stats.n_packets) for f in dp.flow_dump()
+    )
+
+
+def new(dp: ReferenceDatapath, key: bytes | None, *, ufid: bytes | None = None, create: bool = True, **kw: object):
+    req = FlowRequest(FlowCmd.NEW, key=key, ufid=ufid, create=create, **kw)  # type: ignore[arg-type]
+    return dp.flow_request(req)
+
+
+# ---------------------------------------------------------------------------
+# 4.6 identifier
+# ---------------------------------------------------------------------------
+
+
+class TestIdentifier:
+    def test_ufid_of_1_to_16_bytes_identifies_the_flow(self) -> None:
+        dp = ReferenceDatapath()
+        for n, dst in ((1, 2), (4, 3), (16, 4)):
+            dp.flow_put(eth_key(dst=dst), None, b"", ufid=bytes(range(1, n + 1)))
+        got = sorted(len(f.ufid_bytes or b"") for f in dp.flow_dump(terse=True))
+        assert got == [1, 4, 16]
+        assert all(f.ufid_present for f in dp.flow_dump())
+
+    def test_four_byte_ufid_dumps_back_as_four_bytes(self) -> None:  # backends.md 3.4 row 11
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=b"\x01\x02\x03\x04")
+        (flow,) = dp.flow_dump()
+        assert flow.ufid_bytes == b"\x01\x02\x03\x04" and flow.ufid is None and flow.ufid_present
+
+    def test_ufid_longer_than_16_is_ignored(self) -> None:  # row 12
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=bytes(17))
+        (flow,) = dp.flow_dump(terse=True)
+        assert not flow.ufid_present and flow.key == K1
+        dp.flow_get(key=K1)  # key-identified: found by key
+
+    def test_zero_length_ufid_is_erange(self) -> None:  # row 13
+        dp = ReferenceDatapath()
+        with pytest.raises(DpifOutOfRange) as exc:
+            dp.flow_put(K1, None, b"", ufid=b"")
+        assert exc.value.errno == errno.ERANGE
+        assert len(dp) == 0
+
+    def test_zero_length_ufid_is_erange_for_every_command(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        for cmd in (FlowCmd.GET, FlowCmd.SET, FlowCmd.DEL):
+            with pytest.raises(DpifOutOfRange):
+                dp.flow_request(FlowRequest(cmd, key=K1, ufid=b""))
+        assert len(dp) == 1
+
+    def test_stored_key_is_masked_for_ufid_flows(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
+        assert dp.flow_get(ufid=U).key == ipv4_key("10.1.2.0")
+
+
+# ---------------------------------------------------------------------------
+# 4.7 kernel command semantics (FlowRequest = one ovs_flow message)
+# ---------------------------------------------------------------------------
+
+
+class TestKernelNew:
+    @pytest.mark.parametrize("missing", ["key", "actions"])
+    def test_key_and_actions_required_even_with_ufid(self, missing: str) -> None:
+        dp = ReferenceDatapath()
+        req = FlowRequest(
+            FlowCmd.NEW,
+            key=None if missing == "key" else K1,
+            actions=None if missing == "actions" else b"",
+            ufid=U.to_wire(),
+            create=True,
+        )
+        with pytest.raises(DpifInvalid):
+            dp.flow_request(req)
+        assert len(dp) == 0
+
+    def test_insert_goes_to_both_tables(self) -> None:
+        dp = ReferenceDatapath()
+        new(dp, K1, ufid=U.to_wire(), actions=b"")
+        assert dp.flow_get(ufid=U).ufid == U
+        assert [f.ufid for f in dp.flow_dump()] == [U]
+
+    @pytest.mark.parametrize(
+        ("ufid", "key"),
+        [(U, K1), (U, K2), (V, K1)],
+        ids=["same-ufid-same-key", "same-ufid-other-key", "other-ufid-same-key"],
+    )
+    def test_create_on_existing_is_eexist(self, ufid: Ufid, key: bytes) -> None:  # rows 2-4
+        dp = ReferenceDatapath()
+        new(dp, K1, ufid=U.to_wire(), actions=b"")
+        with pytest.raises(DpifExists):
+            new(dp, key, ufid=ufid.to_wire(), actions=b"")
+        assert len(dp) == 1
+
+    def test_overlap_with_other_mask_is_detected_using_the_new_masked_key(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(ipv4_key("10.1.2.0"), ipv4_mask(24), b"", ufid=U)
+        # exact 10.1.2.2 masked by the installed /24 hits the /24 flow
+        with pytest.raises(DpifExists):
+            dp.flow_put(ipv4_key("10.1.2.2"), None, b"", ufid=V)
+        # the other way round: the new /24 masked key 10.1.2.0 does not hit an exact .2 flow
+        dp2 = ReferenceDatapath()
+        dp2.flow_put(ipv4_key("10.1.2.2"), None, b"", ufid=U)
+        dp2.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=V)
+        assert len(dp2) == 2 and dp2.n_masks == 2
+
+    def test_nlm_f_excl_alone_also_means_create(self) -> None:
+        # datapath.c accepts NLM_F_EXCL in place of NLM_F_CREATE; FlowRequest.create covers both.
+        dp = ReferenceDatapath()
+        new(dp, K1, ufid=U.to_wire(), actions=b"")
+        with pytest.raises(DpifExists):
+            new(dp, K1, ufid=U.to_wire(), actions=b"", create=True)
+
+    def test_update_ufid_flow_with_other_key_is_enoent(self) -> None:  # row 5
+        dp = ReferenceDatapath()
+        new(dp, K1, ufid=U.to_wire(), actions=b"")
+        with pytest.raises(DpifNotFound):
+            new(dp, K2, ufid=U.to_wire(), actions=output(1), create=False)
+        assert dp.flow_get(ufid=U).actions == b""
+
+    def test_update_replaces_only_actions_and_ignores_clear(self) -> None:  # row 6
+        clock = Clock()
+        dp = ReferenceDatapath(clock=clock)
+        port = dp.port_add("p1")
+        dp.flow_put(extract_key(frame(), port), None, b"", ufid=U)
+        dp.inject(port, frame())
+        (info,) = new(dp, extract_key(frame(), port), ufid=U.to_wire(), actions=output(7), create=False, clear=True)
+        assert info.actions == output(7)
+        flow = dp.flow_get(ufid=U)
+        assert flow.actions == output(7)
+        assert flow.stats == FlowStats(1, 60, 1000, 0)
+
+    def test_update_key_identified_flow_needs_exact_key(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"")
+        # .3 hits the flow under its /24 mask but is not its exact key
+        with pytest.raises(DpifNotFound):
+            new(dp, ipv4_key("10.1.2.3"), mask=ipv4_mask(24), actions=output(1), create=False)
+        new(dp, ipv4_key("10.1.2.2"), mask=ipv4_mask(24), actions=output(1), create=False)
+        assert dp.flow_get(key=ipv4_key("10.1.2.2")).actions == output(1)
+
+    def test_key_only_update_can_modify_a_ufid_flow(self) -> None:
+        # The overlap lookup finds the UFID flow; ovs_flow_cmp compares masked keys only.
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        new(dp, K1, actions=output(3), create=False)
+        assert dp.flow_get(ufid=U).actions == output(3)
+
+
+class TestKernelSetGetDel:
+    def test_set_by_ufid_does_not_compare_the_key(self) -> None:  # row 16
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_request(FlowRequest(FlowCmd.SET, key=K2, actions=output(2), ufid=U.to_wire()))
+        assert dp.flow_get(ufid=U).actions == output(2)
+        assert dp.flow_get(ufid=U).key == K1
+
+    def test_set_unknown_ufid_is_enoent(self) -> None:  # row 17
+        dp = ReferenceDatapath()
+        with pytest.raises(DpifNotFound):
+            dp.flow_request(FlowRequest(FlowCmd.SET, key=K1, actions=b"", ufid=U.to_wire()))
+
+    def test_set_without_key_and_ufid_is_einval(self) -> None:
+        dp = ReferenceDatapath()
+        with pytest.raises(DpifInvalid):
+            dp.flow_request(FlowRequest(FlowCmd.SET, actions=b""))
+
+    def test_set_actions_without_key_is_einval_even_with_ufid(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifInvalid):
+            dp.flow_request(FlowRequest(FlowCmd.SET, actions=output(1), ufid=U.to_wire()))
+        assert dp.flow_get(ufid=U).actions == b""
+
+    def test_set_clear_zeroes_stats_and_replies_with_the_old_ones(self) -> None:
+        dp = ReferenceDatapath(clock=Clock())
+        port = dp.port_add("p")
+        dp.flow_put(extract_key(frame(), port), None, b"", ufid=U)
+        dp.inject(port, frame())
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.SET, ufid=U.to_wire(), clear=True))
+        assert info.stats.n_packets == 1
+        assert dp.flow_get(ufid=U).stats == FlowStats()
+
+    def test_get_parses_a_present_key_even_with_ufid(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifInvalid):
+            dp.flow_request(FlowRequest(FlowCmd.GET, key=b"\x05\x00", ufid=U.to_wire()))
+        # a well-formed but different key is ignored for the lookup
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, key=K3, ufid=U.to_wire()))
+        assert info.ufid == U.to_wire()
+
+    def test_get_without_key_and_ufid_is_einval(self) -> None:
+        with pytest.raises(DpifInvalid):
+            ReferenceDatapath().flow_request(FlowRequest(FlowCmd.GET))
+
+    @pytest.mark.parametrize("cmd", [FlowCmd.GET, FlowCmd.SET, FlowCmd.DEL])
+    def test_ufid_flow_is_invisible_to_key_lookups(self, cmd: FlowCmd) -> None:  # row 9
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifNotFound):
+            dp.flow_request(FlowRequest(cmd, key=K1))
+        assert len(dp) == 1
+
+    def test_del_without_identifier_flushes(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_put(K2, None, b"")
+        assert dp.flow_request(FlowRequest(FlowCmd.DEL)) == []
+        assert len(dp) == 0
+
+    def test_del_twice_and_get_after_delete(self) -> None:  # rows 18-20
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_request(FlowRequest(FlowCmd.DEL, ufid=U.to_wire()))
+        with pytest.raises(DpifNotFound):
+            dp.flow_request(FlowRequest(FlowCmd.DEL, ufid=U.to_wire()))
+        with pytest.raises(DpifNotFound):
+            dp.flow_request(FlowRequest(FlowCmd.GET, ufid=U.to_wire()))
+
+    def test_del_by_key_of_key_identified_flow(self) -> None:  # row 21
+        dp = ReferenceDatapath()
+        dp.flow_put(K2, None, b"")
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.DEL, key=K2))
+        assert info.key == K2 and len(dp) == 0
+
+    def test_dump_walks_every_flow_and_ignores_key_and_ufid(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_put(K2, None, b"")
+        infos = dp.flow_request(FlowRequest(FlowCmd.GET, key=K3, ufid=V.to_wire(), dump=True, ufid_flags=TERSE))
+        assert len(infos) == 2
+        by_ufid = {i.ufid: i for i in infos}
+        assert by_ufid[U.to_wire()].key is None  # OMIT_KEY honoured for the UFID flow
+        assert by_ufid[None].key == K2  # ... but not for the key-identified one (row 15)
+
+
+# ---------------------------------------------------------------------------
+# 4.8 reply contents
+# ---------------------------------------------------------------------------
+
+
+class TestReplyContents:
+    def test_attribute_order_and_conditional_stats(self) -> None:
+        clock = Clock()
+        dp = ReferenceDatapath(clock=clock)
+        port = dp.port_add("p")
+        dp.flow_put(extract_key(frame(), port), None, output(2), ufid=U)
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, ufid=U.to_wire()))
+        # never used: no USED, no STATS, no TCP_FLAGS
+        assert [t for t, _ in info.attrs()] == [FlowAttr.UFID, FlowAttr.KEY, FlowAttr.MASK, FlowAttr.ACTIONS]
+        dp.inject(port, frame(size=100))
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, ufid=U.to_wire()))
+        attrs = dict(info.attrs())
+        assert [t for t, _ in info.attrs()] == [
+            FlowAttr.UFID,
+            FlowAttr.KEY,
+            FlowAttr.MASK,
+            FlowAttr.USED,
+            FlowAttr.STATS,
+            FlowAttr.ACTIONS,
+        ]
+        assert struct.unpack("=QQ", attrs[FlowAttr.STATS]) == (1, 100)
+        assert struct.unpack("=Q", attrs[FlowAttr.USED]) == (1000,)
+
+    def test_tcp_flags_reported_when_set(self) -> None:
+        from scapy.layers.inet import IP, TCP
+        from scapy.layers.l2 import Ether
+
+        from reference.odp.keys import decode_key
+
+        dp = ReferenceDatapath(clock=Clock())
+        port = dp.port_add("p")
+        syn = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="S"))
+        ack = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="A"))
+        key = extract_key(syn, port)
+        # tcp_flags (attribute 18) differs per packet: wildcard it, match the rest exactly
+        mask = b"".join(
+            struct.pack("=HH", 4 + len(a.payload), a.type)
+            + bytes([0 if a.type == 18 else 0xFF]) * len(a.payload)
+            + b"\0" * (-len(a.payload) % 4)
+            for a in decode_key(key).attrs
+        )
+        dp.flow_put(key, mask, b"", ufid=U)
+        dp.inject(port, syn)
+        dp.inject(port, ack)
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, ufid=U.to_wire()))
+        assert dict(info.attrs())[FlowAttr.TCP_FLAGS] == bytes([0x02 | 0x10])
+        assert dp.flow_get(ufid=U).stats.n_packets == 2
+
+    def test_masked_key_for_ufid_flows_unmasked_for_key_identified(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
+        dp.flow_put(ipv4_key("10.9.9.9"), ipv4_mask(24), b"")
+        got = {f.ufid: f.key for f in dp.flow_dump()}
+        assert got[U] == ipv4_key("10.1.2.0")
+        assert got[None] == ipv4_key("10.9.9.9")
+
+    def test_omit_flags_one_by_one(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, output(1), ufid=U)
+        for flag, attr_type in ((1, FlowAttr.KEY), (2, FlowAttr.MASK), (4, FlowAttr.ACTIONS)):
+            (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, ufid=U.to_wire(), ufid_flags=flag))
+            types = [t for t, _ in info.attrs()]
+            assert attr_type not in types and types[0] == FlowAttr.UFID
+            assert len(types) == 3
+
+    def test_omit_key_has_no_effect_on_key_identified_flows(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K2, None, b"")
+        (info,) = dp.flow_request(FlowRequest(FlowCmd.GET, key=K2, ufid_flags=TERSE))
+        assert [t for t, _ in info.attrs()] == [FlowAttr.KEY]
+
+
+# ---------------------------------------------------------------------------
+# 6.2 the dpif contract, for both semantics
+# ---------------------------------------------------------------------------
+
+SEMANTICS = ["kernel", "netdev"]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+class TestDpifContract:
+    def test_put_absent_create_adds_with_zero_stats(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        assert dp.flow_put(K1, None, b"", ufid=U) == FlowStats()
+        assert len(dp) == 1
+
+    def test_put_absent_without_create_is_enoent(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        with pytest.raises(DpifNotFound):
+            dp.flow_put(K1, None, b"", ufid=U, flags=MODIFY)
+        assert len(dp) == 0
+
+    def test_put_present_modify_replaces_actions_and_returns_old_stats(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics, clock=Clock())  # type: ignore[arg-type]
+        port = dp.port_add("p")
+        key = extract_key(frame(), port)
+        dp.flow_put(key, None, b"", ufid=U)
+        dp.inject(port, frame())
+        before = dp.flow_put(key, None, output(2), ufid=U, flags=MODIFY)
+        assert before == FlowStats(1, 60, 1000, 0)
+        flow = dp.flow_get(ufid=U)
+        assert flow.actions == output(2) and flow.stats == before
+
+    def test_put_present_without_modify_is_eexist(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifExists):
+            dp.flow_put(K1, None, output(1), ufid=U)
+        assert dp.flow_get(ufid=U).actions == b""
+
+    def test_create_and_modify_on_present_flow_modifies(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_put(K1, None, output(4), ufid=U, flags=CREATE | MODIFY)
+        assert dp.flow_get(ufid=U).actions == output(4)
+
+    def test_get_and_del_by_ufid_ignore_the_key(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        assert dp.flow_get(ufid=U, key=K3).ufid == U
+        dp.flow_del(ufid=U, key=K3)
+        assert len(dp) == 0
+
+    def test_ufid_flow_must_be_addressed_by_ufid(self, semantics: str) -> None:  # backends.md 2.3 row 15
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifNotFound):
+            dp.flow_del(key=K1)
+        with pytest.raises(DpifNotFound):
+            dp.flow_get(key=K1)
+
+    def test_absent_get_and_del_are_enoent(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        with pytest.raises(DpifNotFound):
+            dp.flow_get(ufid=U)
+        with pytest.raises(DpifNotFound):
+            dp.flow_del(ufid=U)
+
+    def test_del_returns_stats_just_before_deletion(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics, clock=Clock())  # type: ignore[arg-type]
+        port = dp.port_add("p")
+        dp.flow_put(extract_key(frame(), port), None, b"", ufid=U)
+        dp.inject(port, frame(size=70))
+        dp.inject(port, frame(size=80))
+        assert dp.flow_del(ufid=U) == FlowStats(2, 150, 1000, 0)
+
+    def test_terse_dump_and_get_have_only_ufid_and_stats(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, output(1), ufid=U)
+        for flow in (dp.flow_get(ufid=U, terse=True), *dp.flow_dump(terse=True)):
+            assert (flow.key, flow.mask, flow.actions) == (None, None, None)
+            assert flow.ufid == U and flow.ufid_present
+
+    def test_put_flags_without_create_or_modify_or_unknown_are_einval(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        for flags in (PutFlags.NONE, PutFlags.PROBE, PutFlags.ZERO_STATS, 1 << 4):
+            with pytest.raises(DpifInvalid):
+                dp.flow_put(K1, None, b"", ufid=U, flags=flags)  # type: ignore[arg-type]
+        assert len(dp) == 0
+
+    def test_flush(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_put(K2, None, b"", ufid=V)
+        dp.flow_flush()
+        assert list(dp.flow_dump()) == []
+
+    def test_operate_gives_each_op_its_own_result(self, semantics: str) -> None:
+        from reference.dpif import DelOp, GetOp, PutOp
+
+        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        results = dp.operate([PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U), DelOp(U), DelOp(U)])
+        assert [r.error.errno if r.error else 0 for r in results] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
+        assert results[2].flow is not None and results[2].flow.ufid == U
+
+    def test_max_flows_is_e2big(self, semantics: str) -> None:
+        dp = ReferenceDatapath(semantics=semantics, max_flows=1)  # type: ignore[arg-type]
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifTooBig):
+            dp.flow_put(K2, None, b"", ufid=V)
+
+
+class TestKernelDpifMapping:
+    """What lib/dpif-netlink.c's mapping of dpif puts onto kernel commands implies."""
+
+    def test_zero_stats_with_modify_only_goes_through_set_and_clears(self) -> None:
+        dp = ReferenceDatapath(clock=Clock())
+        port = dp.port_add("p")
+        key = extract_key(frame(), port)
+        dp.flow_put(key, None, b"", ufid=U)
+        dp.inject(port, frame())
+        before = dp.flow_put(key, None, b"", ufid=U, flags=MODIFY | PutFlags.ZERO_STATS)
+        assert before.n_packets == 1
+        assert dp.flow_get(ufid=U).stats == FlowStats()
+
+    def test_zero_stats_with_create_and_modify_is_ignored_by_the_kernel(self) -> None:
+        dp = ReferenceDatapath(clock=Clock())
+        port = dp.port_add("p")
+        key = extract_key(frame(), port)
+        dp.flow_put(key, None, b"", ufid=U)
+        dp.inject(port, frame())
+        dp.flow_put(key, None, b"", ufid=U, flags=CREATE | MODIFY | PutFlags.ZERO_STATS)
+        assert dp.flow_get(ufid=U).stats.n_packets == 1
+
+    def test_del_without_ufid_or_key_flushes(self) -> None:
+        dp = ReferenceDatapath()
+        dp.flow_put(K1, None, b"", ufid=U)
+        assert dp.flow_del() == FlowStats()
+        assert len(dp) == 0
+
+    def test_upcalls_carry_no_ufid(self) -> None:
+        dp = ReferenceDatapath()
+        port = dp.port_add("p")
+        dp.inject(port, frame())
+        (up,) = dp.recv_upcalls()
+        assert up.ufid is None and up.in_port == port and up.key == extract_key(frame(), port)
+
+
+# ---------------------------------------------------------------------------
+# 6.3 dpif-netdev
+# ---------------------------------------------------------------------------
+
+
+class TestNetdev:
+    def test_keys_are_returned_unmasked(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev")
+        dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
+        assert dp.flow_get(ufid=U).key == ipv4_key("10.1.2.2")
+
+    def test_ufid_generated_from_key_and_get_del_by_key_hash(self) -> None:  # backends.md 2.3 rows 5, 17
+        dp = ReferenceDatapath(semantics="netdev", ufid_secret=7)
+        dp.flow_put(K1, None, b"")
+        (flow,) = dp.flow_dump()
+        assert flow.ufid_present and flow.ufid == dp.generate_ufid(K1)
+        assert flow.ufid is not None and flow.ufid.is_ovs_generated
+        assert dp.flow_get(key=K1).ufid == flow.ufid
+        dp.flow_del(key=K1)
+        assert len(dp) == 0
+
+    def test_in_port_must_be_exact(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev")
+        with pytest.raises(DpifInvalid):
+            dp.flow_put(ipv4_key(), ipv4_mask(24, in_port=False), b"", ufid=U)
+        dp.flow_put(ipv4_key(), ipv4_mask(24), b"", ufid=U)
+        # the kernel does not care
+        ReferenceDatapath().flow_put(ipv4_key(), ipv4_mask(24, in_port=False), b"", ufid=U)
+
+    def test_modify_with_zero_stats_replaces_actions_then_fails(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev")
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifNotSupported):
+            dp.flow_put(K1, None, output(1), ufid=U, flags=MODIFY | PutFlags.ZERO_STATS)
+        assert dp.flow_get(ufid=U).actions == output(1)
+
+    def test_modify_without_ufid_of_an_overlapping_other_flow_is_einval(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev")
+        dp.flow_put(ipv4_key("10.1.2.0"), ipv4_mask(24), b"")
+        with pytest.raises(DpifInvalid):
+            dp.flow_put(ipv4_key("10.1.2.7"), None, output(1), flags=MODIFY)
+
+    def test_other_ufid_same_key_is_eexist(self) -> None:  # backends.md 2.3 row 4
+        dp = ReferenceDatapath(semantics="netdev")
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifExists):
+            dp.flow_put(K1, None, b"", ufid=V)
+
+    def test_modify_with_new_ufid_is_enoent_and_may_create(self) -> None:  # rows 10, 11
+        dp = ReferenceDatapath(semantics="netdev")
+        with pytest.raises(DpifNotFound):
+            dp.flow_put(K2, None, b"", ufid=W, flags=MODIFY)
+        dp.flow_put(K2, None, b"", ufid=W, flags=MODIFY | CREATE)
+        assert dp.flow_get(ufid=W).key == K2
+
+    def test_ufid_must_be_16_bytes(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev")
+        with pytest.raises(DpifInvalid):
+            dp.flow_put(K1, None, b"", ufid=b"\x01\x02\x03\x04")
+
+    def test_upcalls_carry_the_generated_ufid(self) -> None:
+        dp = ReferenceDatapath(semantics="netdev", ufid_secret=1)
+        port = dp.port_add("p")
+        dp.inject(port, frame())
+        (up,) = dp.recv_upcalls()
+        assert up.ufid == dp.generate_ufid(up.key)
+
+    def test_not_served_over_netlink(self) -> None:
+        with pytest.raises(DpifNotSupported):
+            ReferenceDatapath(semantics="netdev").flow_request(FlowRequest(FlowCmd.GET, dump=True))
+
+
+# ---------------------------------------------------------------------------
+# legacy kernel (ufid_support=False)
+# ---------------------------------------------------------------------------
+
+
+class TestLegacy:
+    def test_features(self) -> None:
+        f = ReferenceDatapath(ufid_support=False).features
+        assert (f.ufid, int(f.omit_flags), f.max_ufid_len, f.semantics) == (False, 0, 0, "kernel")
+
+    def test_ufid_ignored_on_put_and_get(self) -> None:
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, b"", ufid=U)
+        flow = dp.flow_get(ufid=U, key=K1)
+        assert not flow.ufid_present and flow.ufid is None and flow.key == K1
+
+    def test_get_by_ufid_alone_is_einval(self) -> None:
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifInvalid):
+            dp.flow_get(ufid=U)
+
+    def test_zero_length_ufid_is_not_even_looked_at(self) -> None:
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, b"", ufid=b"")
+        assert len(dp) == 1
+
+    def test_same_key_other_ufid_is_the_same_flow(self) -> None:
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifExists):
+            dp.flow_put(K1, None, b"", ufid=V)
+
+    def test_terse_requests_get_full_replies(self) -> None:
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, output(1), ufid=U)
+        (flow,) = dp.flow_dump(terse=True)
+        assert flow.key == K1 and flow.actions == output(1) and flow.mask is not None
+
+    def test_terse_delete_by_ufid_flushes_everything(self) -> None:
+        # The danger OVS avoids by never sending terse deletes without UFID support.
+        dp = ReferenceDatapath(ufid_support=False)
+        dp.flow_put(K1, None, b"", ufid=U)
+        dp.flow_put(K2, None, b"", ufid=V)
+        dp.flow_del(ufid=U, key=K1, terse=True)
+        assert len(dp) == 0
+
+    def test_netdev_legacy_is_refused(self) -> None:
+        from reference.errors import UfidcertInputError
+
+        with pytest.raises(UfidcertInputError):
+            ReferenceDatapath(semantics="netdev", ufid_support=False)
+
+
+# ---------------------------------------------------------------------------
+# backends.md 3.4: the Linux 6.1 transcript, replayed
+# ---------------------------------------------------------------------------
+
+
+def test_linux_6_1_transcript() -> None:
+    dp = ReferenceDatapath()
+
+    def run(req: FlowRequest) -> int:
+        try:
+            dp.flow_request(req)
+        except DpifError as exc:
+            return exc.errno or -1
+        return 0
+
+    u, v = U.to_wire(), V.to_wire()
+    rows = [
+        (FlowRequest(FlowCmd.NEW, key=K1, actions=b"", ufid=u, create=True), 0),
+        (FlowRequest(FlowCmd.NEW, key=K1, actions=b"", ufid=u, create=True), errno.EEXIST),
+        (FlowRequest(FlowCmd.NEW, key=K2, actions=b"", ufid=u, create=True), errno.EEXIST),
+        (FlowRequest(FlowCmd.NEW, key=K1, actions=b"", ufid=v, create=True), errno.EEXIST),
+        (FlowRequest(FlowCmd.NEW, key=K2, actions=b"", ufid=u), errno.ENOENT),
+        (FlowRequest(FlowCmd.NEW, key=K1, actions=output(1), ufid=u), 0),
+        (FlowRequest(FlowCmd.GET, ufid=u), 0),
+        (FlowRequest(FlowCmd.GET, ufid=u, ufid_flags=TERSE), 0),
+        (FlowRequest(FlowCmd.GET, key=K1), errno.ENOENT),
+        (FlowRequest(FlowCmd.NEW, key=K2, actions=b"", create=True), 0),
+        (FlowRequest(FlowCmd.NEW, key=K3, actions=b"", ufid=b"\x01\x02\x03\x04", create=True), 0),
+        (FlowRequest(FlowCmd.NEW, key=eth_key(dst=5), actions=b"", ufid=bytes(17), create=True), 0),
+        (FlowRequest(FlowCmd.NEW, key=eth_key(dst=6), actions=b"", ufid=b"", create=True), errno.ERANGE),
+        (FlowRequest(FlowCmd.SET, key=K1, actions=b"", ufid=u), 0),
+        (FlowRequest(FlowCmd.SET, key=K1, actions=b"", ufid=W.to_wire()), errno.ENOENT),
+        (FlowRequest(FlowCmd.DEL, ufid=u), 0),
+        (FlowRequest(FlowCmd.DEL, ufid=u), errno.ENOENT),
+        (FlowRequest(FlowCmd.GET, ufid=u), errno.ENOENT),
+        (FlowRequest(FlowCmd.DEL, key=K2), 0),
+    ]
+    assert [run(req) for req, _ in rows] == [want for _, want in rows]
+
+
+# ---------------------------------------------------------------------------
+# bad input: the matching error and an unchanged table
+# ---------------------------------------------------------------------------
+
+
+def _seeded(semantics: str) -> ReferenceDatapath:
+    dp = ReferenceDatapath(semantics=semantics, ufid_secret=3)  # type: ignore[arg-type]
+    dp.flow_put(K1, None, output(1), ufid=U)
+    dp.flow_put(ipv4_key("10.1.2.0"), ipv4_mask(24), b"", ufid=V)
+    if semantics == "kernel":
+        dp.flow_put(K2, None, b"")
+    return dp
+
+
+_junk = st.binary(max_size=48)
+
+
+@settings(max_examples=150)
+@given(
+    semantics=st.sampled_from(SEMANTICS),
+    op=st.sampled_from(["put", "get", "del"]),
+    key=st.one_of(_junk, st.sampled_from([K1, K2, K3])),
+    mask=st.one_of(st.none(), _junk),
+    actions=st.one_of(_junk, st.just(b"")),
+    ufid=st.one_of(st.none(), st.binary(max_size=20), st.sampled_from([U, V, W])),
+    flags=st.integers(0, 0x3F),
+)
+def test_failing_operations_leave_the_table_unchanged(  # noqa: PLR0917
+    semantics: str, op: str, key: bytes, mask: bytes | None, actions: bytes, ufid: object, flags: int
+) -> None:
+    dp = _seeded(semantics)
+    before = snapshot(dp)
+    try:
+        if op == "put":
+            dp.flow_put(key, mask, actions, ufid=ufid, flags=flags)  # type: ignore[arg-type]
+        elif op == "get":
+            dp.flow_get(ufid=ufid, key=key)  # type: ignore[arg-type]
+        else:
+            dp.flow_del(ufid=ufid, key=key)  # type: ignore[arg-type]
+    except DpifError as exc:
+        assert exc.errno in (errno.EINVAL, errno.ENOENT, errno.EEXIST, errno.ERANGE, errno.EOPNOTSUPP)
+        if exc.errno != errno.EOPNOTSUPP:  # netdev MODIFY|ZERO_STATS replaces actions first (documented)
+            assert snapshot(dp) == before
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+@pytest.mark.parametrize(
+    ("key", "mask", "actions"),
+    [
+        (b"\x08\x00\x03", None, b""),  # truncated key
+        (K1 + K1[:8], None, b""),  # duplicate attribute
+        (K1, b"\x08\x00\x07\x00\xff\xff\xff\xff", b""),  # mask wider than key (ipv4 absent from the key)
+        (K1, b"\x06\x00\x04\x00\xff\xff\x00\x00", b""),  # mask length differs from the key field
+        (K1, None, b"\x04\x00\x63\x00"),  # unknown action type 99
+        (K1, None, b"\x08\x00"),  # truncated actions
+    ],
+    ids=["truncated-key", "duplicate-attr", "mask-wider", "mask-length", "unknown-action", "truncated-actions"],
+)
+def test_malformed_input_is_einval(semantics: str, key: bytes, mask: bytes | None, actions: bytes) -> None:
+    dp = _seeded(semantics)
+    before = snapshot(dp)
+    with pytest.raises(DpifInvalid):
+        dp.flow_put(key, mask, actions, ufid=W)
+    assert snapshot(dp) == before
+
+
+def test_non_ufid_argument_is_einval() -> None:
+    dp = ReferenceDatapath()
+    with pytest.raises(DpifInvalid):
+        dp.flow_put(K1, None, b"", ufid=12345)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# packets and ports
+# ---------------------------------------------------------------------------
+
+
+class TestPackets:
+    def test_inject_hits_forward_and_misses_upcall(self) -> None:
+        dp = ReferenceDatapath(clock=Clock())
+        p1, p2 = dp.port_add("p1"), dp.port_add("p2")
+        dp.flow_put(extract_key(frame(), p1), None, output(p2), ufid=U)
+        dp.inject(p1, frame())
+        dp.inject(p1, frame(dst=9))
+        assert dp.take_output() == [(p2, frame())]
+        ups = dp.recv_upcalls()
+        assert [u.packet for u in ups] == [frame(dst=9)]
+        assert (dp.n_hit, dp.n_missed) == (1, 1)
+
+    def test_recv_upcalls_respects_max_and_queue_limit(self) -> None:
+        dp = ReferenceDatapath(max_upcalls=3)
+        p = dp.port_add("p")
+        for i in range(5):
+            dp.inject(p, frame(dst=10 + i))
+        assert len(dp.recv_upcalls(2)) == 2
+        assert len(dp.recv_upcalls()) == 1
+        assert dp.n_lost == 2
+        with pytest.raises(DpifInvalid):
+            dp.recv_upcalls(-1)
+
+    def test_runt_frames_are_dropped_silently(self) -> None:
+        dp = ReferenceDatapath()
+        p = dp.port_add("p")
+        dp.inject(p, b"\x00" * 10)
+        assert dp.recv_upcalls() == [] and dp.n_dropped == 1
+
+    def test_ports(self) -> None:
+        dp = ReferenceDatapath()
+        a = dp.port_add("a")
+        with pytest.raises(DpifExists):
+            dp.port_add("a")
+        b = dp.port_add("b")
+        assert a != b
+        dp.port_del(a)
+        with pytest.raises(DpifNotFound):
+            dp.port_del(a)
+        with pytest.raises(DpifNotFound):
+            dp.inject(a, frame())
+        assert dp.ports() == {b: "b"}
+
+    def test_execute_outputs_and_validates(self) -> None:
+        dp = ReferenceDatapath()
+        dp.execute(frame(), output(3) + output(4), in_port=1)
+        assert dp.take_output() == [(3, frame()), (4, frame())]
+        with pytest.raises(DpifInvalid):
+            dp.execute(frame(), b"\x08\x00", in_port=1)
