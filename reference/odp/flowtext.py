@@ -1082,9 +1082,10 @@ class _Parser:
         raise self.error(f"{what}: expected no, first or later", pos)
 
     def scan_label(self, pos: int, what: str, mask: bool) -> tuple[bytes, bytes | None, int]:
+        start = pos
         v, pos = self.scan_int(pos, 32, what)
         if v & ~_IPV6_LABEL_MASK:
-            raise self.error(f"{what}: flow label {v:#x} exceeds 20 bits", pos)
+            raise self.error(f"{what}: flow label {v:#x} exceeds 20 bits", start)
         m: int | None = None
         if mask:
             m = _IPV6_LABEL_MASK
@@ -1580,15 +1581,19 @@ def parse_flow(text: str, *, with_mask: bool = True) -> ParsedFlow:
     ufid: Ufid | None = None
     key: list[bytes] = []
     mask: list[bytes] = []
+    while pos < len(text) and text[pos] in _DELIMITERS:
+        pos += 1
+    if text.startswith("ufid:", pos):
+        # lib/dpctl.c strips a leading UFID before odp_flow_from_string, whose
+        # delimiter skipping then accepts "ufid:...,key" and "ufid:... key".
+        ufid, pos = _parse_ufid(text, pos)
+        if pos < len(text) and text[pos] not in _DELIMITERS:
+            raise OdpSyntaxError("expected ',' or a space after the ufid", text=text, column=pos)
     while True:
         while pos < len(text) and text[pos] in _DELIMITERS:
             pos += 1
         if pos >= len(text):
             break
-        if text.startswith("ufid:", pos):
-            ufid, pos = _parse_ufid(text, pos)
-            if p.at(pos) == " ":
-                pos += 1
         items, pos = p.attr(pos)
         for t, k, m in items:
             key.append(pack_attr(t, k))
