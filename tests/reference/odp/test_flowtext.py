@@ -208,7 +208,7 @@ def test_empty_key() -> None:
 
 # --- fuzz ----------------------------------------------------------------------------------
 
-_ALPHABET = st.sampled_from(list("()/,=:.+-|{} 0123456789abcdefx") + ["eth(", "ipv4(", "encap(", "tunnel(", "src="])
+_ALPHABET = st.sampled_from([*"()/,=:.+-|{} 0123456789abcdefx", "eth(", "ipv4(", "encap(", "tunnel(", "src="])
 
 
 @given(st.text(max_size=80) | st.lists(_ALPHABET, max_size=40).map("".join))
