@@ -7,6 +7,8 @@ some vector fails, 2 when the arguments cannot be used.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from conformance.vectors import check_vectors, format_report, load_vectors, resolve_implementation
@@ -19,6 +21,7 @@ implementations:
   python                 the pure-Python reference (reference.hash)
   mmh3                   the mmh3 C extension
   python:MODULE:CALLABLE any callable f(data: bytes, seed: int) -> 16 bytes
+                         (MODULE is imported from sys.path and the current directory)
   c:LIBRARY:SYMBOL       a C function void f(const void *p, size_t n, uint32_t basis, ovs_u128 *out)
                          in a shared library (OVS's hash_bytes128 signature), loaded with ctypes
 
@@ -52,6 +55,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.impl.startswith("python:") and "" not in sys.path and os.getcwd() not in sys.path:
+        # A console script's sys.path starts at its bin/ directory; a vendor
+        # runs this from their project, so let python:MODULE:CALLABLE find it.
+        sys.path.insert(0, os.getcwd())
     variants: list[Variant] = args.variant or list(VARIANTS)
     all_ok = True
     for i, variant in enumerate(dict.fromkeys(variants)):

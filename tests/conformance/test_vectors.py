@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -278,3 +281,26 @@ def test_cli_c_errors_exit_2(c_libs: dict[str, Path], tmp_path: Path, capsys: py
     assert "no_such_symbol" in capsys.readouterr().err
     assert main(["vectors", "--impl", f"c:{tmp_path / 'missing.so'}:f", "--variant", "x64"]) == 2
     assert "missing.so" in capsys.readouterr().err
+
+
+def test_console_script_finds_vendor_module_in_cwd(tmp_path: Path) -> None:
+    # The console script's sys.path does not include the current directory;
+    # a vendor runs `ufidcert vectors --impl python:myport:fn` from their project.
+    exe = shutil.which("ufidcert")
+    require(exe is not None, "the ufidcert console script is not installed (pip install -e .)")
+    assert exe is not None
+    (tmp_path / "vendor_port_h1.py").write_text(
+        "import mmh3\n\ndef h(data, seed):\n    return mmh3.hash_bytes(data, seed, False)\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [exe, "vectors", "--impl", "python:vendor_port_h1:h", "--variant", "x86"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "result: PASS" in proc.stdout
