@@ -304,3 +304,8 @@ def test_console_script_finds_vendor_module_in_cwd(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "result: PASS" in proc.stdout
+
+
+def test_cli_external_impl_needs_variant(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vectors", "--impl", "python:reference.hash:murmur3_x64_128"]) == 2
+    assert "--variant" in capsys.readouterr().err
