@@ -125,7 +125,8 @@ def exact_mask(key: ParsedKey) -> MaskSig:
 def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> MaskSig:
     """Validate ``data`` as a mask for ``key`` (``None``: exact match); return its non-zero fields.
 
-    A mask field must name a field of the key with the same length (the
+    A flag in the mask may name a flag the key lacks (match "clear"). Any
+    other mask field must name a field of the key with the same length (the
     kernel checks mask attributes against the same length table); a
     non-zero mask for a field the key lacks is a mask wider than the key and
     is refused (the kernel's match_validate). All-zero mask fields are
@@ -135,11 +136,17 @@ def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> Ma
         return exact_mask(key)
     tree = decode_key(data, where=where).attrs
     leaves: dict[Path, bytes] = {}
-    _walk(tree, (), leaves, set())
+    mask_flags: set[Path] = set()
+    _walk(tree, (), leaves, mask_flags)
     out: list[tuple[Path, bytes]] = []
     for path, m in leaves.items():
         label = f"{where}/" + "/".join(str(t) for t in path)
         kv = key.leaves.get(path)
+        if kv is None and path in mask_flags:
+            # A masked flag the key lacks (e.g. tunnel csum): "must be clear",
+            # which OVS userspace sends for every tunnel flag.
+            out.append((path, m))
+            continue
         if kv is None:
             if _nonzero(m):
                 raise OdpDecodeError("mask names a field that the key does not have (mask wider than key)", where=label)
