@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 import re
 import secrets
 import struct
@@ -229,6 +231,12 @@ def test_hash_eq_order_consistent(a: Ufid, b: Ufid) -> None:
     if a == b:
         assert hash(a) == hash(b)
     assert len({a, b, Ufid.from_int(int(a))}) == len({int(a), int(b)})
+
+
+@given(u=ufids())
+def test_pickle_and_copy_preserve_value(u: Ufid) -> None:
+    assert pickle.loads(pickle.dumps(u)) == u
+    assert copy.deepcopy(u) == u
 
 
 def test_repr_round_trips() -> None:
