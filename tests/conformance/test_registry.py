@@ -1,0 +1,126 @@
+"""Backend registry: entry points, python:MODULE:FACTORY, availability reasons."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from conformance import registry
+from conformance.errors import BackendUnavailable, UsageError
+from conformance.registry import ENTRY_POINT_GROUP, list_backends, open_backend
+from reference.datapath import ReferenceDatapath
+from reference.probe import probe_ufid
+
+VENDOR = textwrap.dedent(
+    '''
+    from reference.datapath import ReferenceDatapath
+
+    def good(**options):
+        """A vendor backend (the reference in disguise)."""
+        return ReferenceDatapath(**{k: v for k, v in options.items()})
+
+    def needs_daemon(**options):
+        """Needs a daemon that is not running."""
+        raise AssertionError("must not be called when unavailable")
+
+    needs_daemon.unavailable_reason = lambda: "ovs-vswitchd is not running\\nsecond line"
+
+    def not_a_dpif(**options):
+        return object()
+
+    def broken_check(**options):
+        return ReferenceDatapath()
+
+    def _boom():
+        raise RuntimeError("probe crashed")
+
+    broken_check.unavailable_reason = _boom
+    '''
+)
+
+
+@pytest.fixture
+def vendor(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "ufidcert_test_vendor.py").write_text(VENDOR)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield "ufidcert_test_vendor"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("ufidcert_test_vendor", None)
+
+
+def test_reference_backends_are_registered_and_available() -> None:
+    infos = {b.name: b for b in list_backends()}
+    assert {"reference", "reference-legacy"} <= set(infos)
+    for name in ("reference", "reference-legacy"):
+        assert infos[name].available and infos[name].reason == "available"
+        assert "\n" not in infos[name].description
+
+
+def test_open_reference_and_legacy() -> None:
+    with open_backend("reference", {}) as dp:
+        assert isinstance(dp, ReferenceDatapath) and dp.features.ufid and probe_ufid(dp)
+    with open_backend("reference-legacy") as dp:
+        assert not dp.features.ufid and not probe_ufid(dp)
+    with open_backend("reference", {"semantics": "netdev", "ufid_secret": "0x10", "max_flows": "5"}) as dp:
+        assert dp.features.semantics == "netdev"
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [
+        ("no-such-backend", {}),
+        ("reference", {"colour": "blue"}),
+        ("reference", {"semantics": "tc"}),
+        ("reference", {"max_flows": "many"}),
+        ("reference-legacy", {"semantics": "netdev"}),
+        ("python:missing-colon", {}),
+        ("", {}),
+    ],
+)
+def test_usage_errors(spec: str, options: dict[str, str]) -> None:
+    with pytest.raises(UsageError):
+        open_backend(spec, options)
+
+
+def test_python_factory(vendor: str) -> None:
+    with open_backend(f"python:{vendor}:good", {"semantics": "netdev"}) as dp:
+        assert dp.features.semantics == "netdev"
+
+
+def test_python_factory_errors(vendor: str) -> None:
+    with pytest.raises(UsageError):
+        open_backend(f"python:{vendor}:nothing_here")
+    with pytest.raises(UsageError):
+        open_backend(f"python:{vendor}:not_a_dpif")
+    with pytest.raises(BackendUnavailable) as exc:
+        open_backend(f"python:{vendor}:needs_daemon")
+    assert "ovs-vswitchd is not running" in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(BackendUnavailable):
+        open_backend("python:ufidcert_no_such_module_xyz:factory")
+
+
+def test_list_reports_unavailable_and_broken_entry_points(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    eps = {
+        "good": EntryPoint("good", f"{vendor}:good", ENTRY_POINT_GROUP),
+        "daemon": EntryPoint("daemon", f"{vendor}:needs_daemon", ENTRY_POINT_GROUP),
+        "crash": EntryPoint("crash", f"{vendor}:broken_check", ENTRY_POINT_GROUP),
+        "gone": EntryPoint("gone", "ufidcert_no_such_module_xyz:f", ENTRY_POINT_GROUP),
+    }
+    monkeypatch.setattr(registry, "_entry_points", lambda: eps)
+    infos = {b.name: b for b in list_backends()}
+    assert [b.name for b in list_backends()] == sorted(eps)
+    assert infos["good"].available and infos["good"].description.startswith("A vendor backend")
+    assert not infos["daemon"].available and infos["daemon"].reason == "ovs-vswitchd is not running"
+    assert not infos["crash"].available and "probe crashed" in infos["crash"].reason
+    assert not infos["gone"].available and "cannot import" in infos["gone"].reason
+    with pytest.raises(BackendUnavailable):
+        open_backend("gone")
+    with pytest.raises(BackendUnavailable):
+        open_backend("daemon")
