@@ -60,7 +60,7 @@ def _start() -> PrivateOvs:
         ovs = PrivateOvs(ports=2)
         try:
             ovs.start()
-        except Exception as exc:  # noqa: BLE001 - retried, re-raised below
+        except Exception as exc:  # retried, re-raised below
             last = exc
             ovs.close()
             time.sleep(1.0)
