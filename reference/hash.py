@@ -92,7 +92,9 @@ def variant_for_machine(machine: str) -> Variant:
 
     ``x64`` for x86_64/amd64 and aarch64/arm64, ``x86`` for everything else,
     64-bit ppc64le, s390x and riscv64 included (lib/hash.c's #if is on the
-    compiler's architecture macros, not on the word size).
+    compiler's architecture macros, not on the word size). ``aarch64_be``
+    also takes the x64 branch, but there ``ovs_u128`` stores ``hi`` first, so
+    its memory image would differ from the little-endian one modelled here.
     """
     if not isinstance(machine, str):
         raise TypeError(f"machine must be a str, not {type(machine).__name__}")
