@@ -36,7 +36,7 @@ _STRUCTS = {
     KeyAttr.ND,
     KeyAttr.CT_ORIG_TUPLE_IPV4,
 }
-_SINGLES = {
+_SINGLES: dict[int, str] = {
     KeyAttr.PRIORITY: "=I",
     KeyAttr.SKB_MARK: "=I",
     KeyAttr.DP_HASH: "=I",
