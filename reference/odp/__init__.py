@@ -11,7 +11,7 @@ from __future__ import annotations
 from reference.errors import OdpDecodeError, OdpSyntaxError
 from reference.odp.actions import format_actions, parse_actions, validate_actions
 from reference.odp.extract import extract_key
-from reference.odp.fitness import KeyFitness, key_fitness
+from reference.odp.fitness import FitnessReport, KeyFitness, fitness_report, key_fitness
 from reference.odp.flowtext import ParsedFlow, format_key, format_key_attr, parse_flow, parse_key_attr
 from reference.odp.keys import FlowKey, canonical_key, decode_key, encode_key, validate_key
 from reference.odp.match import Match
@@ -19,6 +19,7 @@ from reference.odp.match import Match
 # Other parts of the package (actions, extraction) add their imports below.
 
 __all__ = [
+    "FitnessReport",
     "FlowKey",
     "KeyFitness",
     "Match",
@@ -32,6 +33,7 @@ __all__ = [
     "format_actions",
     "format_key",
     "format_key_attr",
+    "fitness_report",
     "key_fitness",
     "parse_actions",
     "parse_flow",

@@ -1,14 +1,57 @@
-"""Key fitness (OVS ``enum odp_key_fitness``); work in progress."""
+"""Key fitness: how well a datapath flow key fits what OVS userspace expects.
+
+Reproduces the verdict of OVS's ``odp_flow_key_to_flow`` (``lib/odp-util.c``,
+``enum odp_key_fitness`` in ``lib/odp-util.h``) for a flow *key*:
+
+* ``PERFECT``: every attribute present is one userspace expects, and vice versa;
+* ``TOO_MUCH``: attributes are present that userspace would not have put there
+  (e.g. ``tcp()`` with ``ipv4(proto=17)``, an unknown tunnel option);
+* ``TOO_LITTLE``: attributes userspace needs are missing (``eth_type(0x0800)``
+  without ``ipv4()``, ``ipv4(proto=6)`` without ``tcp()``);
+* ``ERROR``: the key cannot be used at all (malformed attributes, duplicate
+  attributes, an Ethertype below 0x600, a VLAN TCI without the CFI bit...).
+
+Like OVS (since "odp-util: Ignore unknown attributes" for backward
+compatibility with newer kernels), top-level attribute types beyond
+``OVS_KEY_ATTR_MAX`` (31), such as Linux's ``OVS_KEY_ATTR_IPV6_EXTHDRS`` (32),
+are ignored and do not spoil a ``PERFECT`` fit; unknown *tunnel* attributes
+do make it ``TOO_MUCH``.
+"""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
-__all__ = ["KeyFitness", "key_fitness"]
+from reference.errors import OdpDecodeError
+from reference.odp.keys import Attribute, decode_key
+from reference.uapi import KeyAttr, TunnelKeyAttr
+
+__all__ = ["FLOW_MAX_VLAN_HEADERS", "OVS_KEY_ATTR_MAX", "FitnessReport", "KeyFitness", "fitness_report", "key_fitness"]
+
+# OVS userspace's OVS_KEY_ATTR_MAX (include/linux/openvswitch.h: TUNNEL_INFO = 31).
+OVS_KEY_ATTR_MAX = 31
+# OVS_TUNNEL_KEY_ATTR_MAX in OVS userspace (GTPU_OPTS = 16).
+_OVS_TUNNEL_KEY_ATTR_MAX = 16
+# include/openvswitch/flow.h.
+FLOW_MAX_VLAN_HEADERS = 2
+_FLOW_MAX_MPLS_LABELS = 3
+_ETH_TYPE_MIN = 0x600
+_ETH_TYPE_IP = 0x0800
+_ETH_TYPE_IPV6 = 0x86DD
+_ETH_TYPE_ARP = 0x0806
+_ETH_TYPE_RARP = 0x8035
+_ETH_TYPE_MPLS = (0x8847, 0x8848)
+_ETH_TYPE_NSH = 0x894F
+_ETH_TYPE_VLAN = (0x8100, 0x88A8)
+_FLOW_DL_TYPE_NONE = 0x5FF
+_VLAN_CFI = 0x1000
+_MPLS_BOS = 0x100
+_FRAG_LATER = 2
 
 
 class KeyFitness(enum.Enum):
-    """How well a datapath key fits what the parser expects (lib/odp-util.h)."""
+    """``enum odp_key_fitness`` (lib/odp-util.h)."""
 
     PERFECT = "perfect"
     TOO_MUCH = "too_much"
@@ -16,6 +59,207 @@ class KeyFitness(enum.Enum):
     ERROR = "error"
 
 
-def key_fitness(key: bytes) -> KeyFitness:
-    """Fitness of ``key``; not implemented yet."""
-    raise NotImplementedError("key_fitness is being written")
+@dataclass(frozen=True, slots=True)
+class FitnessReport:
+    """The verdict and, unless ``PERFECT``, a sentence saying why."""
+
+    fitness: KeyFitness
+    detail: str = ""
+
+
+class _Verdict(Exception):
+    def __init__(self, fitness: KeyFitness, detail: str) -> None:
+        super().__init__(detail)
+        self.report = FitnessReport(fitness, detail)
+
+
+def _attrs(level: tuple[Attribute, ...]) -> dict[int, Attribute]:
+    # parse_flow_nlattrs: types above OVS_KEY_ATTR_MAX are ignored.
+    return {a.type: a for a in level if a.type <= OVS_KEY_ATTR_MAX}
+
+
+def _name(t: int) -> str:
+    try:
+        return KeyAttr(t).name.lower()
+    except ValueError:
+        return f"key{t}"
+
+
+def _check(present: dict[int, Attribute], expected: set[int]) -> FitnessReport:
+    # odp-util.c check_expectations.
+    missing = sorted(set(expected) - set(present))
+    if missing:
+        names = ", ".join(_name(t) for t in missing)
+        return FitnessReport(KeyFitness.TOO_LITTLE, f"expected but not present: {names}")
+    extra = sorted(set(present) - set(expected))
+    if extra:
+        names = ", ".join(_name(t) for t in extra)
+        return FitnessReport(KeyFitness.TOO_MUCH, f"present but not expected: {names}")
+    return FitnessReport(KeyFitness.PERFECT)
+
+
+def _tunnel_fitness(tun: Attribute) -> KeyFitness:
+    # odp-util.c odp_tun_key_from_attr__ (key path).
+    children = tun.children or ()
+    types = {c.type for c in children}
+    if TunnelKeyAttr.TTL not in types:
+        raise _Verdict(KeyFitness.ERROR, "tunnel key without ttl")
+    if any(t > _OVS_TUNNEL_KEY_ATTR_MAX or t == TunnelKeyAttr.PAD for t in types):
+        return KeyFitness.TOO_MUCH
+    return KeyFitness.PERFECT
+
+
+def _ethertype(present: dict[int, Attribute]) -> int:
+    # odp-util.c parse_ethertype (key path).
+    et = present.get(KeyAttr.ETHERTYPE)
+    if et is not None:
+        value = int.from_bytes(et.payload, "big")
+        if value < _ETH_TYPE_MIN:
+            raise _Verdict(KeyFitness.ERROR, f"invalid Ethertype {value} in flow key")
+        return value
+    if KeyAttr.IPV4 in present:
+        return _ETH_TYPE_IP
+    if KeyAttr.IPV6 in present:
+        return _ETH_TYPE_IPV6
+    if KeyAttr.MPLS in present:
+        return _ETH_TYPE_MPLS[0]
+    return _FLOW_DL_TYPE_NONE
+
+
+def _l2_5_onward(present: dict[int, Attribute], expected: set[int], dl_type: int, need_check: bool) -> FitnessReport:
+    # odp-util.c parse_l2_5_onward (key path).
+    nw_proto = 0
+    nw_frag = 0
+    if dl_type in _ETH_TYPE_MPLS:
+        expected.add(KeyAttr.MPLS)
+        mpls = present.get(KeyAttr.MPLS)
+        if mpls is not None:
+            lses = [int.from_bytes(mpls.payload[i : i + 4], "big") for i in range(0, len(mpls.payload), 4)]
+            if len(lses) > _FLOW_MAX_MPLS_LABELS:
+                return FitnessReport(KeyFitness.TOO_MUCH, f"{len(lses)} MPLS labels, userspace keeps 3")
+            if any(lse & _MPLS_BOS for lse in lses[:-1]):
+                raise _Verdict(KeyFitness.ERROR, "MPLS BOS set in non-innermost label")
+            if len(lses) < _FLOW_MAX_MPLS_LABELS and not lses[-1] & _MPLS_BOS:
+                return FitnessReport(KeyFitness.TOO_LITTLE, "MPLS label stack not terminated by BOS")
+        return _check(present, expected) if need_check else FitnessReport(KeyFitness.PERFECT)
+    if dl_type in (_ETH_TYPE_IP, _ETH_TYPE_IPV6):
+        t = KeyAttr.IPV4 if dl_type == _ETH_TYPE_IP else KeyAttr.IPV6
+        expected.add(t)
+        l3 = present.get(t)
+        if l3 is not None:
+            proto_at, frag_at = (8, 11) if t == KeyAttr.IPV4 else (36, 39)
+            nw_proto, nw_frag = l3.payload[proto_at], l3.payload[frag_at]
+            if nw_frag > _FRAG_LATER:
+                raise _Verdict(KeyFitness.ERROR, f"{_name(t)} has invalid frag {nw_frag:#x}")
+    elif dl_type in (_ETH_TYPE_ARP, _ETH_TYPE_RARP):
+        expected.add(KeyAttr.ARP)
+        arp = present.get(KeyAttr.ARP)
+        if arp is not None and arp.payload[8]:
+            raise _Verdict(KeyFitness.ERROR, f"unsupported ARP opcode {int.from_bytes(arp.payload[8:10], 'big')}")
+    elif dl_type == _ETH_TYPE_NSH:
+        expected.add(KeyAttr.NSH)
+    else:
+        return _check(present, expected) if need_check else FitnessReport(KeyFitness.PERFECT)
+    is_ip = dl_type in (_ETH_TYPE_IP, _ETH_TYPE_IPV6)
+    if is_ip and nw_frag != _FRAG_LATER:
+        if nw_proto == 6:
+            expected.add(KeyAttr.TCP)
+            if KeyAttr.TCP_FLAGS in present:
+                expected.add(KeyAttr.TCP_FLAGS)
+        elif nw_proto == 17:
+            expected.add(KeyAttr.UDP)
+        elif nw_proto == 132:
+            expected.add(KeyAttr.SCTP)
+        elif nw_proto == 1 and dl_type == _ETH_TYPE_IP:
+            expected.add(KeyAttr.ICMP)
+        elif nw_proto == 58 and dl_type == _ETH_TYPE_IPV6:
+            expected.add(KeyAttr.ICMPV6)
+            icmp = present.get(KeyAttr.ICMPV6)
+            # lib/flow.h is_nd(): neighbour solicitation/advertisement, code 0.
+            if icmp is not None and icmp.payload[0] in (135, 136) and icmp.payload[1] == 0:
+                expected.add(KeyAttr.ND)
+                if KeyAttr.ND_EXTENSIONS in present:
+                    expected.add(KeyAttr.ND_EXTENSIONS)
+    return _check(present, expected) if need_check else FitnessReport(KeyFitness.PERFECT)
+
+
+def _8021q_onward(present: dict[int, Attribute], expected: set[int], dl_type: int, vlan_limit: int) -> FitnessReport:
+    # odp-util.c parse_8021q_onward (key path).
+    encaps = 0
+    while encaps < vlan_limit and dl_type in _ETH_TYPE_VLAN:
+        expected |= {KeyAttr.VLAN, KeyAttr.ENCAP}
+        fitness = _check(present, expected)
+        vlan = present.get(KeyAttr.VLAN)
+        encap = present.get(KeyAttr.ENCAP)
+        if vlan is None or encap is None:
+            missing = "vlan" if vlan is None else "encap"
+            return FitnessReport(KeyFitness.TOO_LITTLE, f"VLAN Ethertype without {missing}")
+        tci = int.from_bytes(vlan.payload, "big")
+        if tci == 0:
+            # A truncated 802.1Q header: encap() must then be empty.
+            if fitness.fitness == KeyFitness.PERFECT and encap.body:
+                return FitnessReport(KeyFitness.TOO_MUCH, "truncated VLAN header with a non-empty encap")
+            return fitness
+        if not tci & _VLAN_CFI:
+            raise _Verdict(KeyFitness.ERROR, f"OVS_KEY_ATTR_VLAN {tci:#06x} is nonzero but CFI bit is not set")
+        present = _attrs(encap.children or ())
+        expected = set()
+        dl_type = _ethertype(present)
+        if KeyAttr.ETHERTYPE in present:
+            expected.add(KeyAttr.ETHERTYPE)
+        inner = _l2_5_onward(present, expected, dl_type, need_check=False)
+        if inner.fitness != KeyFitness.PERFECT:
+            return inner
+        encaps += 1
+    return _check(present, expected)
+
+
+def fitness_report(key: bytes, *, vlan_limit: int = FLOW_MAX_VLAN_HEADERS) -> FitnessReport:
+    """The fitness of ``key`` as OVS's ``odp_flow_key_to_flow`` judges it, with the reason.
+
+    ``vlan_limit`` is OVS's ``flow_vlan_limit`` (``other_config:vlan-limit``,
+    at most 2). Malformed bytes give ``ERROR`` rather than an exception.
+    """
+    try:
+        top = decode_key(key).attrs
+    except OdpDecodeError as exc:
+        return FitnessReport(KeyFitness.ERROR, str(exc))
+    try:
+        present = _attrs(top)
+        expected: set[int] = set()
+        for t in (
+            KeyAttr.RECIRC_ID,
+            KeyAttr.DP_HASH,
+            KeyAttr.PRIORITY,
+            KeyAttr.SKB_MARK,
+            KeyAttr.CT_STATE,
+            KeyAttr.CT_ZONE,
+            KeyAttr.CT_MARK,
+            KeyAttr.CT_LABELS,
+            KeyAttr.CT_ORIG_TUPLE_IPV4,
+            KeyAttr.CT_ORIG_TUPLE_IPV6,
+            KeyAttr.IN_PORT,
+            KeyAttr.PACKET_TYPE,
+        ):
+            if t in present:
+                expected.add(t)
+        tun = present.get(KeyAttr.TUNNEL)
+        if tun is not None and _tunnel_fitness(tun) == KeyFitness.PERFECT:
+            expected.add(KeyAttr.TUNNEL)
+        if KeyAttr.ETHERNET in present:
+            expected.add(KeyAttr.ETHERNET)
+        elif KeyAttr.ETHERTYPE in present:
+            expected.add(KeyAttr.ETHERTYPE)
+        dl_type = _ethertype(present)
+        if KeyAttr.ETHERTYPE in present:
+            expected.add(KeyAttr.ETHERTYPE)
+        if dl_type in _ETH_TYPE_VLAN:
+            return _8021q_onward(present, expected, dl_type, max(0, min(vlan_limit, FLOW_MAX_VLAN_HEADERS)))
+        return _l2_5_onward(present, expected, dl_type, need_check=True)
+    except _Verdict as verdict:
+        return verdict.report
+
+
+def key_fitness(key: bytes, *, vlan_limit: int = FLOW_MAX_VLAN_HEADERS) -> KeyFitness:
+    """``PERFECT``, ``TOO_MUCH``, ``TOO_LITTLE`` or ``ERROR`` for ``key``; see :func:`fitness_report`."""
+    return fitness_report(key, vlan_limit=vlan_limit).fitness
