@@ -26,6 +26,9 @@ __all__ = [
     "opaque_key_attrs",
     # packets (frames for inject / upcall-key tests)
     "frames",
+    # dpif operations (conformance suite)
+    "dpif_batches",
+    "dpif_ops",
 ]
 
 # --- bytes, seeds, UFIDs (hash/ufid) ---
@@ -534,3 +537,265 @@ def frames(*, truncate: bool = True) -> st.SearchStrategy[bytes]:
 
 
 _KNOWN_TYPES = frozenset({0x0800, 0x86DD, 0x0806, 0x8035, 0x8847, 0x8848, 0x8100, 0x88A8, 0x894F})
+
+
+# --- actions (reference.odp.actions) ---
+#
+# Netlink action lists (OVS_ACTION_ATTR_*) that validate_actions() accepts
+# and that format_actions() prints in a form parse_actions() reads back to the
+# same bytes ("canonical"). Forms OVS itself cannot round-trip are avoided:
+# USERSPACE without USERDATA (the parser adds a 48-byte zero cookie), cookies
+# whose unused bytes are non-zero, CT/NAT attributes the parser never emits
+# (zone 0, mark/label masks of 0, NAT flags without an address), DROP inside a
+# list or with a non-zero reason, sample probabilities that no percentage with
+# one decimal maps to, PSAMPLE (cookie printed without leading zeros), and
+# tnl_push / push_nsh (not implemented). set()/set_masked() carry one key
+# attribute of a type whose text form is unambiguous.
+
+from reference._netlink import iter_attrs as _iter_attrs  # noqa: E402
+from reference.uapi import ActionAttr as _AA  # noqa: E402
+from reference.uapi import CheckPktLenAttr as _CPL  # noqa: E402
+from reference.uapi import CtAttr as _CT  # noqa: E402
+from reference.uapi import DecTtlAttr as _DTL  # noqa: E402
+from reference.uapi import NatAttr as _NAT  # noqa: E402
+from reference.uapi import SampleAttr as _SMP  # noqa: E402
+from reference.uapi import UserspaceAttr as _USR  # noqa: E402
+
+__all__ += ["actions", "action_lists"]
+
+_SETTABLE = (_KA.PRIORITY, _KA.SKB_MARK, _KA.ETHERNET, _KA.IPV4, _KA.IPV6, _KA.TCP, _KA.UDP, _KA.SCTP)
+_MASKABLE = (_KA.ETHERNET, _KA.IPV4, _KA.IPV6, _KA.TCP, _KA.UDP, _KA.SCTP)
+
+
+def _act_u32(attr: int) -> st.SearchStrategy[bytes]:
+    return st.integers(0, _U32).map(lambda v: _pack_attr(attr, _u32h(v)))
+
+
+@st.composite
+def _act_push_vlan(draw: st.DrawFn) -> bytes:
+    tpid = draw(st.sampled_from([0x8100, 0x88A8]))
+    tci = draw(st.integers(0, 4095)) | draw(st.integers(0, 7)) << 13 | 0x1000  # CFI/present bit required
+    return _pack_attr(_AA.PUSH_VLAN, _struct.pack("!HH", tpid, tci))
+
+
+@st.composite
+def _act_mpls(draw: st.DrawFn, attr: int) -> bytes:
+    lse = draw(st.integers(0, 0xFFFFF)) << 12 | draw(st.integers(0, 7)) << 9
+    lse |= draw(st.integers(0, 1)) << 8 | draw(st.integers(0, 255))
+    return _pack_attr(attr, _struct.pack("!IH2x", lse, draw(st.integers(0, 0xFFFF))))
+
+
+@st.composite
+def _act_nat(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from([None, _NAT.SRC, _NAT.DST]))
+    if kind is None:
+        return _pack_attr(_CT.NAT)
+    attrs = [_pack_attr(kind)]
+    if draw(st.booleans()):
+        size = draw(st.sampled_from([4, 16]))
+        lo = draw(st.binary(min_size=size, max_size=size))
+        attrs.append(_pack_attr(_NAT.IP_MIN, lo))
+        hi = draw(st.binary(min_size=size, max_size=size))
+        if hi > lo and draw(st.booleans()):
+            attrs.append(_pack_attr(_NAT.IP_MAX, hi))
+        if draw(st.booleans()):
+            pmin = draw(st.integers(1, 0xFFFF))
+            attrs.append(_pack_attr(_NAT.PROTO_MIN, _struct.pack("=H", pmin)))
+            if pmin < 0xFFFF and draw(st.booleans()):
+                attrs.append(_pack_attr(_NAT.PROTO_MAX, _struct.pack("=H", draw(st.integers(pmin + 1, 0xFFFF)))))
+        if draw(st.booleans()):
+            attrs.append(_pack_attr(_NAT.PERSISTENT))
+        proto = draw(st.sampled_from([None, _NAT.PROTO_HASH, _NAT.PROTO_RANDOM]))
+        if proto is not None:
+            attrs.append(_pack_attr(proto))
+    return _pack_attr(_CT.NAT, b"".join(attrs))
+
+
+_CT_NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=15)
+
+
+@st.composite
+def _act_ct(draw: st.DrawFn) -> bytes:
+    attrs: list[bytes] = []
+    commit = draw(st.sampled_from([None, _CT.COMMIT, _CT.FORCE_COMMIT]))
+    if commit is not None:
+        attrs.append(_pack_attr(commit))
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_CT.ZONE, _struct.pack("=H", draw(st.integers(1, 0xFFFF)))))
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_CT.MARK, _struct.pack("=II", draw(st.integers(0, _U32)), draw(st.integers(1, _U32)))))
+    if draw(st.booleans()):
+        value = draw(st.integers(0, (1 << 128) - 1))
+        mask = draw(st.one_of(st.just((1 << 128) - 1), st.integers(1, (1 << 128) - 1)))
+        attrs.append(_pack_attr(_CT.LABELS, value.to_bytes(16, "little") + mask.to_bytes(16, "little")))
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_CT.HELPER, draw(_CT_NAMES).encode() + b"\0"))
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_CT.TIMEOUT, draw(_CT_NAMES).encode() + b"\0"))
+    if draw(st.booleans()):
+        attrs.append(draw(_act_nat()))
+    return _pack_attr(_AA.CT, b"".join(attrs))
+
+
+def _cookie(kind: int, union: bytes) -> bytes:
+    # struct user_action_cookie as the parser fills it: ofp_in_port OFPP_NONE, zero UUID.
+    return (_struct.pack("=H2xI", kind, 0xFFFF) + bytes(16) + union).ljust(48, b"\0")
+
+
+def _userdata() -> st.SearchStrategy[bytes]:
+    u32, u16 = st.integers(0, _U32), st.integers(0, 0xFFFF)
+
+    def sflow(vid: int, pcp: int, out: int) -> bytes:
+        tci = vid | pcp << 13
+        return _cookie(1, _struct.pack("!H", tci | (0x1000 if tci else 0)) + b"\0\0" + _u32h(out))
+
+    def controller(flags: tuple[int, int], reason: int, recirc: int, cookie: int, tail: tuple[int, int]) -> bytes:
+        union = _struct.pack("=BBHI", *flags, reason, recirc) + cookie.to_bytes(8, "big")
+        cid, max_len = tail
+        return _cookie(5, union + _struct.pack("=HH", cid, max_len))
+
+    raw = st.binary(min_size=8, max_size=64).filter(
+        lambda b: len(b) != 48 or not 1 <= int.from_bytes(b[:2], "little") <= 5
+    )
+    return st.one_of(
+        raw,
+        st.builds(sflow, st.integers(0, 4095), st.integers(0, 7), u32),
+        st.integers(0, 0x7F).map(lambda r: _cookie(2, _struct.pack("=4xI", r))),
+        st.builds(
+            lambda p, a, b, c, d, e: _cookie(3, _struct.pack("=H2xIIIII", p, a, b, c, d, e)),
+            u16,
+            u32,
+            u32,
+            u32,
+            u32,
+            st.integers(0, 2),
+        ),
+        u32.map(lambda port: _cookie(4, _u32h(port))),
+        st.builds(
+            controller,
+            st.tuples(st.integers(0, 1), st.integers(0, 1)),
+            u16,
+            u32,
+            st.integers(0, 2**64 - 1),
+            st.tuples(u16, u16),
+        ),
+    )
+
+
+@st.composite
+def _act_userspace(draw: st.DrawFn) -> bytes:
+    attrs = [_pack_attr(_USR.PID, _u32h(draw(st.integers(0, _U32)))), _pack_attr(_USR.USERDATA, draw(_userdata()))]
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_USR.EGRESS_TUN_PORT, _u32h(draw(st.integers(0, _U32 - 1)))))
+    if draw(st.booleans()):
+        attrs.append(_pack_attr(_USR.ACTIONS))
+    return _pack_attr(_AA.USERSPACE, b"".join(attrs))
+
+
+@st.composite
+def _act_set(draw: st.DrawFn, masked: bool) -> bytes:
+    key, mask = draw(keys_with_masks(compact=masked))
+    wanted = _MASKABLE if masked else _SETTABLE
+    candidates = [
+        (t, k, m)
+        for (t, k, _), (_, m, _) in zip(_iter_attrs(key), _iter_attrs(mask), strict=True)
+        if t in wanted and (not masked or (any(m) and m != b"\xff" * len(m)))
+    ]
+    if not candidates:
+        return _pack_attr(_AA.SET, _pack_attr(_KA.SKB_MARK, _u32h(draw(st.integers(0, _U32)))))
+    attr_type, k, m = draw(st.sampled_from(candidates))
+    if masked:
+        return _pack_attr(_AA.SET_MASKED, _pack_attr(attr_type, k + m))
+    return _pack_attr(_AA.SET, _pack_attr(attr_type, k))
+
+
+def _leaf_actions() -> st.SearchStrategy[bytes]:
+    fixed = [_AA.OUTPUT, _AA.RECIRC, _AA.TRUNC, _AA.METER, _AA.TUNNEL_POP, _AA.LB_OUTPUT]
+    empty = [_AA.POP_VLAN, _AA.CT_CLEAR, _AA.POP_ETH, _AA.POP_NSH]
+    return st.one_of(
+        *(_act_u32(a) for a in fixed),
+        st.sampled_from([_pack_attr(a) for a in empty]),
+        _act_push_vlan(),
+        st.builds(
+            lambda alg, basis: _pack_attr(_AA.HASH, _struct.pack("=II", alg, basis)),
+            st.integers(0, 1),
+            st.integers(0, _U32),
+        ),
+        _act_mpls(_AA.PUSH_MPLS),
+        _act_mpls(_AA.ADD_MPLS),
+        st.integers(0, 0xFFFF).map(lambda t: _pack_attr(_AA.POP_MPLS, _struct.pack("!H", t))),
+        st.binary(min_size=12, max_size=12).map(lambda b: _pack_attr(_AA.PUSH_ETH, b)),
+        _act_ct(),
+        _act_userspace(),
+        _act_set(False),
+        _act_set(True),
+    )
+
+
+def _sample_probability(tenths: int) -> int:
+    # parse_odp_action__(): floor(UINT32_MAX * pct / 100 + .5), so only these print back exactly.
+    import math
+
+    return min(max(math.floor(_U32 * (tenths / 10 / 100.0) + 0.5), 0), _U32)
+
+
+def _nest(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    inner = st.lists(children, max_size=3).map(b"".join)
+    return st.one_of(
+        st.builds(
+            lambda t, acts: _pack_attr(
+                _AA.SAMPLE, _pack_attr(_SMP.PROBABILITY, _u32h(_sample_probability(t))) + _pack_attr(_SMP.ACTIONS, acts)
+            ),
+            st.integers(0, 1000),
+            inner,
+        ),
+        inner.map(lambda acts: _pack_attr(_AA.CLONE, acts)),
+        st.builds(
+            lambda size, gt, le: _pack_attr(
+                _AA.CHECK_PKT_LEN,
+                _pack_attr(_CPL.PKT_LEN, _struct.pack("=H", size))
+                + _pack_attr(_CPL.ACTIONS_IF_GREATER, gt)
+                + _pack_attr(_CPL.ACTIONS_IF_LESS_EQUAL, le),
+            ),
+            st.integers(0, 0xFFFF),
+            inner,
+            inner,
+        ),
+        inner.map(lambda acts: _pack_attr(_AA.DEC_TTL, _pack_attr(_DTL.ACTION, acts))),
+    )
+
+
+def action_lists(*, max_leaves: int = 10) -> st.SearchStrategy[bytes]:
+    """Non-empty canonical action lists (no explicit DROP), nested actions included."""
+    single = st.recursive(_leaf_actions(), _nest, max_leaves=max_leaves)
+    return st.lists(single, min_size=1, max_size=4).map(b"".join)
+
+
+def actions() -> st.SearchStrategy[bytes]:
+    """Canonical netlink action lists: :func:`action_lists` or the explicit ``drop`` (DROP, reason 0)."""
+    return st.one_of(st.just(_pack_attr(_AA.DROP, _u32h(0))), action_lists())
+
+
+# --- dpif operations (conformance suite: batched operate, small pools so operations collide) ---
+
+
+def dpif_ops(*, ufid: bool = True) -> st.SearchStrategy[Any]:
+    """Put, get and del operations over 3 keys, 2 masks and 3 UFIDs (``ufid=False``: no UFIDs)."""
+    from conformance.suite._flows import eth_key, eth_mask, output, ufid_n
+    from reference.dpif import DelOp, GetOp, PutFlags, PutOp
+
+    keys = st.integers(1, 3).map(lambda n: eth_key(1, src=n))
+    masks = st.sampled_from([eth_mask(), eth_mask(dst=False)])
+    ufids_ = st.one_of(st.none(), st.integers(1, 3).map(ufid_n)) if ufid else st.none()
+    flags = st.sampled_from(
+        [PutFlags.CREATE, PutFlags.MODIFY, PutFlags.CREATE | PutFlags.MODIFY, PutFlags.MODIFY | PutFlags.ZERO_STATS]
+    )
+    puts = st.builds(PutOp, keys, masks, st.sampled_from([2, 3]).map(output), ufid=ufids_, flags=flags)
+    dels = st.builds(DelOp, ufid=ufids_, key=keys)
+    gets = st.builds(GetOp, ufid=ufids_, key=keys)
+    return st.one_of(puts, puts, dels, gets)
+
+
+def dpif_batches(*, ufid: bool = True, max_size: int = 12) -> st.SearchStrategy[list[Any]]:
+    """Lists of :func:`dpif_ops` for ``Dpif.operate``."""
+    return st.lists(dpif_ops(ufid=ufid), min_size=1, max_size=max_size)

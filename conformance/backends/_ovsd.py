@@ -270,6 +270,7 @@ class PrivateOvs:
         )
         self._wait_socket("ovs-vswitchd", self.ctl_path)
         self._client = UnixctlClient(self.ctl_path, timeout=self.timeout)
+        self._wait_commands(self._client, "dpctl/add-dp")
         self.version = self._client.call("version").strip()
         self.appctl("dpctl/add-dp", self.dp)
         self.port_names = [f"{self.port_prefix}{i}" for i in range(1, self.n_ports + 1)]
@@ -327,6 +328,21 @@ class PrivateOvs:
                     pass
             time.sleep(0.01)
         raise BackendUnavailable(f"{name} did not open {path} within {self.timeout:g} s: {self._tail(name)}")
+
+    def _wait_commands(self, client: UnixctlClient, command: str) -> None:
+        # The control socket opens before ovs-vswitchd has registered every
+        # command (dpctl/* arrive with the first run of its main loop):
+        # a call made too early fails with '"dpctl/add-dp" is not a valid command'.
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if command in client.call("list-commands").split():
+                return
+            if self._procs["ovs-vswitchd"].poll() is not None:
+                break
+            time.sleep(0.01)
+        raise BackendUnavailable(
+            f"ovs-vswitchd did not register {command} within {self.timeout:g} s: {self._tail('ovs-vswitchd')}"
+        )
 
     def _tail(self, name: str) -> str:
         lines: list[str] = []

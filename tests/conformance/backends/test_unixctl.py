@@ -39,12 +39,12 @@ class FakeServer:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(self.path)
         self._listener.listen(8)
+        self._listener.settimeout(0.05)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
     def _accept(self) -> None:
-        self._listener.settimeout(0.05)
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
@@ -83,7 +83,9 @@ class FakeServer:
                 buf = buf.lstrip()[end:]
                 self.requests.append(msg)
                 try:
+                    conn.settimeout(10)  # replies of several MB need more than the 50 ms poll interval
                     self.handler(msg, conn)
+                    conn.settimeout(0.05)
                 except OSError:
                     return
 
