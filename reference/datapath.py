@@ -546,7 +546,17 @@ class ReferenceDatapath(Dpif):
         with self._lock:
             was = len(self)
             info = self.flow_request(req)[0]
-            return _ZERO_STATS if len(self) > was else info.stats
+            if len(self) > was:
+                self._remember_ufid(raw, ufid)
+                return _ZERO_STATS
+            return info.stats
+
+    def _remember_ufid(self, raw: bytes | None, ufid: UfidArg | None) -> None:
+        # Keep the caller's Ufid object so replies need not rebuild it.
+        if raw is not None and isinstance(ufid, Ufid):
+            flow = self._by_ufid.get(raw)
+            if flow is not None and flow.ufid_obj is None:
+                flow.ufid_obj = ufid
 
     def _lookup_request(self, cmd: FlowCmd, ufid: UfidArg | None, key: bytes | None, terse: bool) -> FlowRequest:
         raw = self._raw_ufid(ufid)
@@ -638,7 +648,9 @@ class ReferenceDatapath(Dpif):
                 raise DpifNotFound("flow not found and CREATE not given")
             if ufid in self._by_ufid:
                 raise DpifExists("a flow with this UFID exists")
-            self._insert(_Flow(pk, ms, masked, acts, ufid))
+            flow = _Flow(pk, ms, masked, acts, ufid)
+            self._insert(flow)
+            flow.public_ufid()
             return _ZERO_STATS
         if not pf & PutFlags.MODIFY:
             raise DpifExists("flow exists and MODIFY not given")
