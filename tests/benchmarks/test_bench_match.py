@@ -90,7 +90,7 @@ def test_match_memory_per_entry(shape: str) -> None:
     assert match_own <= nl_own
     assert shared_layouts == 1
     # Same information: the match gives back the (masked) key and the mask.
-    for (k, m), obj in zip(pairs[:50], m_objs[:50], strict=True):
+    for (_key, m), obj in zip(pairs[:50], m_objs[:50], strict=True):
         assert isinstance(obj, Match)
         assert obj.mask == m
         assert Match.from_netlink(*obj.to_netlink()) == obj
