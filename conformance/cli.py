@@ -20,6 +20,9 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES: tuple[str, ...] = (
     "conformance.commands.vectors",
     "conformance.commands.ufid",
+    "conformance.commands.certify",
+    "conformance.commands.backends",
+    "conformance.commands.requirements",
 )
 
 

@@ -210,6 +210,10 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-UPCALL-001", "MUST", "upcalls", "common",
        "A frame that matches no flow is queued as an upcall carrying the frame, its key and its in_port.",
        "kernel datapath/datapath.c ovs_dp_upcall"),
+    _r("UFID-UPCALL-002", "MUST", "upcalls", "kernel",
+       "The key of a miss upcall equals the key the Linux datapath extracts from the frame "
+       "(reference.odp.extract_key), attribute for attribute.",
+       "kernel datapath/flow.c ovs_flow_key_extract; datapath/flow_netlink.c ovs_nla_put_key"),
     # --- batched operate
     _r("UFID-OP-001", "MUST", "none", "common",
        "operate returns one result per operation, in order, with each operation's own outcome or errno.",

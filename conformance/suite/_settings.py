@@ -7,11 +7,14 @@ database (a certification must not depend on earlier runs).
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from conformance.plugin import active_profile, active_seed
 
 __all__ = ["machine_settings", "property_settings"]
+
+# No explain phase: it re-runs failing examples under a tracer, which is slow and adds nothing to a report.
+_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 
 
 def property_settings(scale: float = 1.0) -> settings:
@@ -23,6 +26,7 @@ def property_settings(scale: float = 1.0) -> settings:
         database=None,
         print_blob=False,
         suppress_health_check=list(HealthCheck),
+        phases=_PHASES,
     )
 
 
@@ -37,4 +41,5 @@ def machine_settings() -> settings:
         database=None,
         print_blob=False,
         suppress_health_check=list(HealthCheck),
+        phases=_PHASES,
     )

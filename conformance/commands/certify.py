@@ -1,0 +1,128 @@
+"""``ufidcert certify``: run the conformance suite against a backend and print the verdict.
+
+``ufidcert certify [--backend NAME|python:MODULE:FACTORY] [--option k=v]...
+[--profile smoke|standard|full] [--report DIR] [--seed N]`` runs the
+shipped suite through pytest in this process, shows progress, prints a
+summary table and exits 0 when the verdict is pass, 1 when it is fail and
+2 when the certification could not be made (backend unavailable, bad
+arguments, a run that could not check every requirement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import UsageError
+from conformance.plugin import PROFILES, parse_options
+from conformance.report import load_report_json
+
+__all__ = ["build_pytest_args", "register", "run", "summary_table"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "certify",
+        help="certify a dpif backend with the conformance suite",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--backend", default="reference", help="NAME (see `ufidcert backends`) or python:MODULE:FACTORY"
+    )
+    parser.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help="backend option (repeatable)"
+    )
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="standard", help="example counts (default standard)"
+    )
+    parser.add_argument("--report", metavar="DIR", help="write report.json, report.md and report.html into DIR")
+    parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0: derandomised per test)")
+    parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per-operation timeout in seconds")
+    parser.add_argument("--workers", "-n", metavar="N", help="pytest-xdist workers (a number or auto)")
+    parser.add_argument("--junitxml", metavar="PATH", help="also write a JUnit XML file")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress, only the summary")
+    parser.set_defaults(func=run)
+
+
+def _plugin_autoloaded() -> bool:
+    return any(ep.value == "conformance.plugin" for ep in entry_points(group="pytest11"))
+
+
+def build_pytest_args(args: argparse.Namespace, report_dir: Path, ini: Path) -> list[str]:
+    """The pytest command line ``certify`` runs (also useful to reproduce a run by hand)."""
+    import conformance.suite
+
+    suite = str(Path(conformance.suite.__file__).parent)
+    # Our own ini and rootdir: the project's or the caller's pytest configuration must not apply.
+    out = [suite, "-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider"]
+    if not _plugin_autoloaded():
+        out += ["-p", "conformance.plugin"]
+    out += ["--dpif-backend", args.backend, "--dpif-profile", args.profile, "--dpif-report", str(report_dir)]
+    out += [f"--dpif-option={o}" for o in args.option]
+    out += ["--dpif-seed", str(args.seed), "--dpif-timeout", str(args.timeout)]
+    out += ["-q", "--no-header", "-p", "no:randomly"] if not args.quiet else ["-qq", "--no-header", "-p", "no:randomly"]
+    out += ["--tb=line", "-rN"]
+    if args.workers:
+        if importlib.util.find_spec("xdist") is None:
+            raise UsageError("--workers needs pytest-xdist (pip install pytest-xdist)")
+        out += ["-n", str(args.workers)]
+    if args.junitxml:
+        out += ["--junitxml", args.junitxml]
+    return out
+
+
+def summary_table(doc: dict[str, Any]) -> str:
+    """The end-of-run table: failures and errors first, then counts per status."""
+    reqs = doc["requirements"]
+    order = {"fail": 0, "error": 1, "pass": 2, "not-applicable": 3}
+    rows = sorted(reqs, key=lambda r: (order.get(r["status"], 9), r["id"]))
+    width = max((len(r["id"]) for r in reqs), default=10)
+    lines = [f"{'REQUIREMENT':<{width}}  LEVEL   STATUS          REASON"]
+    for r in rows:
+        reason = r["reason"] if r["status"] != "pass" else ""
+        lines.append(f"{r['id']:<{width}}  {r['level']:<6}  {r['status']:<14}  {reason[:110]}")
+    counts = doc.get("counts", {})
+    lines.append("")
+    lines.append(
+        f"backend {doc['backend']['name']} ({doc.get('semantics')}), profile {doc['profile']}, seed {doc['seed']}, "
+        f"{doc['duration_s']:.1f} s: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+        f"{counts.get('error', 0)} error, {counts.get('not-applicable', 0)} not applicable"
+    )
+    lines.append(f"VERDICT: {doc['verdict'].upper()}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    from conformance.registry import resolve_factory
+
+    parse_options(args.option)  # UsageError (exit 2) before anything runs
+    resolve_factory(args.backend)  # an unknown name or bad python: spec is a usage error
+    with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        report_dir = Path(args.report) if args.report else Path(tmp) / "report"
+        print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
+        status = pytest.main(build_pytest_args(args, report_dir, ini))
+        path = report_dir / "report.json"
+        if not path.exists():
+            print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
+            return EXIT_ERROR
+        doc = load_report_json(path)
+    print()
+    print(summary_table(doc))
+    if doc.get("unavailable"):
+        print(f"ufidcert certify: could not run: {doc['unavailable']}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.report:
+        print(f"report: {Path(args.report) / 'report.html'} (also report.json, report.md)")
+    return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(doc["verdict"], EXIT_ERROR)

@@ -1,0 +1,138 @@
+"""Hypothesis properties over generated UFIDs, keys, masks, batches, traffic and frames.
+
+Example counts come from ``--dpif-profile`` (see :mod:`conformance.suite._settings`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from conformance import strategies as cs
+from conformance.plugin import BackendSession
+from conformance.suite._flows import FlowSpec, eth_frame, eth_mask, flow_spec, normalise_attrs, output
+from conformance.suite._helpers import dump_set, has, install, requirement
+from conformance.suite._settings import property_settings
+from reference.datapath import ReferenceDatapath
+from reference.dpif import Dpif, DpifError, DpifFlow
+from reference.ufid import Ufid
+
+
+def _model(session: BackendSession) -> ReferenceDatapath:
+    if session.semantics not in ("kernel", "netdev"):
+        pytest.skip(f"not applicable: the reference models kernel and netdev semantics, not {session.semantics}")
+    return ReferenceDatapath(semantics="netdev" if session.semantics == "netdev" else "kernel",
+                             ufid_support=has(session, "ufid"))  # fmt: skip
+
+
+def _outcome(fn: object) -> tuple[str, object]:
+    try:
+        return ("ok", fn())  # type: ignore[operator]
+    except DpifError as exc:
+        return ("errno", exc.errno)
+
+
+@requirement("UFID-ID-003")
+@property_settings()
+@given(ufid=cs.ufids(), n=st.integers(1, 200))
+def test_any_ufid_is_echoed(dpif_session: BackendSession, ufid: Ufid, n: int) -> None:
+    dpif = dpif_session.fresh()
+    spec = FlowSpec(flow_spec(n).key, eth_mask(), output(2), ufid)
+    install(dpif, spec)
+    got = dpif.flow_get(ufid=ufid)
+    assert got.ufid == ufid, f"UFID {ufid} echoed as {got.ufid}"
+    (dumped,) = list(dpif.flow_dump())
+    assert dumped.ufid == ufid, f"UFID {ufid} dumped as {dumped.ufid}"
+
+
+@requirement("UFID-KEY-001")
+@property_settings(0.5)
+@given(pair=cs.keys_with_masks(), with_ufid=st.booleans())
+def test_generated_keys_match_the_reference(
+    dpif_session: BackendSession, pair: tuple[bytes, bytes], with_ufid: bool
+) -> None:
+    key, mask = pair
+    dpif, model = dpif_session.fresh(), _model(dpif_session)
+    ufid = Ufid.from_int(0x1234_5678_9ABC) if with_ufid and has(dpif_session, "ufid") else None
+    got = _outcome(lambda: dpif.flow_put(key, mask, output(2), ufid=ufid))
+    want = _outcome(lambda: model.flow_put(key, mask, output(2), ufid=ufid))
+    assert (got[0], got[1] if got[0] == "errno" else None) == (want[0], want[1] if want[0] == "errno" else None), (
+        f"put outcome {got} differs from the reference's {want}"
+    )
+    if got[0] == "ok":
+
+        def view(f: DpifFlow) -> object:
+            return (normalise_attrs(f.key), normalise_attrs(f.mask), f.actions, f.ufid_present)
+
+        assert [view(f) for f in dpif.flow_dump()] == [view(f) for f in model.flow_dump()], (
+            "the returned key/mask differ from the reference's"
+        )
+
+
+@requirement("UFID-OP-002")
+@property_settings()
+@given(data=st.data())
+def test_batch_equals_one_by_one(dpif_session: BackendSession, data: st.DataObject) -> None:
+    ops = data.draw(cs.dpif_batches(ufid=has(dpif_session, "ufid")))
+    dpif = dpif_session.fresh()
+    batched = [(r.error.errno if r.error else 0) for r in dpif.operate(ops)]
+    after = dump_set(dpif)
+    dpif = dpif_session.fresh()
+    single = [(r.error.errno if r.error else 0) for op in ops for r in dpif.operate([op])]
+    assert batched == single, f"batched outcomes {batched} differ from one by one {single}"
+    assert dump_set(dpif) == after, "the batch left a different table"
+
+
+@requirement("UFID-PUT-008")
+@property_settings()
+@given(key=st.binary(max_size=40), mask=st.one_of(st.none(), st.binary(max_size=40)), actions=st.binary(max_size=16))
+def test_failed_put_changes_nothing(
+    dpif_session: BackendSession, key: bytes, mask: bytes | None, actions: bytes
+) -> None:
+    dpif = dpif_session.fresh()
+    install(dpif, flow_spec(1, with_ufid=has(dpif_session, "ufid")))
+    before = dump_set(dpif)
+    try:
+        dpif.flow_put(key, mask, actions)
+    except DpifError:
+        assert dump_set(dpif) == before, "a rejected put changed the table"
+
+
+@requirement("UFID-TERSE-002")
+@property_settings(0.5)
+@given(traffic=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 4), st.sampled_from([60, 99])), max_size=8))
+def test_terse_full_agree_under_traffic(dpif_session: BackendSession, traffic: list[tuple[int, int, int]]) -> None:
+    port = dpif_session.ports(1)[0] if has(dpif_session, "inject") else 1
+    dpif: Dpif = dpif_session.fresh()
+    for n in range(1, 6):
+        install(dpif, flow_spec(n, port=port))
+    if has(dpif_session, "inject"):
+        for src, count, size in traffic:
+            for _ in range(count):
+                dpif.inject(port, eth_frame(src, size=size))
+    full = sorted((str(f.ufid), f.stats.n_packets, f.stats.n_bytes) for f in dpif.flow_dump())
+    terse = sorted((str(f.ufid), f.stats.n_packets, f.stats.n_bytes) for f in dpif.flow_dump(terse=True))
+    assert terse == full, f"terse dump {terse} differs from full {full}"
+
+
+@requirement("UFID-UPCALL-002")
+@property_settings(0.5)
+@given(frame=cs.frames())
+def test_upcall_key_is_the_extracted_key(dpif_session: BackendSession, frame: bytes) -> None:
+    from reference.errors import UfidcertError
+    from reference.odp.extract import extract_key
+
+    port = dpif_session.ports(1)[0]
+    dpif = dpif_session.fresh()
+    try:
+        want = extract_key(frame, port)
+    except UfidcertError:
+        assume(False)  # a frame the kernel drops before the upcall: nothing to compare
+        return
+    dpif.inject(port, frame)
+    ups = dpif.recv_upcalls(8)
+    assert len(ups) == 1, f"{len(ups)} upcalls for one missed frame"
+    assert normalise_attrs(ups[0].key) == normalise_attrs(want), (
+        f"upcall key {ups[0].key.hex()} differs from the extracted key {want.hex()}"
+    )
