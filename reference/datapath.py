@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from reference import _packet_hooks
 from reference._classifier import (
     Fields,
     MaskSig,
@@ -63,6 +62,8 @@ from reference.dpif import (
     ufid_wire,
 )
 from reference.errors import OdpDecodeError, PacketDroppedError, UfidcertInputError
+from reference.odp.actions import validate_actions
+from reference.odp.extract import extract_key
 from reference.odp.keys import canonical_key
 from reference.uapi import MAX_UFID_LENGTH, ActionAttr, FlowAttr, FlowCmd, KeyAttr, UfidFlags
 from reference.ufid import Ufid
@@ -285,8 +286,8 @@ class ReferenceDatapath(Dpif):
     @staticmethod
     def _check_actions(actions: bytes) -> bytes:
         try:
-            _packet_hooks.validate_actions(actions, where="actions")
-        except OdpDecodeError as exc:
+            validate_actions(actions, where="actions")
+        except UfidcertInputError as exc:
             raise _invalid(exc) from None
         return bytes(actions)
 
@@ -726,7 +727,7 @@ class ReferenceDatapath(Dpif):
             if port not in self._ports:
                 raise DpifNotFound(f"no port {port}")
             try:
-                key = _packet_hooks.extract_key(packet, port)
+                key = extract_key(packet, port)
                 pk = parse_key(key, where="extracted key")
             except PacketDroppedError:
                 # Frames the kernel drops before any lookup (runts, bad NSH):
@@ -761,7 +762,7 @@ class ReferenceDatapath(Dpif):
         acts = self._check_actions(actions)
         with self._lock:
             try:
-                key = _packet_hooks.extract_key(packet, in_port)
+                key = extract_key(packet, in_port)
             except PacketDroppedError:
                 key = b""  # nothing to extract; OUTPUT still forwards the frame
             except UfidcertInputError as exc:
