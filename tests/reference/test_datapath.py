@@ -811,3 +811,43 @@ class TestPackets:
         assert dp.take_output() == [(3, frame()), (4, frame())]
         with pytest.raises(DpifInvalid):
             dp.execute(frame(), b"\x08\x00", in_port=1)
+
+
+def test_concurrent_use_from_threads_keeps_counts_exact() -> None:
+    """Handlers and revalidators share one datapath: puts, injects, dumps and deletes from threads."""
+    import threading
+
+    dp = ReferenceDatapath()
+    port = dp.port_add("p")
+    n_threads, per_thread = 4, 50
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(per_thread):
+                dst = 16 + t * per_thread + i
+                key = extract_key(frame(dst=dst % 256), port) if dst < 256 else None
+                if key is None:
+                    continue
+                u = Ufid.from_words((t, i, 7, 7))
+                dp.flow_put(key, None, b"", ufid=u)
+                dp.inject(port, frame(dst=dst))
+                sum(1 for _ in dp.flow_dump(terse=True))
+                if i % 2:
+                    assert dp.flow_del(ufid=u).n_packets == 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    flows = list(dp.flow_dump())
+    assert (
+        len(flows)
+        == len(dp)
+        == sum(1 for t in range(n_threads) for i in range(per_thread) if 16 + t * per_thread + i < 256 and i % 2 == 0)
+    )
+    assert all(f.stats.n_packets == 1 for f in flows)

@@ -292,3 +292,33 @@ def test_round_trip_matches_the_datapath(km: tuple[bytes, bytes], words: tuple[i
     assert got.get("OVS_FLOW_ATTR_KEY") == flow.key
     assert got.get("OVS_FLOW_ATTR_MASK") == flow.mask
     assert got.get("OVS_FLOW_ATTR_ACTIONS") == flow.actions
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_mutated_requests_fail_cleanly_and_leave_the_table(data: st.DataObject) -> None:
+    """Flip, cut or extend bytes of valid requests: only OdpDecodeError (bad framing) or netlink replies."""
+    ep = endpoint()
+    ep.handle(new_flow(eth_key(dst=2), U) + new_flow(eth_key(dst=3), None))
+    before = sorted(repr(f) for f in ep.datapath.flow_dump())
+    base = data.draw(
+        st.sampled_from(
+            [
+                new_flow(eth_key(dst=4), V, NLM_F_CREATE | NLM_F_ACK),
+                request(3, [("OVS_FLOW_ATTR_UFID", U.to_wire())], NLM_F_ACK),
+                request(2, [("OVS_FLOW_ATTR_KEY", eth_key(dst=3))], NLM_F_ACK),
+                request(4, [("OVS_FLOW_ATTR_UFID", U.to_wire()), ("OVS_FLOW_ATTR_CLEAR", True)], NLM_F_ACK),
+            ]
+        )
+    )
+    raw = bytearray(base)
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(16, len(raw) - 1))  # keep the nlmsghdr so the message still frames
+        raw[pos] = data.draw(st.integers(0, 255))
+    try:
+        out = messages(ep.handle(bytes(raw)))
+    except OdpDecodeError:
+        return
+    errs = [error_of(m) for t, _, _, m in out if t == NLMSG_ERROR]
+    if any(errs):
+        assert sorted(repr(f) for f in ep.datapath.flow_dump()) == before
