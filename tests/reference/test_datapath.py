@@ -378,91 +378,79 @@ class TestReplyContents:
 # ---------------------------------------------------------------------------
 
 SEMANTICS = ["kernel", "netdev"]
+ALL = [*SEMANTICS, "legacy"]
 
 
-@pytest.mark.parametrize("semantics", SEMANTICS)
+def make(semantics: str, **kw: object) -> ReferenceDatapath:
+    """A datapath per model; "legacy" is a kernel without UFID support."""
+    if semantics == "legacy":
+        return ReferenceDatapath(ufid_support=False, **kw)  # type: ignore[arg-type]
+    return ReferenceDatapath(semantics=semantics, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("semantics", ALL)
 class TestDpifContract:
+    """Fact sheet 6.2. Gets and deletes pass the key too, as OVS callers always do."""
+
     def test_put_absent_create_adds_with_zero_stats(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         assert dp.flow_put(K1, None, b"", ufid=U) == FlowStats()
         assert len(dp) == 1
 
     def test_put_absent_without_create_is_enoent(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         with pytest.raises(DpifNotFound):
             dp.flow_put(K1, None, b"", ufid=U, flags=MODIFY)
         assert len(dp) == 0
 
     def test_put_present_modify_replaces_actions_and_returns_old_stats(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics, clock=Clock())  # type: ignore[arg-type]
+        dp = make(semantics, clock=Clock())
         port = dp.port_add("p")
         key = extract_key(frame(), port)
         dp.flow_put(key, None, b"", ufid=U)
         dp.inject(port, frame())
         before = dp.flow_put(key, None, output(2), ufid=U, flags=MODIFY)
         assert before == FlowStats(1, 60, 1000, 0)
-        flow = dp.flow_get(ufid=U)
+        flow = dp.flow_get(ufid=U, key=key)
         assert flow.actions == output(2) and flow.stats == before
 
     def test_put_present_without_modify_is_eexist(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         dp.flow_put(K1, None, b"", ufid=U)
         with pytest.raises(DpifExists):
             dp.flow_put(K1, None, output(1), ufid=U)
-        assert dp.flow_get(ufid=U).actions == b""
+        assert dp.flow_get(ufid=U, key=K1).actions == b""
 
     def test_create_and_modify_on_present_flow_modifies(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         dp.flow_put(K1, None, b"", ufid=U)
         dp.flow_put(K1, None, output(4), ufid=U, flags=CREATE | MODIFY)
-        assert dp.flow_get(ufid=U).actions == output(4)
-
-    def test_get_and_del_by_ufid_ignore_the_key(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
-        dp.flow_put(K1, None, b"", ufid=U)
-        assert dp.flow_get(ufid=U, key=K3).ufid == U
-        dp.flow_del(ufid=U, key=K3)
-        assert len(dp) == 0
-
-    def test_ufid_flow_must_be_addressed_by_ufid(self, semantics: str) -> None:  # backends.md 2.3 row 15
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
-        dp.flow_put(K1, None, b"", ufid=U)
-        with pytest.raises(DpifNotFound):
-            dp.flow_del(key=K1)
-        with pytest.raises(DpifNotFound):
-            dp.flow_get(key=K1)
+        assert dp.flow_get(ufid=U, key=K1).actions == output(4)
 
     def test_absent_get_and_del_are_enoent(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         with pytest.raises(DpifNotFound):
-            dp.flow_get(ufid=U)
+            dp.flow_get(ufid=U, key=K1)
         with pytest.raises(DpifNotFound):
-            dp.flow_del(ufid=U)
+            dp.flow_del(ufid=U, key=K1)
 
     def test_del_returns_stats_just_before_deletion(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics, clock=Clock())  # type: ignore[arg-type]
+        dp = make(semantics, clock=Clock())
         port = dp.port_add("p")
         dp.flow_put(extract_key(frame(), port), None, b"", ufid=U)
         dp.inject(port, frame(size=70))
         dp.inject(port, frame(size=80))
-        assert dp.flow_del(ufid=U) == FlowStats(2, 150, 1000, 0)
-
-    def test_terse_dump_and_get_have_only_ufid_and_stats(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
-        dp.flow_put(K1, None, output(1), ufid=U)
-        for flow in (dp.flow_get(ufid=U, terse=True), *dp.flow_dump(terse=True)):
-            assert (flow.key, flow.mask, flow.actions) == (None, None, None)
-            assert flow.ufid == U and flow.ufid_present
+        assert dp.flow_del(ufid=U, key=extract_key(frame(), port)) == FlowStats(2, 150, 1000, 0)
 
     def test_put_flags_without_create_or_modify_or_unknown_are_einval(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         for flags in (PutFlags.NONE, PutFlags.PROBE, PutFlags.ZERO_STATS, 1 << 4):
             with pytest.raises(DpifInvalid):
                 dp.flow_put(K1, None, b"", ufid=U, flags=flags)  # type: ignore[arg-type]
         assert len(dp) == 0
 
     def test_flush(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+        dp = make(semantics)
         dp.flow_put(K1, None, b"", ufid=U)
         dp.flow_put(K2, None, b"", ufid=V)
         dp.flow_flush()
@@ -471,16 +459,44 @@ class TestDpifContract:
     def test_operate_gives_each_op_its_own_result(self, semantics: str) -> None:
         from reference.dpif import DelOp, GetOp, PutOp
 
-        dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
-        results = dp.operate([PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U), DelOp(U), DelOp(U)])
+        dp = make(semantics)
+        ops = [PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U, K1), DelOp(U, K1), DelOp(U, K1)]
+        results = dp.operate(ops)
         assert [r.error.errno if r.error else 0 for r in results] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
-        assert results[2].flow is not None and results[2].flow.ufid == U
+        assert results[2].flow is not None and results[2].flow.ufid == (U if dp.features.ufid else None)
 
     def test_max_flows_is_e2big(self, semantics: str) -> None:
-        dp = ReferenceDatapath(semantics=semantics, max_flows=1)  # type: ignore[arg-type]
+        dp = make(semantics, max_flows=1)
         dp.flow_put(K1, None, b"", ufid=U)
         with pytest.raises(DpifTooBig):
             dp.flow_put(K2, None, b"", ufid=V)
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+class TestDpifContractUfid:
+    """The UFID rows of 6.2, for datapaths that support UFIDs."""
+
+    def test_get_and_del_by_ufid_ignore_the_key(self, semantics: str) -> None:
+        dp = make(semantics)
+        dp.flow_put(K1, None, b"", ufid=U)
+        assert dp.flow_get(ufid=U, key=K3).ufid == U
+        dp.flow_del(ufid=U, key=K3)
+        assert len(dp) == 0
+
+    def test_ufid_flow_must_be_addressed_by_ufid(self, semantics: str) -> None:  # backends.md 2.3 row 15
+        dp = make(semantics)
+        dp.flow_put(K1, None, b"", ufid=U)
+        with pytest.raises(DpifNotFound):
+            dp.flow_del(key=K1)
+        with pytest.raises(DpifNotFound):
+            dp.flow_get(key=K1)
+
+    def test_terse_dump_and_get_have_only_ufid_and_stats(self, semantics: str) -> None:
+        dp = make(semantics)
+        dp.flow_put(K1, None, output(1), ufid=U)
+        for flow in (dp.flow_get(ufid=U, terse=True), *dp.flow_dump(terse=True)):
+            assert (flow.key, flow.mask, flow.actions) == (None, None, None)
+            assert flow.ufid == U and flow.ufid_present
 
 
 class TestKernelDpifMapping:
