@@ -66,6 +66,7 @@ def test_probe_procedure_is_check_ufid() -> None:
     assert ufid == Ufid.from_key(probe_key(), 42)
     assert rec.calls[1][1:3] == (ufid, key) and rec.calls[2][1:3] == (ufid, key)
     # the probe key ends with eth_type(0x1234) (attribute 6, big-endian payload)
+    assert isinstance(key, bytes)
     assert key.endswith(b"\x06\x00\x06\x00" + PROBE_ETHERTYPE.to_bytes(2, "big") + b"\0\0")
 
 
