@@ -61,18 +61,23 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """The shape of a match: its slots in wire order. Interned; compare with ``is``."""
+    """The shape of a match: its slots in key order. Interned; compare with ``is``.
+
+    ``mask_order`` lists the indices of the slots the mask carries, in the
+    mask's own attribute order (it may differ from the key's).
+    """
 
     slots: tuple[Slot, ...]
+    mask_order: tuple[int, ...]
 
 
-_LAYOUTS: dict[tuple[Slot, ...], Layout] = {}
+_LAYOUTS: dict[tuple[tuple[Slot, ...], tuple[int, ...]], Layout] = {}
 
 
-def _intern(slots: tuple[Slot, ...]) -> Layout:
-    layout = _LAYOUTS.get(slots)
+def _intern(slots: tuple[Slot, ...], mask_order: tuple[int, ...]) -> Layout:
+    layout = _LAYOUTS.get((slots, mask_order))
     if layout is None:
-        layout = _LAYOUTS.setdefault(slots, Layout(slots))
+        layout = _LAYOUTS.setdefault((slots, mask_order), Layout(slots, mask_order))
     return layout
 
 
@@ -140,19 +145,24 @@ def _build(
             if not wild:
                 out += bytes(len(mp)) + mp
             slots.append(Slot(t, len(mp), False, True, wild))
-    return _intern(tuple(slots))
+    if mask is None:
+        mask_order = tuple(range(len(slots)))
+    else:
+        index = {s.type: i for i, s in enumerate(slots)}
+        mask_order = tuple(index[t] for t in dict.fromkeys(t for t, _ in mask))
+    return _intern(tuple(slots), mask_order)
 
 
 def _emit(layout: Layout, data: bytes, pos: int) -> tuple[bytes, bytes, int]:
     key_parts: list[bytes] = []
-    mask_parts: list[bytes] = []
-    for s in layout.slots:
+    mask_parts: dict[int, bytes] = {}
+    for i, s in enumerate(layout.slots):
         if s.children is not None:
             kb, mb, pos = _emit(s.children, data, pos)
             if s.in_key:
                 key_parts.append(pack_attr(s.type, kb))
             if s.in_mask:
-                mask_parts.append(pack_attr(s.type, mb))
+                mask_parts[i] = pack_attr(s.type, mb)
             continue
         if s.wild:
             value = mask = bytes(s.size)
@@ -162,8 +172,8 @@ def _emit(layout: Layout, data: bytes, pos: int) -> tuple[bytes, bytes, int]:
         if s.in_key:
             key_parts.append(pack_attr(s.type, value))
         if s.in_mask:
-            mask_parts.append(pack_attr(s.type, mask))
-    return b"".join(key_parts), b"".join(mask_parts), pos
+            mask_parts[i] = pack_attr(s.type, mask)
+    return b"".join(key_parts), b"".join(mask_parts[i] for i in layout.mask_order), pos
 
 
 def _matches(layout: Layout, data: bytes, pos: int, packet: dict[int, bytes], table: str) -> tuple[bool, int]:
