@@ -133,16 +133,15 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         features["probe_error"] = str(exc)
     features["probe_ufid"] = probed
     caps: dict[str, str | None] = {Capability.NONE.value: None}
-    if feats.ufid and probed:
+    # UFID requirements apply when either the declaration or the probe says UFIDs work: a
+    # disagreement fails UFID-PROBE-001 and must never turn the UFID requirements into
+    # "not applicable" (that would hide the defect).
+    if feats.ufid or probed:
         caps["ufid"] = None
-        caps["legacy"] = "the datapath supports UFIDs"
+        caps["legacy"] = "the datapath supports UFIDs (declared or probed)"
     else:
-        caps["ufid"] = (
-            "features.ufid is false"
-            if not feats.ufid
-            else "features.ufid is true but probe_ufid() found no UFID support (see UFID-PROBE-001)"
-        )
-        caps["legacy"] = None if not feats.ufid else "the datapath declares UFID support"
+        caps["ufid"] = "features.ufid is false and probe_ufid() found no UFID support"
+        caps["legacy"] = None
     omit_all = UfidFlags.OMIT_KEY | UfidFlags.OMIT_MASK | UfidFlags.OMIT_ACTIONS
     if caps["ufid"] is not None:
         caps["terse"] = "terse replies need UFID support"
