@@ -42,7 +42,7 @@ def _build(options: dict[str, str], *, ufid_support: bool) -> ReferenceDatapath:
 
 
 def reference(**options: str) -> ReferenceDatapath:
-    """The reference datapath with UFID support (kernel semantics unless ``semantics=netdev``)."""
+    """The reference datapath with UFID support (kernel semantics; option semantics=netdev)."""
     return _build(options, ufid_support=True)
 
 
