@@ -165,7 +165,8 @@ def masked_fields(leaves: Mapping[Path, bytes], mask: MaskSig) -> Fields:
         v = leaves.get(path)
         if v is None:
             continue
-        mv = and_bytes(v, m)
+        # all-ones masks (exact matches, the common case) need no AND
+        mv = v if len(v) == len(m) and m.count(255) == len(m) else and_bytes(v, m)
         if _nonzero(mv):
             out.append((path, mv))
     return frozenset(out)

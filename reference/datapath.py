@@ -76,6 +76,14 @@ _BE16 = struct.Struct("!H")
 _IN_PORT = (int(KeyAttr.IN_PORT),)
 _TCP_FLAGS = (int(KeyAttr.TCP_FLAGS),)
 _KNOWN_PUT_FLAGS = PutFlags.CREATE | PutFlags.MODIFY | PutFlags.ZERO_STATS | PutFlags.PROBE
+# Plain ints for the hot paths: IntFlag arithmetic builds enum members.
+_CREATE, _MODIFY, _ZERO, _PROBE = (
+    int(f) for f in (PutFlags.CREATE, PutFlags.MODIFY, PutFlags.ZERO_STATS, PutFlags.PROBE)
+)
+_OMIT_KEY, _OMIT_MASK, _OMIT_ACTIONS = (
+    int(f) for f in (UfidFlags.OMIT_KEY, UfidFlags.OMIT_MASK, UfidFlags.OMIT_ACTIONS)
+)
+_TERSE = int(UfidFlags.TERSE)
 _ZERO_STATS = FlowStats()
 
 
@@ -377,12 +385,12 @@ class ReferenceDatapath(Dpif):
         # the stats, the actions; OMIT_* honoured except for the identifier.
         if flow.ufid is not None:
             ident = flow.ufid
-            key = None if ufid_flags & UfidFlags.OMIT_KEY else masked_key_bytes(flow.key, flow.mask)
+            key = None if ufid_flags & _OMIT_KEY else masked_key_bytes(flow.key, flow.mask)
         else:
             ident = None
             key = flow.key.data
-        mask = None if ufid_flags & UfidFlags.OMIT_MASK else mask_bytes(flow.key, flow.mask)
-        actions = None if ufid_flags & UfidFlags.OMIT_ACTIONS else flow.actions
+        mask = None if ufid_flags & _OMIT_MASK else mask_bytes(flow.key, flow.mask)
+        actions = None if ufid_flags & _OMIT_ACTIONS else flow.actions
         stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF)
         return FlowInfo(ident, key, mask, actions, stats)
 
@@ -481,11 +489,13 @@ class ReferenceDatapath(Dpif):
     # ------------------------------------------------------------------
 
     @staticmethod
-    def _check_put_flags(flags: PutFlags | int) -> PutFlags:
-        if not isinstance(flags, int) or flags & ~int(_KNOWN_PUT_FLAGS):
+    def _check_put_flags(flags: PutFlags | int) -> int:
+        if not isinstance(flags, int):
+            raise DpifInvalid(f"put flags must be PutFlags, not {flags!r}")
+        pf = int(flags)
+        if pf & ~int(_KNOWN_PUT_FLAGS):
             raise DpifInvalid(f"unknown put flags {flags!r}")
-        pf = PutFlags(int(flags))
-        if not pf & (PutFlags.CREATE | PutFlags.MODIFY):
+        if not pf & (_CREATE | _MODIFY):
             raise DpifInvalid("a put needs CREATE or MODIFY (or both)")
         return pf
 
@@ -523,16 +533,17 @@ class ReferenceDatapath(Dpif):
         # lib/dpif-netlink.c: CREATE -> OVS_FLOW_CMD_NEW (NLM_F_CREATE unless
         # MODIFY), otherwise OVS_FLOW_CMD_SET; ZERO_STATS -> CLEAR; the stats
         # come from the echoed reply.
-        if pf & PutFlags.CREATE:
+        if pf & _CREATE:
             req = FlowRequest(
                 FlowCmd.NEW,
                 key=key,
                 mask=mask,
                 actions=actions,
                 ufid=raw,
-                clear=bool(pf & PutFlags.ZERO_STATS),
-                probe=bool(pf & PutFlags.PROBE),
-                create=not pf & PutFlags.MODIFY,
+                clear=bool(pf & _ZERO),
+                probe=bool(pf & _PROBE),
+                create=not pf & _MODIFY,
+                ufid_flags=_TERSE,  # only the stats of the echo are used: skip rendering the rest
             )
         else:
             req = FlowRequest(
@@ -541,8 +552,9 @@ class ReferenceDatapath(Dpif):
                 mask=mask,
                 actions=actions,
                 ufid=raw,
-                clear=bool(pf & PutFlags.ZERO_STATS),
-                probe=bool(pf & PutFlags.PROBE),
+                clear=bool(pf & _ZERO),
+                probe=bool(pf & _PROBE),
+                ufid_flags=_TERSE,
             )
         with self._lock:
             was = len(self)
@@ -559,11 +571,14 @@ class ReferenceDatapath(Dpif):
             if flow is not None and flow.ufid_obj is None:
                 flow.ufid_obj = ufid
 
-    def _lookup_request(self, cmd: FlowCmd, ufid: UfidArg | None, key: bytes | None, terse: bool) -> FlowRequest:
+    def _lookup_request(
+        self, cmd: FlowCmd, ufid: UfidArg | None, key: bytes | None, terse: bool, *, stats_only: bool = False
+    ) -> FlowRequest:
         raw = self._raw_ufid(ufid)
         # dpif-netlink sends the key unless the request is terse and has a UFID.
         send_key = key if not (terse and raw is not None) else None
-        return FlowRequest(cmd, key=send_key, ufid=raw, ufid_flags=int(UfidFlags.TERSE) if terse else 0)
+        flags = _TERSE if terse or stats_only else 0
+        return FlowRequest(cmd, key=send_key, ufid=raw, ufid_flags=flags)
 
     def flow_get(self, *, ufid: UfidArg | None = None, key: bytes | None = None, terse: bool = False) -> DpifFlow:
         if self._semantics == "netdev":
@@ -582,7 +597,7 @@ class ReferenceDatapath(Dpif):
                 self._remove(flow)
                 return stats
         with self._lock:
-            infos = self.flow_request(self._lookup_request(FlowCmd.DEL, ufid, key, terse))
+            infos = self.flow_request(self._lookup_request(FlowCmd.DEL, ufid, key, terse, stats_only=True))
             return infos[0].stats if infos else _ZERO_STATS
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
@@ -592,7 +607,7 @@ class ReferenceDatapath(Dpif):
 
     def _dump(self, flows: list[_Flow], terse: bool) -> Iterator[DpifFlow]:
         netdev = self._semantics == "netdev"
-        flags = int(UfidFlags.TERSE) if terse and self._ufid_support else 0
+        flags = _TERSE if terse and self._ufid_support else 0
         lock = self._lock
         for flow in flows:
             with lock:
@@ -627,7 +642,7 @@ class ReferenceDatapath(Dpif):
             raise DpifInvalid(f"UFID of {len(raw)} bytes: the userspace datapath takes 16")
         return raw
 
-    def _n_put(self, key: bytes, mask: bytes | None, actions: bytes, raw: bytes | None, pf: PutFlags) -> FlowStats:
+    def _n_put(self, key: bytes, mask: bytes | None, actions: bytes, raw: bytes | None, pf: int) -> FlowStats:
         pk, ms, masked = self._parse_match(key, mask)
         acts = self._check_actions(actions)
         # dpif_netdev_flow_put: "in_port is not an exact match" -> EINVAL.
@@ -642,10 +657,10 @@ class ReferenceDatapath(Dpif):
             if by_key is not None:
                 # Another flow (another UFID) already covers this key: OVS 3.1
                 # answers EEXIST here; never install a second, overlapping flow.
-                if pf & PutFlags.CREATE:
+                if pf & _CREATE:
                     raise DpifExists("an overlapping flow with another UFID exists")
                 raise DpifNotFound("no flow with this UFID")
-            if not pf & PutFlags.CREATE:
+            if not pf & _CREATE:
                 raise DpifNotFound("flow not found and CREATE not given")
             if ufid in self._by_ufid:
                 raise DpifExists("a flow with this UFID exists")
@@ -653,13 +668,13 @@ class ReferenceDatapath(Dpif):
             self._insert(flow)
             flow.public_ufid()
             return _ZERO_STATS
-        if not pf & PutFlags.MODIFY:
+        if not pf & _MODIFY:
             raise DpifExists("flow exists and MODIFY not given")
         if not given and target.unmasked != pk.fields:
             raise DpifInvalid("overlapping flow")
         before = target.stats()
         target.actions = acts
-        if pf & PutFlags.ZERO_STATS:
+        if pf & _ZERO:
             # The actions are replaced, then the call fails: dpif-netdev
             # cannot zero its per-thread stats (flow_put_on_pmd).
             raise DpifNotSupported("ZERO_STATS is not supported by the userspace datapath")
