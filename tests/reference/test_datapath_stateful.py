@@ -1,4 +1,4 @@
-"""Random put/get/del/dump/flush/inject sequences against ReferenceDatapath (hypothesis stateful).
+"""Random put/get/del/dump/flush/inject sequences against ReferenceDatapath (kernel, netdev, legacy).
 
 The model is deliberately small and independent: a flow is (identifier,
 last octet of its IPv4 destination 10.1.2.x, prefix 32 or 24, actions), so
@@ -248,7 +248,104 @@ class NetdevMachine(DatapathMachine):
     semantics = "netdev"
 
 
+class LegacyMachine(RuleBasedStateMachine):
+    """A kernel without UFID support: UFIDs are ignored, every flow is identified by its (exact) key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 1
+        self.dp = ReferenceDatapath(ufid_support=False, clock=lambda: self.now)
+        assert self.dp.port_add("p1") == PORT
+        self.flows: dict[int, MFlow] = {}
+
+    @rule(ufid=st.one_of(st.none(), st.sampled_from([*UFIDS, b"", bytes(20)])), octet=st.sampled_from(OCTETS))
+    def create(self, ufid: Ufid | bytes | None, octet: int) -> None:
+        key = _key_and_mask(octet, 32)[0]
+        try:
+            self.dp.flow_put(key, None, b"", ufid=ufid)
+        except DpifError as exc:
+            assert octet in self.flows and exc.errno == errno.EEXIST
+            return
+        assert octet not in self.flows
+        self.flows[octet] = MFlow(None, octet, 32, b"")
+
+    @rule(ufid=st.sampled_from(UFIDS), octet=st.sampled_from(OCTETS), port=st.integers(2, 5))
+    def modify(self, ufid: Ufid, octet: int, port: int) -> None:
+        actions = (8).to_bytes(2, "little") + b"\x01\x00" + port.to_bytes(4, "little")
+        try:
+            self.dp.flow_put(_key_and_mask(octet, 32)[0], None, actions, ufid=ufid, flags=PutFlags.MODIFY)
+        except DpifError as exc:
+            assert octet not in self.flows and exc.errno == errno.ENOENT
+            return
+        self.flows[octet].actions = actions
+
+    @rule(ufid=st.sampled_from(UFIDS))
+    def get_by_ufid_alone_is_einval(self, ufid: Ufid) -> None:
+        try:
+            self.dp.flow_get(ufid=ufid)
+        except DpifError as exc:
+            assert exc.errno == errno.EINVAL
+        else:
+            raise AssertionError("a legacy datapath found a flow by UFID alone")
+
+    @rule(ufid=st.sampled_from(UFIDS), octet=st.sampled_from(OCTETS))
+    def get_by_ufid_and_key(self, ufid: Ufid, octet: int) -> None:
+        key = _key_and_mask(octet, 32)[0]
+        try:
+            flow = self.dp.flow_get(ufid=ufid, key=key)
+        except DpifError as exc:
+            assert octet not in self.flows and exc.errno == errno.ENOENT
+            return
+        assert not flow.ufid_present and flow.key == key and flow.actions == self.flows[octet].actions
+
+    @rule(ufid=st.sampled_from(UFIDS), octet=st.sampled_from(OCTETS))
+    def delete_by_key(self, ufid: Ufid, octet: int) -> None:
+        try:
+            stats = self.dp.flow_del(ufid=ufid, key=_key_and_mask(octet, 32)[0])
+        except DpifError as exc:
+            assert octet not in self.flows and exc.errno == errno.ENOENT
+            return
+        f = self.flows.pop(octet)
+        assert (stats.n_packets, stats.n_bytes) == (f.n_packets, f.n_bytes)
+
+    @rule(ufid=st.sampled_from(UFIDS), octet=st.sampled_from(OCTETS))
+    def terse_delete_flushes(self, ufid: Ufid, octet: int) -> None:
+        self.dp.flow_del(ufid=ufid, key=_key_and_mask(octet, 32)[0], terse=True)
+        self.flows.clear()
+
+    @rule(octet=st.sampled_from(OCTETS), size=st.integers(60, 200))
+    def inject(self, octet: int, size: int) -> None:
+        self.now += 3
+        self.dp.inject(PORT, packet(octet, size))
+        ups = self.dp.recv_upcalls()
+        f = self.flows.get(octet)
+        if f is None:
+            assert len(ups) == 1
+            return
+        assert ups == []
+        f.n_packets += 1
+        f.n_bytes += size
+
+    @rule()
+    def probe(self) -> None:
+        from reference.probe import probe_ufid
+
+        assert probe_ufid(self.dp) is False
+
+    @invariant()
+    def dump_is_the_live_flows_with_full_contents(self) -> None:
+        full = list(self.dp.flow_dump())
+        terse = list(self.dp.flow_dump(terse=True))
+        assert full == terse  # terse requests are not understood: full replies
+        assert all(not f.ufid_present and f.key is not None and f.mask is not None for f in full)
+        got = {f.key: (f.stats.n_packets, f.stats.n_bytes) for f in full}
+        want = {_key_and_mask(o, 32)[0]: (f.n_packets, f.n_bytes) for o, f in self.flows.items()}
+        assert got == want
+
+
 TestKernelDatapath = DatapathMachine.TestCase
 TestKernelDatapath.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
 TestNetdevDatapath = NetdevMachine.TestCase
 TestNetdevDatapath.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
+TestLegacyDatapath = LegacyMachine.TestCase
+TestLegacyDatapath.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
