@@ -30,7 +30,8 @@ Replies, as net/openvswitch/datapath.c and net/netlink/af_netlink.c send them:
   success is acknowledged by NLMSG_ERROR with error 0.
 
 Attribute policy (datapath.c ``flow_policy``): attributes above
-OVS_FLOW_ATTR_MAX are ignored; CLEAR and PROBE must be empty and UFID_FLAGS
+OVS_FLOW_ATTR_MAX are ignored (for a legacy datapath, everything above
+PROBE, so UFID and UFID_FLAGS); CLEAR and PROBE must be empty and UFID_FLAGS
 at least 4 bytes, else ERANGE; a 0-byte UFID is ERANGE; a repeated
 attribute takes the last value. A buffer whose netlink headers do not frame
 (truncated, a length that lies) raises :class:`~reference.errors.OdpDecodeError`:
@@ -76,6 +77,8 @@ _CTRL_ATTR_MAXATTR = 5
 DEFAULT_FAMILY_ID = 0x20
 DEFAULT_DP_IFINDEX = 1
 _FLOW_ATTR_MAX = int(FlowAttr.PAD)
+# A kernel from before the UFID series knew attributes up to PROBE only.
+_LEGACY_FLOW_ATTR_MAX = int(FlowAttr.PROBE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,7 @@ class FlowNetlinkEndpoint:
         self.datapath = datapath
         self.family_id = family_id
         self.dp_ifindex = dp_ifindex
+        self._maxattr = _FLOW_ATTR_MAX if datapath.features.ufid else _LEGACY_FLOW_ATTR_MAX
 
     # -- entry point ------------------------------------------------------
 
@@ -200,7 +204,7 @@ class FlowNetlinkEndpoint:
                 (_CTRL_ATTR_FAMILY_NAME, OVS_FLOW_FAMILY.encode() + b"\0"),
                 (_CTRL_ATTR_VERSION, struct.pack("=I", OVS_FLOW_VERSION)),
                 (_CTRL_ATTR_HDRSIZE, struct.pack("=I", OVS_HEADER.size)),
-                (_CTRL_ATTR_MAXATTR, struct.pack("=I", _FLOW_ATTR_MAX)),
+                (_CTRL_ATTR_MAXATTR, struct.pack("=I", self._maxattr)),
             ]
         )
         payload = GENLMSGHDR.pack(_CTRL_CMD_NEWFAMILY, 2, 0) + attrs
@@ -222,7 +226,7 @@ class FlowNetlinkEndpoint:
             raise DpifError(f"ovs_flow command {cmd} not supported", errno=_errno.EOPNOTSUPP)
         got: dict[int, bytes] = {}
         for attr_type, payload in self._attrs(body[OVS_HEADER.size :]):
-            if attr_type > _FLOW_ATTR_MAX:
+            if attr_type > self._maxattr:
                 continue  # beyond the policy: ignored, as by the deprecated genl parser
             got[attr_type] = payload  # a repeated attribute: the last one wins
         for flag in (FlowAttr.CLEAR, FlowAttr.PROBE):

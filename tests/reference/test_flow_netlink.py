@@ -322,3 +322,14 @@ def test_mutated_requests_fail_cleanly_and_leave_the_table(data: st.DataObject) 
     errs = [error_of(m) for t, _, _, m in out if t == NLMSG_ERROR]
     if any(errs):
         assert sorted(repr(f) for f in ep.datapath.flow_dump()) == before
+
+
+def test_legacy_endpoint_does_not_even_parse_ufid_attributes() -> None:
+    ep = endpoint(ufid_support=False)
+    ep.handle(new_flow(eth_key(), None))
+    base = request(3, [("OVS_FLOW_ATTR_KEY", eth_key())])
+    # a 2-byte UFID_FLAGS (ERANGE on a UFID-aware kernel) and a 0-byte UFID are unknown attributes here
+    for extra in (struct.pack("=HHH", 6, 10, 7) + b"\0\0", struct.pack("=HH", 4, 9)):
+        raw = struct.pack("=I", len(base) + len(extra)) + base[4:] + extra
+        ((mtype, _, _, _),) = messages(ep.handle(raw))
+        assert mtype == FAMILY
