@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -34,8 +35,8 @@ from typing import Any
 
 import pytest
 
-from conformance.errors import UsageError
-from conformance.guarded import GuardedDpif
+from conformance.errors import BackendUnavailable, UsageError
+from conformance.guarded import BackendBroken, GuardedDpif, OperationTimeout
 from conformance.report import BackendInfo, Outcome, Report, TestRecord, build_report, write_report
 from conformance.requirements import Capability, Requirement, by_id, not_applicable_reason
 from reference.dpif import Dpif, DpifError, DpifNotSupported
@@ -305,7 +306,10 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("dpif_backend")
     if spec is None:
         return
-    options = parse_options(config.getoption("dpif_option"))
+    try:
+        options = parse_options(config.getoption("dpif_option"))
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     state = _State(
         spec=spec,
         options=options,
@@ -317,6 +321,11 @@ def pytest_configure(config: pytest.Config) -> None:
         t0=time.monotonic(),
     )
     config.stash[_STATE] = state
+    if spec.startswith("python:"):
+        # Like `python -m`: a vendor's module in the directory pytest was started from is importable.
+        here = str(config.invocation_params.dir)
+        if here not in sys.path:
+            sys.path.insert(0, here)
     _RUN.profile = state.profile
     _RUN.seed = state.seed
     _RUN.config = config
@@ -407,9 +416,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if _STATE in item.config.stash and rep.failed:
         if _reproducer:
             rep.user_properties.append(("ufidcert.reproducer", _reproducer[0]))
+        if call.excinfo is not None and isinstance(call.excinfo.value, _INFRASTRUCTURE):
+            # The backend stopped answering or went away: the requirement could not be checked
+            # ("error", not "fail"), and later tests are not attempted against it.
+            rep.user_properties.append(("ufidcert.error", type(call.excinfo.value).__name__))
+            session = item.config.stash.get(_SESSION, None)
+            if session is not None and session.dpif is not None and session.dpif.broken is None:
+                session.dpif.broken = f"the backend failed in an earlier test: {call.excinfo.value}"
         if _is_smoke(item) and _SESSION in item.config.stash:
             item.config.stash[_SESSION].smoke_failed = _one_line(rep)
     return rep
+
+
+# Exceptions that say the backend (not the requirement) failed: a hung or vanished datapath.
+_INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    OperationTimeout,
+    BackendBroken,
+    BackendUnavailable,
+    ConnectionError,
+    EOFError,
+)
 
 
 def _one_line(rep: pytest.TestReport) -> str:
@@ -451,7 +477,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if outcome in ("failed", "error"):
         reason = _one_line(report)
-        if reason.startswith(_UNAVAILABLE_PREFIX) or reason.startswith("not run:"):
+        if reason.startswith((_UNAVAILABLE_PREFIX, "not run:")) or "ufidcert.error" in props:
             outcome = "error"
     if prev is not None and prev.outcome in ("failed", "error") and outcome == "passed":
         return  # keep the earlier failure (e.g. a teardown error after a pass is worse, not better)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import tempfile
 from importlib.metadata import entry_points
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import UsageError
-from conformance.plugin import PROFILES, parse_options
-from conformance.report import load_report_json
+from conformance.plugin import PROFILES, parse_options, session_report
+from conformance.report import Report, report_to_json
 
 __all__ = ["build_pytest_args", "register", "run", "summary_table"]
 
@@ -56,7 +57,17 @@ def _plugin_autoloaded() -> bool:
     return any(ep.value == "conformance.plugin" for ep in entry_points(group="pytest11"))
 
 
-def build_pytest_args(args: argparse.Namespace, report_dir: Path, ini: Path) -> list[str]:
+class _Collector:
+    """Picks up the merged report at the end of the in-process pytest run."""
+
+    def __init__(self) -> None:
+        self.report: Report | None = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        self.report = session_report(config)
+
+
+def build_pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
     """The pytest command line ``certify`` runs (also useful to reproduce a run by hand)."""
     import conformance.suite
 
@@ -65,7 +76,9 @@ def build_pytest_args(args: argparse.Namespace, report_dir: Path, ini: Path) -> 
     out = [suite, "-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider"]
     if not _plugin_autoloaded():
         out += ["-p", "conformance.plugin"]
-    out += ["--dpif-backend", args.backend, "--dpif-profile", args.profile, "--dpif-report", str(report_dir)]
+    out += ["--dpif-backend", args.backend, "--dpif-profile", args.profile]
+    if args.report:
+        out += ["--dpif-report", args.report]
     out += [f"--dpif-option={o}" for o in args.option]
     out += ["--dpif-seed", str(args.seed), "--dpif-timeout", str(args.timeout)]
     out += ["-q", "--no-header", "-p", "no:randomly"] if not args.quiet else ["-qq", "--no-header", "-p", "no:randomly"]
@@ -86,9 +99,13 @@ def summary_table(doc: dict[str, Any]) -> str:
     rows = sorted(reqs, key=lambda r: (order.get(r["status"], 9), r["id"]))
     width = max((len(r["id"]) for r in reqs), default=10)
     lines = [f"{'REQUIREMENT':<{width}}  LEVEL   STATUS          REASON"]
+    passed = 0
     for r in rows:
-        reason = r["reason"] if r["status"] != "pass" else ""
-        lines.append(f"{r['id']:<{width}}  {r['level']:<6}  {r['status']:<14}  {reason[:110]}")
+        if r["status"] == "pass":
+            passed += 1
+            continue
+        lines.append(f"{r['id']:<{width}}  {r['level']:<6}  {r['status']:<14}  {r['reason'][:110]}")
+    lines.append(f"{'(' + str(passed) + ' more)':<{width}}  {'':<6}  {'pass':<14}")
     counts = doc.get("counts", {})
     lines.append("")
     lines.append(
@@ -106,23 +123,22 @@ def run(args: argparse.Namespace) -> int:
     from conformance.registry import resolve_factory
 
     parse_options(args.option)  # UsageError (exit 2) before anything runs
+    if args.backend.startswith("python:") and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the current directory are importable
     resolve_factory(args.backend)  # an unknown name or bad python: spec is a usage error
+    collector = _Collector()
     with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n", encoding="utf-8")
-        report_dir = Path(args.report) if args.report else Path(tmp) / "report"
         print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
-        status = pytest.main(build_pytest_args(args, report_dir, ini))
-        path = report_dir / "report.json"
-        if not path.exists():
-            print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
-            return EXIT_ERROR
-        doc = load_report_json(path)
+        status = pytest.main(build_pytest_args(args, ini), plugins=[collector])
+    if collector.report is None:
+        print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
+        return EXIT_ERROR
+    doc = report_to_json(collector.report)
     print()
     print(summary_table(doc))
     if doc.get("unavailable"):
         print(f"ufidcert certify: could not run: {doc['unavailable']}", file=sys.stderr)
         return EXIT_ERROR
-    if args.report:
-        print(f"report: {Path(args.report) / 'report.html'} (also report.json, report.md)")
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(doc["verdict"], EXIT_ERROR)

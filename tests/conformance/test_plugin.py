@@ -1,0 +1,141 @@
+"""The pytest plugin end to end, in fresh pytest processes (pytester)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+_BACKENDS = """
+import time
+from conformance.errors import BackendUnavailable
+from reference.datapath import ReferenceDatapath
+
+
+def unavailable(**options):
+    raise BackendUnavailable("no datapath daemon here (install it first)")
+
+
+class _Hangs(ReferenceDatapath):
+    def flow_put(self, *args, **kwargs):
+        time.sleep(120)
+
+
+def hangs(**options):
+    return _Hangs()
+"""
+
+
+def _report(pytester: pytest.Pytester, name: str = "rep") -> dict[str, object]:
+    doc: dict[str, object] = json.loads((pytester.path / name / "report.json").read_text())
+    return doc
+
+
+def _status(doc: dict[str, object]) -> dict[str, str]:
+    return {r["id"]: r["status"] for r in doc["requirements"]}  # type: ignore[attr-defined]
+
+
+def test_inactive_without_backend_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_mine():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "ufidcert certification" not in result.stdout.str()
+
+
+def test_certifies_reference_with_report_and_junit(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=reference", "--dpif-profile=smoke",
+        "--dpif-report=rep", "--junitxml=junit.xml",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*ufidcert certification*", "*verdict PASS*"])
+    doc = _report(pytester)
+    assert doc["verdict"] == "pass" and doc["profile"] == "smoke" and doc["workers"] == 1
+    assert all((pytester.path / "rep" / f).exists() for f in ("report.json", "report.md", "report.html"))
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "test_open_put_get_delete_one_flow" in junit and "ufidcert.requirements" in junit
+
+
+def test_legacy_marks_ufid_requirements_not_applicable(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=reference-legacy", "--dpif-profile=smoke", "--dpif-report=rep", "-rs"
+    )
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*not applicable: UFID-ID-001 needs capability ufid*"])
+    status = _status(_report(pytester))
+    assert status["UFID-ID-001"] == "not-applicable" and status["UFID-LEGACY-001"] == "pass"
+
+
+def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=reference", "--dpif-option=novalue"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--dpif-option 'novalue': expected key=value*"])
+
+
+def test_unavailable_backend_errors_with_reason(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mybackends=_BACKENDS)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--dpif-backend=python:mybackends:unavailable",
+        "--dpif-profile=smoke",
+        "--dpif-report=rep",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*backend unavailable*no datapath daemon here*"])
+    doc = _report(pytester)
+    assert doc["verdict"] == "error" and "no datapath daemon here" in str(doc["unavailable"])
+    assert set(_status(doc).values()) <= {"error", "not-applicable"}
+
+
+def test_hung_backend_times_out_instead_of_hanging(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mybackends=_BACKENDS)
+    t0 = time.monotonic()
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=python:mybackends:hangs", "--dpif-profile=smoke",
+        "--dpif-timeout=0.5", "--dpif-report=rep",
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    doc = _report(pytester)
+    status = _status(doc)
+    assert status["UFID-SMOKE-001"] == "error" and doc["verdict"] == "error"
+    reasons = {r["id"]: r["reason"] for r in doc["requirements"]}  # type: ignore[attr-defined]
+    assert "did not complete within 0.5 s" in reasons["UFID-SMOKE-001"]
+    assert "fail" not in status.values(), "a hung backend is an error, not a failed requirement"
+    # Not a timing assertion on the code under test: a hang would never end, 120 s per put otherwise.
+    assert elapsed < 110
+
+
+def test_xdist_workers_merge_into_one_report(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=reference", "--dpif-profile=smoke", "--dpif-report=rep", "-n", "2"
+    )
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    doc = _report(pytester)
+    assert doc["verdict"] == "pass" and doc["workers"] == 2
+    assert "error" not in _status(doc).values()
+
+
+def test_seed_is_recorded(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=reference", "--dpif-profile=smoke", "--dpif-report=rep",
+        "--dpif-seed=12345", "-k", "properties",
+    )  # fmt: skip
+    doc = _report(pytester)
+    assert doc["seed"] == 12345
+    assert result.ret in (0, 1)
+
+
+def test_suite_dir_is_collected_from_anywhere(tmp_path: Path, pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dpif-backend=reference", "--collect-only", "-q")
+    out = result.stdout.str()
+    assert "test_smoke.py::test_open_put_get_delete_one_flow" in out
+    assert "test_differential.py::test_differential_against_reference" in out
