@@ -1,0 +1,105 @@
+"""``ufidcert certify`` and ``ufidcert backends``: exit statuses, summary, report files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.commands.certify import build_pytest_args, summary_table
+
+
+def test_certify_reference_passes_and_writes_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["certify", "--profile", "smoke", "--report", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert status == 0, out[-2000:]
+    assert "VERDICT: PASS" in out and "REQUIREMENT" in out
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert doc["backend"]["name"] == "reference" and doc["verdict"] == "pass" and doc["profile"] == "smoke"
+    assert (tmp_path / "r" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# ufidcert certification")
+
+
+def test_unknown_backend_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", "--backend", "no-such-backend", "--profile", "smoke"]) == 2
+    assert "no-such-backend" in capsys.readouterr().err
+
+
+def test_bad_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", "--option", "oops", "--profile", "smoke"]) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_unavailable_backend_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gone_backend.py").write_text(
+        "from conformance.errors import BackendUnavailable\n"
+        "def make(**options):\n"
+        "    raise BackendUnavailable('the daemon is not installed')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["certify", "--backend", "python:gone_backend:make", "--profile", "smoke", "-q"]) == 2
+    captured = capsys.readouterr()
+    assert "the daemon is not installed" in captured.err + captured.out
+
+
+def test_backends_lists_the_references(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    for name in ("reference ", "reference-legacy"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(name))
+        assert " yes " in line
+
+
+def test_pytest_args(tmp_path: Path) -> None:
+    ns = argparse.Namespace(
+        backend="reference", option=["semantics=netdev"], profile="full", report=None, seed=7, timeout=5.0,
+        workers="2", junitxml=str(tmp_path / "j.xml"), quiet=False,
+    )  # fmt: skip
+    args = build_pytest_args(ns, tmp_path / "pytest.ini")
+    joined = " ".join(args)
+    assert "--dpif-backend reference" in joined and "--dpif-option=semantics=netdev" in args
+    assert "--dpif-seed 7" in joined and "-n 2" in joined and "--junitxml" in args
+    assert "--dpif-report" not in args
+
+
+def test_summary_table_failures_first() -> None:
+    doc = {
+        "requirements": [
+            {"id": "UFID-A-001", "level": "MUST", "status": "pass", "reason": ""},
+            {"id": "UFID-B-001", "level": "MUST", "status": "not-applicable", "reason": "no ufid"},
+            {"id": "UFID-C-001", "level": "MUST", "status": "fail", "reason": "boom"},
+        ],
+        "counts": {"pass": 1, "fail": 1, "error": 0, "not-applicable": 1},
+        "backend": {"name": "x"},
+        "semantics": "kernel",
+        "profile": "smoke",
+        "seed": 0,
+        "duration_s": 1.0,
+        "verdict": "fail",
+    }
+    text = summary_table(doc)
+    assert text.index("UFID-C-001") < text.index("UFID-B-001")
+    assert "VERDICT: FAIL" in text and "(1 more)" in text
+
+
+def test_console_script_end_to_end(tmp_path: Path) -> None:
+    exe = shutil.which("ufidcert")
+    cmd = [exe] if exe else [sys.executable, "-m", "conformance"]
+    proc = subprocess.run(
+        [*cmd, "certify", "--profile", "smoke", "--report", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "VERDICT: PASS" in proc.stdout
