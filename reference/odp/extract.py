@@ -213,7 +213,9 @@ def serialise(key: SwKey, *, in_port: int, priority: int = 0, skb_mark: int = 0)
     return meta + _put_ethernet(key)
 
 
-def extract(packet: bytes, in_port: int, *, priority: int = 0, skb_mark: int = 0) -> Extraction:
+def extract(
+    packet: bytes | bytearray | memoryview, in_port: int, *, priority: int = 0, skb_mark: int = 0
+) -> Extraction:
     """Like :func:`extract_key`, also returning the parsed fields and the indeterminate ones."""
     frame = _check_args(packet, in_port, priority, skb_mark)
     fields = parse_frame(frame)
@@ -221,7 +223,7 @@ def extract(packet: bytes, in_port: int, *, priority: int = 0, skb_mark: int = 0
     return Extraction(key=key, fields=fields, indeterminate=fields.indeterminate)
 
 
-def extract_key(packet: bytes, in_port: int, *, priority: int = 0, skb_mark: int = 0) -> bytes:
+def extract_key(packet: bytes | bytearray | memoryview, in_port: int, *, priority: int = 0, skb_mark: int = 0) -> bytes:
     """The ``OVS_PACKET_ATTR_KEY`` bytes Linux 6.1 sends upward when ``packet`` misses on ``in_port``.
 
     Raises :class:`~reference.errors.PacketInputError` for a non-bytes packet
