@@ -412,12 +412,15 @@ class ReferenceDatapath(Dpif):
             return self._fill(flow, flags)
         if req.create:
             raise DpifExists("flow already exists (NLM_F_CREATE/NLM_F_EXCL)")
-        # A modify: the identifier must match (ovs_flow_cmp).
+        # A modify: the identifier must match (ovs_flow_cmp). The request's
+        # side is match.key: the masked key for a UFID request, the unmasked
+        # key for a key-identified one (ovs_flow_cmd_new swaps it in).
+        req_key = masked if ufid is not None else pk.fields
         if found.ufid is not None:
-            if found.masked != masked:
+            if found.masked != req_key:
                 raise DpifNotFound("UFID matches but key is different")
-        elif found.unmasked != pk.fields:
-            found = self._lookup_exact(pk.fields)
+        elif found.unmasked != req_key:
+            found = self._lookup_exact(req_key)
             if found is None:
                 raise DpifNotFound("no key-identified flow with this exact key")
         # Only the actions change; CLEAR is not looked at on this path.

@@ -200,6 +200,18 @@ class TestKernelNew:
         new(dp, ipv4_key("10.1.2.2"), mask=ipv4_mask(24), actions=output(1), create=False)
         assert dp.flow_get(key=ipv4_key("10.1.2.2")).actions == output(1)
 
+    def test_key_only_update_compares_its_unmasked_key_with_the_stored_masked_key(self) -> None:
+        # match.key is the unmasked key for a key-identified request (datapath.c ovs_flow_cmd_new)
+        dp = ReferenceDatapath()
+        dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)  # stored masked: 10.1.2.0
+        with pytest.raises(DpifNotFound):
+            new(dp, ipv4_key("10.1.2.2"), mask=ipv4_mask(24), actions=output(1), create=False)
+        new(dp, ipv4_key("10.1.2.0"), mask=ipv4_mask(24), actions=output(1), create=False)
+        assert dp.flow_get(ufid=U).actions == output(1)
+        # a UFID request compares its masked key: .9/24 masks to .0 and matches
+        new(dp, ipv4_key("10.1.2.9"), mask=ipv4_mask(24), actions=output(2), ufid=U.to_wire(), create=False)
+        assert dp.flow_get(ufid=U).actions == output(2)
+
     def test_key_only_update_can_modify_a_ufid_flow(self) -> None:
         # The overlap lookup finds the UFID flow; ovs_flow_cmp compares masked keys only.
         dp = ReferenceDatapath()
