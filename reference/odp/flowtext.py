@@ -83,6 +83,7 @@ _TNL_F_MASK = 0xF
 _TUN_FLAG_NAMES = {_TNL_F_OAM: "oam", _TNL_F_DONT_FRAGMENT: "df", _TNL_F_CSUM: "csum", _TNL_F_KEY: "key"}
 _FRAG_NAMES = {0: "no", 1: "first", 2: "later"}
 _IPV6_LABEL_MASK = 0x000FFFFF
+_ERSPAN_LEN = 12  # sizeof(struct erspan_metadata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,24 +490,23 @@ def _fmt_vxlan(o: _Out, payload: bytes, mask_payload: bytes | None, verbose: boo
 
 
 def _fmt_erspan(o: _Out, a: bytes, ma: bytes | None, verbose: bool) -> None:
-    # odp-util.c format_odp_tun_erspan_opt: struct erspan_metadata
-    # { int version; union { be32 index; struct { u8 dir, hwid } md2; } }.
-    if len(a) < 8 or (ma is not None and len(ma) < 8):
+    # odp-util.c format_odp_tun_erspan_opt over struct erspan_metadata
+    # (lib/packets.h): int version (host order); union { be32 index;
+    # struct erspan_md2 { be32 ts; be16 sgt; u8 p:1,ft:5,hwid_upper:2;
+    # u8 hwid:4,dir:1,gra:2,o:1 } } -- 12 bytes, bit fields LSB first (x86).
+    if len(a) < _ERSPAN_LEN or (ma is not None and len(ma) < _ERSPAN_LEN):
         o.put(_hexdump_generic(a))
         return
-    ver = _u32h(a[0:4]) & 0xFF
-    ver_m = (_u32h(ma[0:4]) & 0xFF) if ma is not None else None
-    _fmt_int(o, "ver", ver, ver_m, 0xFF, verbose)
-    if ver == 1:
+    version = _u32h(a[0:4])
+    _fmt_int(o, "ver", version & 0xFF, (_u32h(ma[0:4]) & 0xFF) if ma is not None else None, 0xFF, verbose)
+    if version == 1:
+        # OVS prints the index mask whenever there is a mask, even if exact.
         idx = _be(a[4:8])
-        idx_m = _be(ma[4:8]) if ma is not None else None
-        _fmt_int(o, "idx", idx, idx_m, 0xFFFF_FFFF, verbose, hex_key=True)
-    elif ver == 2:
-        dir_, hwid = a[4] & 1, (a[4] >> 1) & 0x3F
-        dir_m = (ma[4] & 1) if ma is not None else None
-        hwid_m = ((ma[4] >> 1) & 0x3F) if ma is not None else None
-        _fmt_int(o, "dir", dir_, dir_m, 0xFF, verbose)
-        _fmt_int(o, "hwid", hwid, hwid_m, 0xFF, verbose, hex_key=True)
+        o.put(f"idx={_hx(idx)}/{_hx(_be(ma[4:8]))}," if ma is not None else f"idx={_hx(idx)},")
+    elif version == 2:
+        b, mb = a[11], (ma[11] if ma is not None else None)
+        _fmt_int(o, "dir", (b >> 4) & 1, ((mb >> 4) & 1) if mb is not None else None, 0xFF, verbose)
+        _fmt_int(o, "hwid", b & 0xF, (mb & 0xF) if mb is not None else None, 0xFF, verbose, hex_key=True)
     o.chomp(",")
 
 
@@ -1164,7 +1164,10 @@ class _Parser:
                 "ct_tuple6",
                 40,
                 [("src=", "in6", 0, 16), ("dst=", "in6", 16, 16), ("proto=", "int", 36, 1),
-                 ("tp_src=", "int", 32, 2), ("tp_dst=", "int", 34, 2)],
+                 ("tp_src=", "int", 32, 2), ("tp_dst=", "int", 34, 2),
+                 # OVS prints src_port=/dst_port= here but only parses tp_*;
+                 # we accept both so that dumps read back.
+                 ("src_port=", "int", 32, 2), ("dst_port=", "int", 34, 2)],
             )  # fmt: skip
             return [(KeyAttr.CT_ORIG_TUPLE_IPV6, k, m)], p
         if s(pos, "tunnel("):
@@ -1350,6 +1353,7 @@ class _Parser:
         # (OVS passes &smask even when parsing without masks).
         kparts: list[bytes] = []
         mparts: list[bytes] = []
+        have_id = False
         simple = (
             ("tun_id=", TunnelKeyAttr.ID, "int", 8),
             ("src=", TunnelKeyAttr.IPV4_SRC, "ipv4", 4),
@@ -1378,6 +1382,7 @@ class _Parser:
                 assert mb is not None
                 kparts.append(pack_attr(t, kb))
                 mparts.append(pack_attr(t, mb))
+                have_id = have_id or t == TunnelKeyAttr.ID
                 matched = True
                 break
             if not matched and self.starts(pos, "flags("):
@@ -1394,6 +1399,16 @@ class _Parser:
                         kparts.append(pack_attr(t))
                     if (mv if mv is not None else 0xFFFF) & flag:
                         mparts.append(pack_attr(t))
+                masked_form = mv is not None and mv != 0xFFFF_FFFF
+                if v & _TNL_F_KEY and masked_form and not have_id:
+                    # "+key" without tun_id=: the printer shows this for a
+                    # tun_id whose mask is zero. OVS's parser drops the bit;
+                    # we keep a wildcarded tun_id so that the text reads back.
+                    # (The unmasked "flags(key)" form is left as OVS parses it,
+                    # since dpctl hashes the key bytes into the UFID.)
+                    kparts.insert(0, pack_attr(TunnelKeyAttr.ID, bytes(8)))
+                    mparts.insert(0, pack_attr(TunnelKeyAttr.ID, bytes(8)))
+                    have_id = True
                 matched = True
             if not matched and self.starts(pos, "vxlan(gbp("):
                 pos, kb, mb = self._vxlan_gbp(pos + 10)
@@ -1405,8 +1420,16 @@ class _Parser:
                 kparts.append(kb)
                 mparts.append(mb)
                 matched = True
-            if not matched and (self.starts(pos, "erspan(") or self.starts(pos, "gtpu(")):
-                raise self.error("tunnel erspan()/gtpu() options are not supported by this parser", pos)
+            if not matched and self.starts(pos, "erspan("):
+                pos, kb, mb = self._erspan(pos + 7)
+                kparts.append(kb)
+                mparts.append(mb)
+                matched = True
+            if not matched and self.starts(pos, "gtpu("):
+                pos, kb, mb = self._gtpu(pos + 5)
+                kparts.append(kb)
+                mparts.append(mb)
+                matched = True
             more, pos = self.finish_fields(pos, matched, "tunnel")
             if not more:
                 break
@@ -1434,6 +1457,79 @@ class _Parser:
         kb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", key))) if key else b""
         mb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", mask))) if mask else b""
         return pos, kb, mb
+
+    def _erspan(self, pos: int) -> tuple[int, bytes, bytes]:
+        # odp-util.c scan_erspan_metadata + erspan_to_attr. The mask starts
+        # all-ones (SCAN_FIELD_NESTED__) and idx / dir / hwid masks are
+        # stored. Beyond OVS, so that the daemon's own dumps read back: a
+        # "ver=" mask is kept (OVS drops it), and a missing "ver=" (printed
+        # only when its mask is zero) is inferred from idx= (1) or dir=/hwid=
+        # (2) with a zero version mask.
+        start = pos
+        ver: int | None = None
+        ver_m = 0xFFFF_FFFF
+        if self.starts(pos, "ver="):
+            ver, m, pos = self.scan_num(pos + 4, 8, "erspan(ver)", True)
+            if m is not None and m != 0xFF:
+                ver_m = m
+        if self.at(pos) == ",":
+            pos += 1
+        if ver is None:
+            if self.starts(pos, "idx="):
+                ver = 1
+            elif self.starts(pos, "dir=") or self.starts(pos, "hwid="):
+                ver = 2
+            else:
+                raise self.error("erspan(): needs ver=, idx= or dir=/hwid=", start)
+            ver_m = 0
+        key = bytearray(struct.pack("=I", ver) + bytes(8))
+        mask = bytearray(struct.pack("=I", ver_m) + b"\xff" * 8)
+        if ver == 1:
+            idx = idx_m = 0
+            if self.starts(pos, "idx="):
+                idx, m, pos = self.scan_num(pos + 4, 32, "erspan(idx)", True)
+                idx_m = m if m is not None else 0
+            key[4:8] = idx.to_bytes(4, "big")
+            mask[4:8] = idx_m.to_bytes(4, "big")
+        elif ver == 2:
+            dir_ = dir_m = hwid = hwid_m = 0
+            if self.starts(pos, "dir="):
+                dir_, m, pos = self.scan_num(pos + 4, 8, "erspan(dir)", True)
+                dir_m = m if m is not None else 0
+            if self.at(pos) == ",":
+                pos += 1
+            if self.starts(pos, "hwid="):
+                hwid, m, pos = self.scan_num(pos + 5, 8, "erspan(hwid)", True)
+                hwid_m = m if m is not None else 0
+            # C bit fields keep the low bits: dir:1, hwid:4.
+            key[11] = (hwid & 0xF) | ((dir_ & 1) << 4)
+            mask[11] = (mask[11] & 0xE0) | (hwid_m & 0xF) | ((dir_m & 1) << 4)
+        else:
+            raise self.error("erspan(ver): only versions 1 and 2 exist", start)
+        if self.at(pos) != ")":
+            raise self.error("erspan(): expected ')'", pos)
+        pos += 1
+        return (
+            pos,
+            pack_attr(TunnelKeyAttr.ERSPAN_OPTS, bytes(key)),
+            pack_attr(TunnelKeyAttr.ERSPAN_OPTS, bytes(mask)),
+        )
+
+    def _gtpu(self, pos: int) -> tuple[int, bytes, bytes]:
+        # odp-util.c scan_gtpu_metadata + gtpu_to_attr (attribute 16).
+        flags = flags_m = msgtype = msgtype_m = 0
+        if self.starts(pos, "flags="):
+            flags, m, pos = self.scan_num(pos + 6, 8, "gtpu(flags)", True)
+            flags_m = m if m is not None else 0
+        if self.at(pos) == ",":
+            pos += 1
+        if self.starts(pos, "msgtype="):
+            msgtype, m, pos = self.scan_num(pos + 8, 8, "gtpu(msgtype)", True)
+            msgtype_m = m if m is not None else 0
+        if self.at(pos) != ")":
+            raise self.error("gtpu(): expected ')'", pos)
+        pos += 1
+        return pos, pack_attr(16, bytes([flags, msgtype])), pack_attr(16, bytes([flags_m, msgtype_m]))
 
     def _geneve(self, pos: int) -> tuple[int, bytes, bytes]:
         # odp-util.c scan_geneve: {class=,type=,len=,data[/mask]} options.

@@ -49,6 +49,21 @@ CURATED = [
     "tunnel(tun_id=0x7f10354,src=10.10.10.10,dst=20.20.20.20,ttl=64,flags(csum|key)),in_port(1),eth(),"
     "eth_type(0x0800),ipv4(frag=no)",
     "in_port(1),eth(),eth_type(0x1234)",
+    "tunnel(tun_id=0xfedcba9876543210,src=10.0.0.1,dst=10.0.0.2,ttl=128,erspan(ver=1,idx=0x7),flags(df|key)),"
+    "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
+    "tunnel(tun_id=0x1,src=10.0.0.1,dst=10.0.0.2,ttl=128,gtpu(flags=0x30,msgtype=255),flags(key)),in_port(1),"
+    "eth(),eth_type(0x0800),ipv4(frag=no)",
+    "tunnel(tun_id=0x7f10354/0xff,src=10.10.10.10/255.255.255.0,dst=20.20.20.20/255.255.255.0,ttl=64,"
+    "vxlan(gbp(id=10/0xff,flags=0xb)),flags(oam|csum|key)),in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)",
+    "tunnel(tun_id=0x7f10354/0xff,src=10.10.10.10/255.255.255.0,dst=20.20.20.20/255.255.255.0,ttl=64,"
+    "geneve({class=0,type=0,len=4,0xa/0xff}{class=0xffff,type=0x1,len=4,0xffffffff}),flags(csum|key)),in_port(1),"
+    "eth(),eth_type(0x0800),ipv4(frag=no)",
+    "tunnel(ipv6_src=2001::1,ipv6_dst=2001::2,ttl=64,tp_src=1,tp_dst=4789,flags(-df+csum)),in_port(1),eth(),"
+    "eth_type(0x0800),ipv4(frag=no)",
+    "in_port(1),packet_type(ns=1,id=0x800),eth_type(0x0800),ipv4(frag=no)",
+    # OVS prints ct_tuple6 ports as src_port=/dst_port=, which its own parser refuses.
+    "ct_state(+trk),ct_tuple6(src=::1,dst=::2,proto=6,tp_src=1,tp_dst=2),in_port(1),eth(),eth_type(0x86dd),"
+    "ipv6(proto=6,frag=no),tcp(dst=2)",
 ]
 
 
