@@ -82,7 +82,8 @@ def _compare(match: dict[str, Any], key: bytes, mask: bytes, verbose: bool) -> i
         spec = KEY_ATTRS[a.type]
         m = masks[a.type]
         if a.type == KeyAttr.ENCAP:
-            checked += _compare(match["encap"], a.body, m, verbose)
+            inner = match["encap"]
+            checked += _compare(inner if isinstance(inner, dict) else {}, a.body, m, verbose)
             continue
         if a.type in _SINGLES:
             if not verbose and not any(m):
