@@ -405,7 +405,7 @@ def _attr_label(table: str, attr_type: int) -> str:
 
 
 def _decode_level(
-    data: bytes, table: str, where: str, base: int, depth: int, is_mask: bool = False
+    data: bytes, table: str, where: str, base: int, depth: int, *, is_mask: bool = False
 ) -> tuple[Attribute, ...]:
     if depth > MAX_NESTING:
         raise OdpDecodeError(f"nesting deeper than {MAX_NESTING} levels", where=where, offset=base)
@@ -425,7 +425,7 @@ def _decode_level(
             continue
         if spec.length == Length.NESTED:
             assert spec.nested is not None
-            children = _decode_level(payload, spec.nested, label, offset + 4, depth + 1, is_mask)
+            children = _decode_level(payload, spec.nested, label, offset + 4, depth + 1, is_mask=is_mask)
             out.append(Attribute(attr_type, payload, children))
             continue
         if spec.length >= 0 and len(payload) != spec.length:
@@ -475,7 +475,7 @@ def decode_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> Flo
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise OdpDecodeError(f"expected bytes, got {type(data).__name__}", where=where)
-    return FlowKey(_decode_level(bytes(data), "key", where, 0, 0, is_mask))
+    return FlowKey(_decode_level(bytes(data), "key", where, 0, 0, is_mask=is_mask))
 
 
 def validate_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> None:
@@ -483,9 +483,17 @@ def validate_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> N
     decode_key(data, where=where, is_mask=is_mask)
 
 
-def encode_key(key: FlowKey | Iterable[Attribute]) -> bytes:
-    """Netlink bytes of ``key``, attributes in the record's order (inverse of :func:`decode_key`)."""
+def encode_key(key: FlowKey | Iterable[Attribute], *, canonical: bool = False) -> bytes:
+    """Netlink bytes of ``key``.
+
+    By default attributes keep the record's order, so ``encode_key`` is the
+    exact inverse of :func:`decode_key` (the UFID hashes the bytes as sent).
+    ``canonical=True`` emits every level in OVS userspace order instead (see
+    :func:`canonical_key`).
+    """
     attrs = key.attrs if isinstance(key, FlowKey) else tuple(key)
+    if canonical:
+        attrs = _sorted_level(attrs, "key")
     return b"".join(a.encode() for a in attrs)
 
 
@@ -512,5 +520,4 @@ def canonical_key(data: bytes, *, where: str = "key") -> bytes:
     Use this to compare keys that differ only in attribute order; the UFID of
     a flow is computed over the bytes as sent, not over this form.
     """
-    key = decode_key(data, where=where)
-    return encode_key(_sorted_level(key.attrs, "key"))
+    return encode_key(decode_key(data, where=where), canonical=True)

@@ -85,6 +85,7 @@ def test_canonical_key_ignores_attribute_order(key: bytes, rnd: random.Random) -
     canon = canonical_key(key)
     assert canonical_key(shuffled) == canon
     assert canonical_key(canon) == canon
+    assert encode_key(decode_key(shuffled), canonical=True) == canon
     assert sorted(decode_key(canon).types()) == sorted(decode_key(key).types())
 
 
