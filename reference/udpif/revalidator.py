@@ -443,7 +443,7 @@ class Revalidator:
             if leader:
                 udpif._reval_exit = udpif.exiting
                 if not udpif._reval_exit:
-                    udpif._begin_round()
+                    udpif._begin_round(background=True)
                     udpif._tallies = [RoundTally() for _ in udpif.revalidators]
             barrier.wait()
             if udpif._reval_exit:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from types import TracebackType
 from reference.dpif import Dpif, DpifFlow
 from reference.errors import UfidcertError
 from reference.udpif.clock import Clock, MonotonicClock
-from reference.udpif.config import N_FLOWS_CACHE_MS, UdpifConfig
+from reference.udpif.config import N_FLOWS_CACHE_MS, REVALIDATE_MAX_BATCH, UdpifConfig
 from reference.udpif.flow_limit import FlowLimit, LimitDecision
 from reference.udpif.handler import Handler
 from reference.udpif.revalidator import Revalidator, RoundTally
@@ -61,20 +62,66 @@ def dp_flow_count(dpif: Dpif) -> int | None:
 class SharedDump:
     """One flow dump shared by all revalidators (``dpif_flow_dump`` + per-thread dump threads).
 
-    :meth:`next_batch` hands out up to ``n`` flows under a lock, so every
-    dumped flow goes to exactly one revalidator.
+    :meth:`next_batch` hands out up to ``n`` flows, each dumped flow to
+    exactly one revalidator. With ``background`` a private thread pulls the
+    flows from the datapath's iterator and queues them in batches: an
+    iterator may only be safe to resume from the thread that started it
+    (the reference datapath's holds its lock across ``yield``), so it must
+    never be advanced by several revalidator threads in turn.
     """
 
-    __slots__ = ("_it", "_lock", "n_dumped", "terse")
+    __slots__ = ("_closing", "_it", "_lock", "_queue", "_thread", "n_dumped", "terse")
 
-    def __init__(self, flows: Iterator[DpifFlow], *, terse: bool) -> None:
+    def __init__(self, flows: Iterator[DpifFlow], *, terse: bool, background: bool = False) -> None:
         self._it = flows
         self._lock = threading.Lock()
         self.terse = terse
         self.n_dumped = 0
+        self._closing = False
+        self._queue: queue.SimpleQueue[list[DpifFlow] | BaseException | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._produce, name="flow-dump", daemon=True)
+            self._thread.start()
+
+    def _produce(self) -> None:
+        q = self._queue
+        assert q is not None
+        try:
+            batch: list[DpifFlow] = []
+            for flow in self._it:
+                batch.append(flow)
+                if len(batch) >= REVALIDATE_MAX_BATCH:
+                    q.put(batch)
+                    batch = []
+                if self._closing:
+                    break
+            if batch:
+                q.put(batch)
+        except BaseException as exc:
+            q.put(exc)
+        finally:
+            self._close_iterator()
+            q.put(None)
+
+    def _close_iterator(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
 
     def next_batch(self, n: int) -> list[DpifFlow]:
         with self._lock:
+            if self._queue is not None:
+                item = self._queue.get()
+                if item is None:
+                    self._queue.put(None)  # let every other revalidator see the end too
+                    return []
+                if isinstance(item, BaseException):
+                    self._queue.put(None)
+                    raise item
+                self.n_dumped += len(item)
+                return item
             batch: list[DpifFlow] = []
             append = batch.append
             for flow in self._it:
@@ -85,9 +132,12 @@ class SharedDump:
             return batch
 
     def close(self) -> None:
-        close = getattr(self._it, "close", None)
-        if close is not None:
-            close()
+        """``dpif_flow_dump_destroy``: stop the dump (the producer thread closes its own iterator)."""
+        self._closing = True
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._close_iterator()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +290,7 @@ class Udpif:
 
     # --- the round, shared by both modes ----------------------------------------------
 
-    def _begin_round(self) -> None:
+    def _begin_round(self, *, background: bool = False) -> None:
         """The leader's part before the barrier: sample the flow count, start the dump."""
         n_flows = self.refresh_n_flows()
         self.max_n_flows = max(n_flows, self.max_n_flows)
@@ -248,7 +298,7 @@ class Udpif:
         self._round_n_flows = n_flows
         self._round_start = self.clock.now_ms()
         terse = self.use_ufid()
-        self._dump = SharedDump(iter(self.dpif.flow_dump(terse=terse)), terse=terse)
+        self._dump = SharedDump(iter(self.dpif.flow_dump(terse=terse)), terse=terse, background=background)
 
     def _end_round(self, tallies: list[RoundTally]) -> RoundReport:
         """The leader's part after the last barrier: close the dump, bump dump_seq, adapt the flow limit."""
