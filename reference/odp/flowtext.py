@@ -785,6 +785,13 @@ def _check_mask_sizes(key: bytes, mask: bytes, where: str) -> None:
 
 def format_key_attr(attr_type: int, payload: bytes, mask: bytes | None, *, verbose: bool) -> str:
     """One attribute as text, e.g. ``ipv4(src=10.0.0.1,...)`` (for ``set()``/``set_masked()`` actions)."""
+    if not isinstance(attr_type, int) or not 0 <= attr_type <= 0x3FFF:
+        raise OdpDecodeError(f"attribute type {attr_type!r} is not a netlink attribute type (0..16383)", where="key")
+    for what, data in (("payload", payload), ("mask", mask)):
+        if data is not None and (not isinstance(data, (bytes, bytearray, memoryview)) or len(data) > 0xFFFF - 4):
+            raise OdpDecodeError(
+                f"{what} must be bytes of at most 65531 bytes", where=f"key/{key_attr_name(attr_type)}"
+            )
     key = pack_attr(attr_type, payload)
     decode_key(key, where="key")
     if mask is not None:

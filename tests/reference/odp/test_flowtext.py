@@ -201,6 +201,15 @@ def test_format_refuses_bad_bytes() -> None:
         format_key(pack_attr(KeyAttr.IPV4, bytes(12)), pack_attr(KeyAttr.IPV4, bytes(4)))
 
 
+def test_format_key_attr_bad_arguments() -> None:
+    with pytest.raises(OdpDecodeError):
+        format_key_attr(0x10000, b"", None, verbose=True)
+    with pytest.raises(OdpDecodeError):
+        format_key_attr(KeyAttr.UNSPEC, bytes(70000), None, verbose=True)
+    with pytest.raises(OdpDecodeError):
+        format_key_attr(KeyAttr.IPV4, bytes(12), bytes(11), verbose=True)
+
+
 def test_empty_key() -> None:
     assert format_key(b"") == "<empty>"
     assert parse_flow("").key == b""
