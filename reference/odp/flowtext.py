@@ -1548,7 +1548,7 @@ class _Parser:
             room -= 4
             cls = cls_m = typ = typ_m = 0
             data_len = 0
-            len_m = 0
+            len_m = 0x1F
             if self.starts(pos, "class="):
                 cls, m, pos = self.scan_num(pos + 6, 16, "geneve(class)", True)
                 cls_m = m if m is not None else 0
@@ -1564,24 +1564,26 @@ class _Parser:
                 data_len, m, pos = self.scan_num(p0, 8, "geneve(len)", True)
                 if data_len > 124 or data_len % 4 or data_len > room:
                     raise self.error("geneve(len): must be a multiple of 4 up to 124 that fits", p0)
-                len_m = m if m is not None else 0
+                # Stored in the 5-bit "length" field of struct geneve_opt.
+                len_m = (m if m is not None else 0xFF) & 0x1F
+            else:
+                # OVS clears the *type* mask when len= is missing (sic).
+                typ_m = 0
+            # The option data follows a comma; without it the data is zero
+            # and its mask stays all-ones (SCAN_FIELD_NESTED__ memset).
+            data = bytes(data_len)
+            dmask = b"\xff" * data_len
             if self.at(pos) == ",":
                 pos += 1
-            data = bytes(data_len)
-            dmask = bytes(data_len)
-            if data_len:
-                p0 = pos
                 if not (self.starts(pos, "0x") or self.starts(pos, "0X") or self.at(pos).isdigit()):
                     raise self.error("geneve: expected option data", pos)
-                v, pos = self._geneve_data(pos, data_len)
-                data = v
-                dmask = b"\xff" * data_len
-                if self.at(pos) == "/":
-                    dmask, pos = self._geneve_data(pos + 1, data_len)
-                del p0
+                data, pos = self._geneve_data(pos, data_len)
+            if self.at(pos) == "/":
+                dmask, pos = self._geneve_data(pos + 1, data_len)
             if self.at(pos) != "}":
                 raise self.error("geneve: expected '}'", pos)
             pos += 1
+            # Reserved bits r1..r3 (above the 5-bit length) are 0 in both.
             key += struct.pack(">HBB", cls, typ, data_len // 4) + data
             mask += struct.pack(">HBB", cls_m, typ_m, len_m) + dmask
             room -= data_len
