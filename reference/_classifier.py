@@ -134,7 +134,7 @@ def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> Ma
     """
     if data is None:
         return exact_mask(key)
-    tree = decode_key(data, where=where).attrs
+    tree = decode_key(data, where=where, is_mask=True).attrs
     leaves: dict[Path, bytes] = {}
     mask_flags: set[Path] = set()
     _walk(tree, (), leaves, mask_flags)
