@@ -520,6 +520,10 @@ def frames(*, truncate: bool = True) -> st.SearchStrategy[bytes]:
             frame = frame / payload
             frame.getlayer(len(tags)).type = eth_type  # the last L2 header names the payload
         data = bytes(frame)
+        if tags and l2 in (0, 3) and len(data) < 20:
+            # The veth/NIC receive path (skb_vlan_untag) drops a tagged frame
+            # with fewer than 6 bytes after the Ethernet header.
+            data += bytes(20 - len(data))
         if not truncate or cut == 0:
             return data
         floor = head + (40 if eth_type == 0x86DD and l2 != 2 else 0)

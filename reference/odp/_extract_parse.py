@@ -305,10 +305,12 @@ def _parse_mpls(frame: bytes, nh: int, base: SwKey) -> SwKey:
 def _ipv6_ext_hdrs(frame: bytes, nh: int) -> int:
     """``get_ipv6_ext_hdrs()``: the OFPIEH12_* summary of the extension header chain.
 
-    Reproduced literally, including two quirks of the 6.1 code: the ESP case
-    is unreachable (``ipv6_ext_hdr()`` is false for ESP, so the walk stops),
-    and the AH check masks with ``IPPROTO_FRAGMENT`` (44) where
-    ``OFPIEH12_FRAG`` was meant. Every header length uses ``ipv6_optlen()``.
+    Reproduced literally, including the unreachable ESP case
+    (``ipv6_ext_hdr()`` is false for ESP, so the walk stops there) and
+    ``ipv6_optlen()`` for every header length, AH included. The AH check masks
+    with ``OFPIEH12_FRAG``: 6.1.0 had ``IPPROTO_FRAGMENT`` (44) there, but the
+    Debian 6.1 kernel (6.1.192) was observed to carry the fix (a fragment
+    header before AH does not set UNSEQ); see docs/key-extraction.md.
     """
     f = ExtHdrFlag
     hdrs = 0
@@ -321,7 +323,7 @@ def _ipv6_ext_hdrs(frame: bytes, nh: int) -> int:
         if next_type == NEXTHDR_AUTH:
             if hdrs & f.AUTH:
                 hdrs |= f.UNREP
-            if (hdrs & ~(f.HOP | f.DEST | f.ROUTER | NEXTHDR_FRAGMENT | f.UNREP)) or dest_count >= 2:
+            if (hdrs & ~(f.HOP | f.DEST | f.ROUTER | f.FRAG | f.UNREP)) or dest_count >= 2:
                 hdrs |= f.UNSEQ
             hdrs |= f.AUTH
         elif next_type == NEXTHDR_DEST:
@@ -458,6 +460,13 @@ def _parse_ipv6(frame: bytes, nh: int, base: SwKey) -> SwKey:
         key = _replace(key, ip_frag=FragType.FIRST)
     if found.nexthdr < 0:
         return key  # -EPROTO: keep the network fields, proto stays NEXTHDR_NONE
+    if found.offset > len(frame):
+        # The last extension header claims more bytes than the frame holds.
+        # Not visible in the 6.1 source we read, but observed on Debian's
+        # 6.1.192 kernel: the result is the -EPROTO outcome (proto NONE, no
+        # transport attributes), while an upper-layer header starting exactly
+        # at the end of the frame is still keyed. See docs/key-extraction.md.
+        return key
     th, proto = found.offset, found.nexthdr
     key = _replace(key, ip_proto=proto)
     tp_src, tp_dst, flags = _l4_ports(frame, th, proto, v6=True)
