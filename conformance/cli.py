@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "conformance.commands.certify",
     "conformance.commands.backends",
     "conformance.commands.requirements",
+    "conformance.commands.bench",
 )
 
 

@@ -106,6 +106,12 @@ class FlowLimit:
             raise UfidcertInputError(f"flow limit must be >= 1, got {cap}")
         self._cap = cap
 
+    def reset(self, value: int) -> None:
+        """Set the dynamic value directly (clamped to [1, cap]): a simulation's or benchmark's starting point,
+        as if the limit had already grown there. OVS itself only moves it in :meth:`after_dump`."""
+        with self._lock:
+            self._value = max(1, min(value, self._cap))
+
     def after_dump(self, duration_ms: int, n_flows: int) -> LimitDecision:
         """Adapt after a dump (see :func:`adapt_flow_limit`) and remember the decision in :attr:`history`."""
         with self._lock:

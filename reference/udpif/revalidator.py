@@ -85,6 +85,9 @@ class Revalidator:
         flow_limit = udpif.flow_limit.value
         terse = dump.terse
         clock = udpif.clock
+        lookup = udpif.ukeys.lookup
+        operational, inconsistent = _S.OPERATIONAL, _S.INCONSISTENT
+        keep, delete = RevalResult.KEEP, RevalResult.DELETE
         kill_warned = False
         while True:
             flows = dump.next_batch(REVALIDATE_MAX_BATCH)
@@ -110,24 +113,33 @@ class Revalidator:
             now = clock.now_ms()
             ops: list[UkeyOp] = []
             for flow in flows:
-                ukey = self._acquire(flow, reval_seq, now, ops)
+                # ukey_acquire's common case inline: a known UFID whose ukey is free.
+                ufid = flow.ufid
+                ukey = lookup(ufid) if ufid is not None else None
                 if ukey is None:
+                    ukey = self._acquire(flow, reval_seq, now, ops)
+                    if ukey is None:
+                        continue
+                elif not ukey.lock.acquire(blocking=False):
+                    udpif.count("upcall_ukey_contention")
                     continue
                 try:
                     if ukey.dump_seq == dump_seq:
                         # Already handled in this dump (a flow can be dumped twice while it moves).
                         udpif.count("dumped_duplicate_flow")
                         continue
-                    if ukey.state == _S.INCONSISTENT:
+                    state = ukey.state
+                    if state is inconsistent:
                         ukey.dump_seq = dump_seq
-                        ops.append(self._reval_op(RevalResult.DELETE, ukey))
+                        ops.append(self._reval_op(delete, ukey))
                         tally.deleted += 1
                         continue
-                    if ukey.state <= _S.OPERATIONAL:
-                        ukey.transition(_S.OPERATIONAL)  # the flow is confirmed in the datapath
-                    else:
-                        _log.info("Unexpected ukey transition from state %s", ukey.state.name)
-                        continue
+                    if state is not operational:
+                        if state < operational:
+                            ukey.transition(operational)  # the flow is confirmed in the datapath
+                        else:
+                            _log.info("Unexpected ukey transition from state %s", state.name)
+                            continue
                     stats = flow.stats
                     n_packets = stats.n_packets
                     used = stats_used = stats.used_ms
@@ -141,7 +153,12 @@ class Revalidator:
                         else:
                             used = stats_used = ukey.used or ukey.created
                     if kill_them_all or (used and used < now - max_idle):
-                        result = RevalResult.DELETE
+                        result = delete
+                    elif ukey.reval_seq == reval_seq and n_packets == ukey.n_packets and stats.n_bytes == ukey.n_bytes:
+                        # revalidate_ukey()'s trivial case: nothing new to push, nothing to re-translate.
+                        ukey.used = stats_used
+                        ukey.tcp_flags = stats.tcp_flags
+                        result = keep
                     else:
                         result = self.revalidate_ukey(
                             ukey,
@@ -152,11 +169,11 @@ class Revalidator:
                             tcp_flags=stats.tcp_flags,
                         )
                     ukey.dump_seq = dump_seq
-                    if result is RevalResult.KEEP:
+                    if result is keep:
                         tally.kept += 1
                     else:
                         ops.append(self._reval_op(result, ukey))
-                        if result is RevalResult.DELETE:
+                        if result is delete:
                             tally.deleted += 1
                         else:
                             tally.modified += 1
@@ -385,6 +402,8 @@ class Revalidator:
         reval_seq = udpif.rules.reval_seq
         n = len(udpif.revalidators)
         shards = udpif.ukeys.shards
+        operational, inconsistent, visible, evicted = _S.OPERATIONAL, _S.INCONSISTENT, _S.VISIBLE, _S.EVICTED
+        keep = RevalResult.KEEP
         for i in range(self.index, min(N_UMAPS, len(shards)), n):
             shard = shards[i]
             ops: list[UkeyOp] = []
@@ -395,11 +414,11 @@ class Revalidator:
                     continue
                 try:
                     state = ukey.state
-                    if state in (_S.OPERATIONAL, _S.INCONSISTENT) or (state == _S.VISIBLE and purge):
-                        if purge or state == _S.INCONSISTENT:
+                    if state is operational or state is inconsistent or (state is visible and purge):
+                        if purge or state is inconsistent:
                             result = RevalResult.DELETE
                         elif ukey.dump_seq == dump_seq or ukey.reval_seq == reval_seq:
-                            result = RevalResult.KEEP
+                            result = keep
                         else:
                             udpif.count("revalidate_missed_dp_flow")
                             result = self.revalidate_ukey(
@@ -418,11 +437,11 @@ class Revalidator:
                                 result = RevalResult.DELETE
                         else:
                             ukey.missed_dumps = 0
-                        if result is not RevalResult.KEEP:
+                        if result is not keep:
                             ops.append(self._reval_op(result, ukey))
                 finally:
                     ukey.lock.release()
-                if state == _S.EVICTED:
+                if state is evicted:
                     shard.delete(ukey)
                     tally.swept += 1
                 if len(ops) == REVALIDATE_MAX_BATCH:

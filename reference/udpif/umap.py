@@ -85,7 +85,8 @@ class UkeyMap:
 
     def lookup(self, ufid: Any, pmd_id: int | None = None) -> Ukey | None:
         """``ukey_lookup``: the ukey for this UFID and PMD, or None; takes no lock."""
-        return self.shard_of(ufid, pmd_id).ukeys.get((ufid, pmd_id))
+        ident = (ufid, pmd_id)
+        return self.shards[hash(ident) % self.n_shards].ukeys.get(ident)
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.

@@ -1,0 +1,515 @@
+"""``ufidcert bench``: the UFID series' headline results, reproduced over the reference datapath.
+
+Three measurements in one run, side by side:
+
+* **revalidation**: flows are installed through the handlers (one packet
+  each, megaflows off so every packet makes its own flow, as in the OVS
+  measurement of docs/performance.md), then whole revalidation rounds are
+  timed in alternating terse/full blocks at 1/16, 1/4 and all of ``--flows``;
+  the figure is the median round at ``--flows``, ratio = terse/full.
+* **churn**: how many short-lived flows the dynamic flow limit lets the
+  system keep, terse vs full. A simulation of ``udpif_revalidator``'s
+  schedule and limit (the real :class:`~reference.udpif.FlowLimit`) in
+  virtual time, where each round lasts what the measured rounds say a round
+  over that many flows costs (linear fit per mode); see :func:`simulate_churn`.
+* **memory** per ukey at 200,000 ukeys (tracemalloc) against the netlink
+  bytes of key + mask + actions.
+
+``--json`` prints one JSON object; ``--plot PATH`` writes an SVG (churn:
+flows and limit over time for both modes; revalidation: round time against
+flows). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import struct
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from conformance.errors import UsageError
+from reference._netlink import pack_attr
+from reference.datapath import ReferenceDatapath
+from reference.uapi import ActionAttr
+from reference.udpif import FlowLimit, MonotonicClock, RuleTable, Ukey, UkeyMap
+from reference.udpif.config import (
+    OFPROTO_FLOW_LIMIT_DEFAULT,
+    OFPROTO_MAX_IDLE_DEFAULT,
+    OFPROTO_MAX_REVALIDATOR_DEFAULT,
+    OVER_LIMIT_MAX_IDLE_MS,
+    UdpifConfig,
+)
+from reference.udpif.udpif import Udpif
+from reference.ufid import UfidGenerator
+
+__all__ = [
+    "ChurnResult",
+    "CostModel",
+    "Progress",
+    "frame_for",
+    "measure_memory",
+    "measure_revalidation",
+    "register",
+    "run",
+    "run_bench",
+    "simulate_churn",
+]
+
+DEFAULT_FLOWS = 160_000
+MEMORY_UKEYS = 200_000
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress display on a stream (redrawn in place on a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+        self._width = 0
+
+    def update(self, phase: str, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and self.tty and now - self._last < 0.1:
+            return
+        if not force and not self.tty and now - self._last < 5.0:
+            return
+        self._last = now
+        text = f"[bench] {phase}"
+        if done is not None and total:
+            filled = int(30 * done / total)
+            text += f" [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r" + f"[bench] {message}".ljust(self._width) + "\n")
+            self._width = 0
+        else:
+            self.stream.write(f"[bench] {message}\n")
+        self.stream.flush()
+
+
+# --- revalidation cost ------------------------------------------------------------------------
+
+
+def frame_for(i: int) -> bytes:
+    """A distinct Ethernet/IPv4/UDP frame per ``i`` (source MAC, source IP and ports vary)."""
+    src = b"\x06" + i.to_bytes(5, "big")
+    eth = b"\x02\x00\x00\x00\x00\x01" + src + b"\x08\x00"
+    udp = struct.pack("!HHHH", 1024 + (i & 0x7FFF), 53, 8, 0)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, (0x0A000000 + i).to_bytes(4, "big"), b"\x0a\xff\0\1"
+    )
+    return eth + ip + udp + bytes(18)
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Round duration as a linear function of the flow count, fitted to measured rounds."""
+
+    base_ms: float
+    per_flow_us: float
+
+    def duration_ms(self, n_flows: int) -> float:
+        return max(self.base_ms + self.per_flow_us * n_flows / 1000.0, 0.0)
+
+    @classmethod
+    def fit(cls, points: Sequence[tuple[int, float]]) -> CostModel:
+        """Least squares through ``(flows, ms)`` points (a single point: through the origin)."""
+        if not points:
+            raise UsageError("no measured rounds to fit a cost model to")
+        if len(points) == 1:
+            n, ms = points[0]
+            return cls(0.0, 1000.0 * ms / max(n, 1))
+        xs = [float(n) for n, _ in points]
+        ys = [ms for _, ms in points]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+        return cls(my - slope * mx, slope * 1000.0)
+
+
+def _checkpoints(flows: int) -> list[int]:
+    points = sorted({max(1, flows // 16), max(1, flows // 4), flows})
+    return points
+
+
+def measure_revalidation(
+    flows: int = DEFAULT_FLOWS,
+    *,
+    rounds: int = 3,
+    semantics: str = "kernel",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Install ``flows`` flows through the handlers and time revalidation rounds, terse vs full.
+
+    Returns ``{"flows", "terse_ms", "full_ms", "ratio", "points": [...],
+    "handler_flows_per_s", ...}``; each point holds the median of ``rounds``
+    rounds per mode, measured in alternating blocks.
+    """
+    if flows < 1:
+        raise UsageError(f"--flows must be >= 1, got {flows}")
+    prog = progress if progress is not None else Progress(enabled=False)
+    clock = MonotonicClock()
+    dp = ReferenceDatapath(semantics=semantics, clock=clock.now_ms, max_upcalls=1 << 30)  # type: ignore[arg-type]
+    p_in, p_out = dp.port_add("in"), dp.port_add("out")
+    rules = RuleTable()
+    rules.add(10, [], pack_attr(ActionAttr.OUTPUT, struct.pack("=I", p_out)))
+    # As in the OVS measurement: flow limit raised above the flow count, flows never idle out.
+    config = UdpifConfig(flow_limit=max(2 * flows, 1000), max_idle=3_600_000, enable_megaflows=False)
+    udpif = Udpif(dp, rules, config=config, clock=clock, ufid_supported=True, ufid_generator=UfidGenerator())
+    udpif.flow_limit.reset(config.flow_limit)
+    points: list[dict[str, Any]] = []
+    installed = 0
+    handler_s = 0.0
+    for target in _checkpoints(flows):
+        while installed < target:
+            chunk = min(4096, target - installed)
+            for i in range(installed, installed + chunk):
+                dp.inject(p_in, frame_for(i))
+            t0 = time.perf_counter()
+            udpif.handle_upcalls()
+            handler_s += time.perf_counter() - t0
+            installed += chunk
+            prog.update("installing flows through the handlers", installed, flows)
+        udpif.revalidate()  # warm-up: every ukey seen once
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for r in range(rounds):
+            for terse in (True, False) if r % 2 == 0 else (False, True):
+                udpif.enable_ufid = terse
+                gc.collect()
+                t0 = time.perf_counter()
+                report = udpif.revalidate()
+                times[terse].append((time.perf_counter() - t0) * 1000.0)
+                if report.n_dumped != target or report.deleted:
+                    raise RuntimeError(
+                        f"revalidation round dumped {report.n_dumped}/{target}, deleted {report.deleted}"
+                    )
+                prog.update(f"timing rounds at {target} flows", r + 1, rounds, force=not prog.tty)
+        udpif.enable_ufid = True
+        terse_ms, full_ms = statistics.median(times[True]), statistics.median(times[False])
+        points.append(
+            {
+                "flows": target,
+                "terse_ms": round(terse_ms, 1),
+                "full_ms": round(full_ms, 1),
+                "ratio": round(terse_ms / full_ms, 3),
+                "terse_rounds_ms": [round(t, 1) for t in times[True]],
+                "full_rounds_ms": [round(t, 1) for t in times[False]],
+            }
+        )
+    prog.done(f"revalidation measured at {', '.join(str(p['flows']) for p in points)} flows")
+    last = points[-1]
+    return {
+        "flows": last["flows"],
+        "terse_ms": last["terse_ms"],
+        "full_ms": last["full_ms"],
+        "ratio": last["ratio"],
+        "target_ratio": 0.60,
+        "target_terse_ms": 150,
+        "datapath": f"reference ({semantics} semantics, in process)",
+        "rounds_per_mode": rounds,
+        "points": points,
+        "handler_flows_per_s": round(flows / handler_s) if handler_s else None,
+    }
+
+
+# --- churn ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnResult:
+    """One mode's simulated run: time series and the flows sustained at the end."""
+
+    mode: str
+    sustained_flows: int
+    final_limit: int
+    times_s: tuple[float, ...]
+    flows: tuple[int, ...]
+    limits: tuple[int, ...]
+
+
+def simulate_churn(
+    model: CostModel,
+    *,
+    mode: str,
+    seconds: float = 300.0,
+    arrival_per_s: int = 40_000,
+    active_ms: int = 1_000,
+    max_idle: int = OFPROTO_MAX_IDLE_DEFAULT,
+    max_revalidator: int = OFPROTO_MAX_REVALIDATOR_DEFAULT,
+    flow_cap: int = OFPROTO_FLOW_LIMIT_DEFAULT,
+) -> ChurnResult:
+    """The series' churn experiment, as a simulation driven by a measured round cost.
+
+    New flows arrive at ``arrival_per_s`` (more than any mode can keep),
+    carry packets for ``active_ms`` and then go idle. Handlers install an
+    arrival only while the flow count is below the dynamic limit. Rounds
+    follow ``udpif_revalidator``: a round over ``n`` flows lasts
+    ``model.duration_ms(n)``; the next starts ``max_revalidator`` ms after
+    the previous start (or at once if the round took longer). At its dump a
+    round deletes flows idle for more than ``max_idle`` (100 ms when above
+    the limit, every flow when above twice the limit), then the real
+    :class:`FlowLimit` adapts to the duration. Sustained = mean flow count
+    over the last third of the run. CPU contention between handlers and
+    revalidators is not modelled.
+    """
+    limit = FlowLimit(flow_cap)
+    cohorts: list[list[int]] = []  # [count, created_ms]; last used = created + active_ms
+    t = 0.0
+    n = 0
+    times: list[float] = []
+    flows: list[int] = []
+    limits: list[int] = []
+    end = seconds * 1000.0
+    while t < end:
+        n_start = n
+        duration = max(int(model.duration_ms(n_start) + 0.5), 1)
+        current = limit.value
+        kill_all = n_start > 2 * current
+        idle = OVER_LIMIT_MAX_IDLE_MS if n_start > current else max_idle
+        now = t + duration / 2.0  # flows are looked at, on average, halfway through the dump
+        kept: list[list[int]] = []
+        for cohort in cohorts:
+            last_used = cohort[1] + active_ms
+            if kill_all or last_used < now - idle:
+                n -= cohort[0]
+            else:
+                kept.append(cohort)
+        cohorts = kept
+        limit.after_dump(duration, n_start)
+        step = max(float(duration), float(max_revalidator))
+        # Handlers run meanwhile; they install while the count is under the limit.
+        arrivals = int(arrival_per_s * step / 1000.0)
+        room = max(0, limit.value - n)
+        admitted = min(arrivals, room)
+        if admitted:
+            cohorts.append([admitted, int(t + step / 2.0)])
+            n += admitted
+        t += step
+        times.append(t / 1000.0)
+        flows.append(n)
+        limits.append(limit.value)
+    tail = [f for tt, f in zip(times, flows, strict=True) if tt >= seconds * 2 / 3]
+    sustained = int(statistics.fmean(tail)) if tail else n
+    return ChurnResult(mode, sustained, limit.value, tuple(times), tuple(flows), tuple(limits))
+
+
+def _downsample(result: ChurnResult, points: int = 120) -> list[list[float]]:
+    stride = max(1, len(result.times_s) // points)
+    return [
+        [round(result.times_s[i], 2), result.flows[i], result.limits[i]] for i in range(0, len(result.times_s), stride)
+    ]
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Bytes per ukey (tracemalloc) for ``n`` ukeys in a :class:`UkeyMap`, vs their netlink bytes.
+
+    Keys, masks and actions are real: a handler-made ukey's, with distinct
+    bytes per ukey (an exact mask, as with megaflows off).
+    """
+    prog = progress if progress is not None else Progress(enabled=False)
+    dp = ReferenceDatapath(max_upcalls=16)
+    port = dp.port_add("in")
+    dp.inject(port, frame_for(0))
+    (up,) = dp.recv_upcalls()
+    template = up.key
+    rules = RuleTable()
+    rules.add(10, [], pack_attr(ActionAttr.OUTPUT, struct.pack("=I", 2)))
+    xl = rules.translate(template, megaflows=False)
+    gen = UfidGenerator(1)
+    gc.collect()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    umap = UkeyMap()
+    netlink = 0
+    for i in range(n):
+        # Distinct objects per ukey (copies with one varying byte), as each flow has its own.
+        key = template[:-1] + bytes([i & 0xFF])
+        mask = bytes(bytearray(xl.mask))
+        actions = bytes(bytearray(xl.actions))
+        ukey = Ukey(
+            ufid=gen(key + i.to_bytes(4, "little")), key=key, mask=mask, actions=actions, reval_seq=1, created=1
+        )
+        umap.install(ukey)
+        netlink += len(key) + len(mask) + len(actions)
+        if i % 8192 == 0:
+            prog.update("allocating ukeys under tracemalloc", i, n)
+    gc.collect()
+    used, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    prog.done(f"memory measured with {n} ukeys")
+    per = (used - base) / n
+    del umap
+    return {
+        "ukeys": n,
+        "bytes_per_ukey": round(per),
+        "netlink_bytes_per_ukey": round(netlink / n),
+        "ratio": round(per / (netlink / n), 2),
+        "what": "Ukey object, its lock, key/mask/actions bytes, Ufid, umap entry (tracemalloc)",
+    }
+
+
+# --- the whole run ------------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "processor": _cpu_model(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_bench(
+    *,
+    flows: int = DEFAULT_FLOWS,
+    rounds: int = 3,
+    ukeys: int = MEMORY_UKEYS,
+    churn_seconds: float = 300.0,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], dict[str, ChurnResult]]:
+    """Run all three measurements; returns the JSON-ready result and the churn time series."""
+    prog = progress if progress is not None else Progress(enabled=False)
+    started = time.time()
+    reval = measure_revalidation(flows, rounds=rounds, progress=prog)
+    models = {
+        mode: CostModel.fit([(p["flows"], p[f"{mode}_ms"]) for p in reval["points"]]) for mode in ("terse", "full")
+    }
+    prog.update("simulating churn", force=True)
+    churn = {mode: simulate_churn(models[mode], mode=mode, seconds=churn_seconds) for mode in ("terse", "full")}
+    prog.done("churn simulated")
+    memory = measure_memory(ukeys, progress=prog)
+    terse, full = churn["terse"], churn["full"]
+    result: dict[str, Any] = {
+        "machine": _machine(),
+        "revalidation": reval,
+        "churn": {
+            "terse_flows": terse.sustained_flows,
+            "full_flows": full.sustained_flows,
+            "ratio": round(terse.sustained_flows / max(full.sustained_flows, 1), 3),
+            "target_ratio": 1.4,
+            "method": "simulation of the revalidator schedule and dynamic flow limit, round cost = linear fit "
+            "of the measured rounds",
+            "model": {
+                mode: {"base_ms": round(m.base_ms, 2), "per_flow_us": round(m.per_flow_us, 3)}
+                for mode, m in models.items()
+            },
+            "seconds": churn_seconds,
+            "arrival_per_s": 40_000,
+            "series": {mode: _downsample(r) for mode, r in churn.items()},
+        },
+        "memory": memory,
+        "elapsed_s": round(time.time() - started, 1),
+    }
+    return result, churn
+
+
+def _format_text(result: dict[str, Any]) -> str:
+    r = result["revalidation"]
+    c = result["churn"]
+    m = result["memory"]
+    mach = result["machine"]
+    lines = [
+        f"machine: {mach['processor']}, {mach['cpus']} CPUs, Python {mach['python']} ({mach['platform']})",
+        "",
+        f"revalidation round over {r['datapath']} (median of {r['rounds_per_mode']} per mode):",
+        f"  {'flows':>8}  {'terse ms':>9}  {'full ms':>9}  {'terse/full':>10}",
+    ]
+    for p in r["points"]:
+        lines.append(f"  {p['flows']:>8}  {p['terse_ms']:>9.1f}  {p['full_ms']:>9.1f}  {p['ratio']:>10.3f}")
+    verdict = "met" if r["ratio"] <= r["target_ratio"] else "NOT met"
+    t_verdict = "met" if r["terse_ms"] <= r["target_terse_ms"] else "NOT met"
+    lines += [
+        f"  ratio target <= {r['target_ratio']}: {verdict}; terse round <= {r['target_terse_ms']} ms: {t_verdict}",
+        f"  handlers installed {r['handler_flows_per_s']} flows/s",
+        "",
+        f"flows sustained under churn ({c['seconds']:.0f} s simulated, round cost fitted from the rounds above):",
+        f"  terse {c['terse_flows']}, full {c['full_flows']}, ratio {c['ratio']:.3f} "
+        f"(target >= {c['target_ratio']}: {'met' if c['ratio'] >= c['target_ratio'] else 'NOT met'})",
+        "",
+        f"memory: {m['bytes_per_ukey']} bytes per ukey at {m['ukeys']} ukeys, "
+        f"netlink key+mask+actions {m['netlink_bytes_per_ukey']} bytes (x{m['ratio']})",
+    ]
+    if result.get("plot"):
+        lines += ["", f"plot written to {result['plot']}"]
+    return "\n".join(lines)
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="revalidation cost, flows kept under churn and memory per ukey, terse vs full dumps",
+        description="Reproduce the UFID series' results over the reference datapath: revalidation round time "
+        "(terse vs full dumps), flows sustained under churn with the dynamic flow limit, memory per ukey.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text report")
+    parser.add_argument(
+        "--flows", type=int, default=DEFAULT_FLOWS, metavar="N", help=f"flows to revalidate (default {DEFAULT_FLOWS})"
+    )
+    parser.add_argument("--rounds", type=int, default=3, metavar="N", help="timed rounds per mode (default 3)")
+    parser.add_argument(
+        "--ukeys", type=int, default=MEMORY_UKEYS, metavar="N", help=f"ukeys for the memory figure ({MEMORY_UKEYS})"
+    )
+    parser.add_argument("--plot", metavar="PATH", help="write an SVG plot of the churn and revalidation results")
+    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, *, write: Callable[[str], object] | None = None) -> int:
+    for name in ("flows", "rounds", "ukeys"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    out = write if write is not None else sys.stdout.write
+    prog = Progress(enabled=not args.quiet)
+    result, churn = run_bench(flows=args.flows, rounds=args.rounds, ukeys=args.ukeys, progress=prog)
+    if args.plot:
+        from conformance.commands._bench_plot import write_svg
+
+        try:
+            write_svg(args.plot, result, churn)
+        except OSError as exc:
+            raise UsageError(f"cannot write the plot to {args.plot!r}: {exc.strerror or exc}") from exc
+        result["plot"] = args.plot
+    out(json.dumps(result, indent=2) + "\n" if args.json else _format_text(result) + "\n")
+    return 0
