@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from conformance.errors import UsageError
+from conformance.errors import ConformanceError, UsageError
 from reference._netlink import pack_attr
 from reference.datapath import ReferenceDatapath
 from reference.uapi import ActionAttr
@@ -205,20 +205,20 @@ def measure_revalidation(
                 report = udpif.revalidate()
                 times[terse].append((time.perf_counter() - t0) * 1000.0)
                 if report.n_dumped != target or report.deleted:
-                    raise RuntimeError(
+                    raise ConformanceError(
                         f"revalidation round dumped {report.n_dumped}/{target}, deleted {report.deleted}"
                     )
-                prog.update(f"timing rounds at {target} flows", r + 1, rounds, force=not prog.tty)
+            prog.update(f"timing rounds at {target} flows", r + 1, rounds, force=not prog.tty)
         udpif.enable_ufid = True
         terse_ms, full_ms = statistics.median(times[True]), statistics.median(times[False])
         points.append(
             {
                 "flows": target,
-                "terse_ms": round(terse_ms, 1),
-                "full_ms": round(full_ms, 1),
+                "terse_ms": round(terse_ms, 3),
+                "full_ms": round(full_ms, 3),
                 "ratio": round(terse_ms / full_ms, 3),
-                "terse_rounds_ms": [round(t, 1) for t in times[True]],
-                "full_rounds_ms": [round(t, 1) for t in times[False]],
+                "terse_rounds_ms": [round(t, 3) for t in times[True]],
+                "full_rounds_ms": [round(t, 3) for t in times[False]],
             }
         )
     prog.done(f"revalidation measured at {', '.join(str(p['flows']) for p in points)} flows")

@@ -1,0 +1,109 @@
+"""``ufidcert bench``: the churn simulation against OVS's rule, the cost model, the CLI's output and errors."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.cli import main
+from conformance.commands.bench import CostModel, measure_memory, simulate_churn
+
+
+def ovs_adapt(limit: int, duration: int, n_flows: int, cap: int) -> int:
+    duration = max(duration, 1)
+    if duration > 2000:
+        limit //= duration // 1000
+    elif duration > 1300:
+        limit = limit * 3 // 4
+    elif duration < 1000 and limit < n_flows * 1000 // duration:
+        limit += 1000
+    return min(cap, max(limit, 1000))
+
+
+@given(
+    base=st.floats(0, 50),
+    slope=st.floats(0.1, 100),
+    ns=st.lists(st.integers(1, 10**6), min_size=2, max_size=6, unique=True),
+)
+def test_cost_model_recovers_a_line(base: float, slope: float, ns: list[int]) -> None:
+    model = CostModel.fit([(n, base + slope * n / 1000) for n in ns])
+    assert model.per_flow_us == pytest.approx(slope, rel=1e-6)
+    assert model.base_ms == pytest.approx(base, rel=1e-6, abs=1e-6 * slope * max(ns))
+
+
+def test_cheap_rounds_grow_the_limit_to_the_cap() -> None:
+    r = simulate_churn(CostModel(1.0, 0.0), mode="cheap", seconds=300)
+    # The first round sees no flows yet; then +1000 per 500 ms round from 10,000 to the 200,000 cap.
+    assert r.limits[:3] == (10000, 11000, 12000)
+    assert r.limits[189:191] == (199000, 200000)
+    assert r.sustained_flows == 200000
+
+
+def test_limit_trajectory_follows_ovs() -> None:
+    model = CostModel(5.0, 15.0)  # 15 us per flow: about 66,000 flows per second of dump
+    r = simulate_churn(model, mode="x", seconds=120)
+    limit, n_prev = 10000, 0
+    for flows, lim in zip(r.flows, r.limits, strict=True):
+        duration = max(int(model.duration_ms(n_prev) + 0.5), 1)
+        limit = ovs_adapt(limit, duration, n_prev, 200000)
+        assert lim == limit
+        assert flows <= lim  # handlers never install above the limit
+        n_prev = flows
+
+
+def test_cheaper_rounds_sustain_more_flows() -> None:
+    slow = simulate_churn(CostModel(2.0, 20.0), mode="full", seconds=200).sustained_flows
+    fast = simulate_churn(CostModel(2.0, 8.0), mode="terse", seconds=200).sustained_flows
+    assert fast > slow
+    # Equilibrium: rounds last between 1000 and 1300 ms (or the cap).
+    assert 1000 <= CostModel(2.0, 20.0).duration_ms(slow) <= 1400
+
+
+def test_memory_figure_is_per_ukey() -> None:
+    small = measure_memory(500)
+    assert small["ukeys"] == 500
+    assert small["bytes_per_ukey"] > small["netlink_bytes_per_ukey"] > 0
+    assert small["ratio"] == pytest.approx(small["bytes_per_ukey"] / small["netlink_bytes_per_ukey"], rel=0.01)
+
+
+def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "bench.svg"
+    status = main(
+        ["bench", "--json", "--quiet", "--flows", "64", "--rounds", "1", "--ukeys", "200", "--plot", str(plot)]
+    )
+    assert status == 0
+    out = json.loads(capsys.readouterr().out)
+    reval, churn = out["revalidation"], out["churn"]
+    assert set(reval) >= {"flows", "terse_ms", "full_ms", "ratio"}
+    assert reval["flows"] == 64
+    assert set(churn) >= {"terse_flows", "full_flows", "ratio"}
+    assert churn["ratio"] == pytest.approx(churn["terse_flows"] / churn["full_flows"], rel=0.01)
+    assert out["memory"]["ukeys"] == 200
+    assert out["plot"] == str(plot)
+    svg = ET.parse(plot).getroot()
+    assert svg.tag.endswith("svg")
+    lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
+    assert len(lines) == 6  # churn: flows + limit per mode; revalidation: one line per mode
+
+
+def test_cli_text_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quiet", "--flows", "32", "--rounds", "1", "--ukeys", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "terse/full" in text and "bytes per ukey" in text
+
+
+@pytest.mark.parametrize("args", [["--flows", "0"], ["--rounds", "0"], ["--ukeys", "-3"]])
+def test_cli_rejects_bad_counts(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quiet", *args]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_unwritable_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing-dir" / "p.svg"
+    assert main(["bench", "--quiet", "--flows", "16", "--rounds", "1", "--ukeys", "50", "--plot", str(target)]) == 2
+    assert "cannot write the plot" in capsys.readouterr().err
