@@ -59,7 +59,7 @@ def _call(s: Step) -> str:
     raise ValueError(f"unknown step {s.op!r}")
 
 
-def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], failure: str) -> str:
+def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], failure: str, ports: int = 0) -> str:
     """A script that replays ``steps`` against the backend ``spec`` and prints each outcome."""
     lines = [
         "# Replays the failing sequence found by ufidcert's differential state machine.",
@@ -77,6 +77,10 @@ def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], 
         f"dpif = open_backend({spec!r}, {options!r})",
         "dpif.flow_flush()",
     ]
+    if ports:
+        lines.append(
+            f"print('ports:', [dpif.port_add(f'ufcrepro{{i}}') for i in range({ports})])  # the frames use these"
+        )
     for i, s in enumerate(steps):
         lines.append(f"step({i!r}, lambda: {_call(s)})  # backend under test gave: {s.outcome}")
     lines.append("dpif.close()")

@@ -18,7 +18,15 @@ from typing import Any, ClassVar
 
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from conformance.plugin import BackendSession, record_reproducer
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, normalise, output, ufid_n
@@ -42,6 +50,10 @@ _FLAGS = st.sampled_from(
         PutFlags.CREATE | PutFlags.MODIFY,
         PutFlags.MODIFY | PutFlags.ZERO_STATS,
     ]
+)
+# Puts aimed at an installed flow: mostly the modify variants (CREATE alone must fail with EEXIST).
+_AGAIN_FLAGS = st.sampled_from(
+    [PutFlags.MODIFY, PutFlags.MODIFY | PutFlags.ZERO_STATS, PutFlags.CREATE | PutFlags.MODIFY, PutFlags.CREATE]
 )
 _POOL = {ufid_n(n) for n in range(1, 5)}
 
@@ -86,7 +98,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         # Generated UFIDs (netdev, flows put without one) differ between datapaths: compare only ours.
         return normalise(f, with_ufid=f.ufid in _POOL)
 
-    def _run(self, step: Step, call: Callable[[Dpif], Any], view: Callable[[Any], object]) -> None:
+    def _run(self, step: Step, call: Callable[[Dpif], Any], view: Callable[[Any], object]) -> bool:
         outcomes = []
         for dp in (self.dut, self.model):
             try:
@@ -100,15 +112,62 @@ class DifferentialMachine(RuleBasedStateMachine):
                 f"step {len(self.steps) - 1} ({step.op}): backend gave {_short(got)}, reference {_short(want)}"
             )
             raise AssertionError(self.failure + f"\n  backend:   {got}\n  reference: {want}")
+        return got[0] == "ok"
 
-    @rule(src=_SRCS, dst=_DSTS, mask=_MASKS, out=_ACTIONS, ufid=_UFIDS, flags=_FLAGS)
-    def put(self, *, src: int, dst: int, mask: str, out: int, ufid: Ufid | None, flags: PutFlags) -> None:
+    # Flows the backend accepted: (src, dst, mask kind, ufid). Rules drawing from it aim at live
+    # flows (modify, traffic, get, del), so that multi-step defects are reached in few examples.
+    installed = Bundle("installed")
+
+    def _put(  # noqa: PLR0917 - mirrors flow_put's arguments
+        self,
+        src: int,
+        dst: int,
+        mask: str,
+        out: int,
+        ufid: Ufid | None,
+        flags: PutFlags,
+    ) -> bool:
         key, m, acts = eth_key(self._port(), src, dst), _mask(mask), output(out) if out else b""
-        self._run(
+        return self._run(
             Step("put", key=key, mask=m, actions=acts, ufid=ufid, flags=int(flags)),
             lambda dp: dp.flow_put(key, m, acts, ufid=ufid, flags=flags),
             _stats,
         )
+
+    @rule(target=installed, src=_SRCS, dst=_DSTS, mask=_MASKS, out=_ACTIONS, ufid=_UFIDS, flags=_FLAGS)
+    def put(self, *, src: int, dst: int, mask: str, out: int, ufid: Ufid | None, flags: PutFlags) -> Any:
+        if self._put(src, dst, mask, out, ufid, flags):
+            return (src, dst, mask, ufid)
+        return multiple()
+
+    @rule(flow=installed, out=_ACTIONS, flags=_AGAIN_FLAGS, traffic=st.integers(0, 2))
+    def put_again(self, *, flow: tuple[int, int, str, Ufid | None], out: int, flags: PutFlags, traffic: int) -> None:
+        # Traffic first, so that the statistics a modify keeps, returns or zeroes are not all zero.
+        src, dst, mask, ufid = flow
+        if self.ports:
+            for _ in range(traffic):
+                self.inject(src=src, dst=dst, size=64)
+        self._put(src, dst, mask, out, ufid, flags)
+
+    @precondition(lambda self: bool(self.ports))
+    @rule(flow=installed, count=st.integers(1, 3), size=st.sampled_from([60, 61, 200]))
+    def hit(self, *, flow: tuple[int, int, str, Ufid | None], count: int, size: int) -> None:
+        src, dst, _, _ = flow
+        for _ in range(count):
+            self.inject(src=src, dst=dst, size=size)
+
+    @rule(flow=installed, terse=st.booleans())
+    def get_installed(self, *, flow: tuple[int, int, str, Ufid | None], terse: bool) -> None:
+        src, dst, _, ufid = flow
+        self.get(src=src, dst=dst, ufid=ufid, by="both" if ufid is not None else "key", terse=terse)
+
+    @rule(flow=installed, terse=st.booleans(), traffic=st.integers(0, 2))
+    def del_installed(self, *, flow: tuple[int, int, str, Ufid | None], terse: bool, traffic: int) -> None:
+        src, dst, _, ufid = flow
+        if self.ports:  # traffic first: the final statistics del returns are then not all zero
+            for _ in range(traffic):
+                self.inject(src=src, dst=dst, size=64)
+        self.delete(src=src, dst=dst, ufid=ufid, by="both" if ufid is not None else "key", terse=terse)
 
     @rule(src=_SRCS, dst=_DSTS, ufid=_UFIDS, by=st.sampled_from(["ufid", "key", "both"]), terse=st.booleans())
     def get(self, *, src: int, dst: int, ufid: Ufid | None, by: str, terse: bool) -> None:
@@ -133,31 +192,43 @@ class DifferentialMachine(RuleBasedStateMachine):
             lambda flows: sorted(map(repr, map(self._norm, flows))),
         )
 
-    @rule()
-    def flush(self) -> None:
-        self._run(Step("flush"), lambda dp: dp.flow_flush(), lambda _: None)
+    @rule(now=st.integers(0, 3))
+    def flush(self, *, now: int) -> None:
+        if now == 0:  # a flush a quarter of the times it is drawn: tables get a chance to fill up
+            self._run(Step("flush"), lambda dp: dp.flow_flush(), lambda _: None)
 
     @precondition(lambda self: bool(self.ports))
     @rule(src=st.integers(1, 5), dst=_DSTS, size=st.sampled_from([60, 61, 200]))
-    def inject(self, src: int, dst: int, size: int) -> None:
+    def inject(self, *, src: int, dst: int, size: int) -> None:
         frame = eth_frame(src, dst, size=size)
         port = self._port()
         self._run(Step("inject", port=port, packet=frame), lambda dp: dp.inject(port, frame), lambda _: None)
+        if self.upcalls_ok:  # a miss queues an upcall on both, a hit on neither
+            self._run(
+                Step("upcalls"),
+                lambda dp: dp.recv_upcalls(64),
+                lambda ups: [(u.packet, u.in_port) for u in ups],
+            )
 
-    @precondition(lambda self: self.upcalls_ok)
-    @rule()
-    def upcalls(self) -> None:
-        self._run(
-            Step("upcalls"),
-            lambda dp: dp.recv_upcalls(64),
-            lambda ups: [(u.packet, u.in_port) for u in ups],
-        )
+    @invariant()
+    def tables_agree(self) -> None:
+        # A full dump after every step: a divergence is caught where it happens, not when a later
+        # rule happens to look at the flow (the dump is logged only when it differs).
+        flows = [sorted(map(repr, map(self._norm, dp.flow_dump()))) for dp in (self.dut, self.model)]
+        if flows[0] != flows[1]:
+            self._run(
+                Step("dump"),
+                lambda dp: list(dp.flow_dump()),
+                lambda fl: sorted(map(repr, map(self._norm, fl))),
+            )
 
     def teardown(self) -> None:
         # Runs after every example; after the final (shrunk) replay of a failure this is what is reported.
         if self.failure:
             st = self.session
-            text = render_python(self.steps, spec=st.spec, options=st.options, failure=self.failure)
+            text = render_python(
+                self.steps, spec=st.spec, options=st.options, failure=self.failure, ports=len(self.ports)
+            )
             text += "\n" + render_dpctl(self.steps)
             record_reproducer(text)
             print(text)

@@ -8,6 +8,9 @@ Each broken backend is the reference datapath with one defect
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,26 @@ def test_netdev_semantics_reference_passes(tmp_path: Path) -> None:
     assert status == 0 and doc["verdict"] == "pass", _by_status(doc, "fail")
     assert {"UFID-PUT-006", "UFID-GEN-001", "UFID-DUMP-004"} <= _by_status(doc, "pass")
     assert {"UFID-PUT-005", "UFID-GET-003"} <= _by_status(doc, "not-applicable")
+
+
+def test_differential_reproducer_is_runnable(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    status = main(
+        ["certify", "--backend", "python:tests.conformance._broken:ignore_zero_stats", "--report", str(report), "-q"]
+    )
+    doc = json.loads((report / "report.json").read_text())
+    assert status == 1
+    state = next(r for r in doc["requirements"] if r["id"] == "UFID-STATE-001")
+    assert state["status"] == "fail", "the differential state machine missed an ignored ZERO_STATS"
+    python_part, _, dpctl_part = state["reproducer"].partition("\n# Equivalent dpctl commands")
+    assert "ovs-appctl dpctl/mod-flow --clear" in dpctl_part
+    script = tmp_path / "repro.py"
+    script.write_text(python_part)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=root, check=False,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The replay shows the defect: after MODIFY|ZERO_STATS the flow still has packets.
+    assert "n_packets=" in proc.stdout
