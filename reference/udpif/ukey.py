@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from reference.errors import UfidcertError
+from reference.odp.match import Match
 
 __all__ = [
     "TRANSITIONS",
@@ -149,6 +150,17 @@ class Ukey:
         self.xcache = xcache
         self.dp_layer: str | None = None
         self.lock = threading.Lock()
+
+    @property
+    def match(self) -> Match:
+        """The installed key and mask in match format (:class:`reference.odp.match.Match`), built on demand.
+
+        The ukey itself keeps the netlink bytes, as OVS's ``keybuf``/``maskbuf``
+        do: deletes of key-identified flows and re-translation need the
+        unmasked key, and building a Match costs more than the rest of a
+        handler's work per flow (docs/udpif.md, docs/performance.md).
+        """
+        return Match.from_netlink(self.key, self.mask or None)
 
     def transition(self, dst: UkeyState) -> None:
         """Move to ``dst`` following :data:`TRANSITIONS` (``transition_ukey``); the caller holds ``lock``."""

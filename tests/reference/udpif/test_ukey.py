@@ -76,3 +76,24 @@ def test_check_transition_names_states() -> None:
         check_transition(S.EVICTED, S.OPERATIONAL)
     with pytest.raises(IllegalUkeyTransition, match=r"invalid.*CREATED -> OPERATIONAL"):
         check_transition(S.CREATED, S.OPERATIONAL)
+
+
+def test_match_view_of_a_handler_ukey() -> None:
+    """The ukey's Match agrees with the datapath about which packets hit the installed flow."""
+    from reference.datapath import ReferenceDatapath
+    from reference.udpif import RuleTable
+    from tests.reference.udpif._env import eth_dst, frame
+
+    dp = ReferenceDatapath()
+    port = dp.port_add("p")
+    for h in (3, 4):
+        dp.inject(port, frame(h))
+    k3, k4 = (up.key for up in dp.recv_upcalls())
+    table = RuleTable()
+    table.add(1, [eth_dst(1)], b"")
+    xl = table.translate(k3)
+    ukey = Ukey(ufid="u", key=k3, mask=xl.mask, actions=b"", reval_seq=1, created=1)
+    assert ukey.match.matches(k3)
+    assert ukey.match.matches(k4)  # differs only in wildcarded bits (the source)
+    exact = Ukey(ufid="e", key=k3, mask=b"", actions=b"", reval_seq=1, created=1)
+    assert exact.match.matches(k3) and not exact.match.matches(k4)
