@@ -334,6 +334,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from hypothesis import core
 
         setattr(core, "global_force_seed", state.seed)  # what --hypothesis-seed does  # noqa: B010
+    _maybe_force_single_worker(config, state)
     suite = str(_suite_dir())
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args[:] = [suite]
@@ -342,6 +343,30 @@ def pytest_configure(config: pytest.Config) -> None:
     numprocesses = getattr(config.option, "numprocesses", None)
     if numprocesses:
         state.workers = -1  # known at the end from the records
+
+
+def _maybe_force_single_worker(config: pytest.Config, state: _State) -> None:
+    """Run in one process when the backend cannot open one datapath per xdist worker.
+
+    A factory says so with a ``single_worker`` attribute (a one-line reason,
+    e.g. "one kernel datapath per VM"). This runs before pytest-xdist sets up
+    its workers (its pytest_configure is trylast).
+    """
+    if hasattr(config, "workerinput") or not getattr(config.option, "tx", None):
+        return
+    from conformance.registry import resolve_factory
+
+    try:
+        reason = getattr(resolve_factory(state.spec), "single_worker", None)
+    except Exception:  # an unknown backend is reported when it is opened
+        return
+    if reason:
+        config.option.dist = "no"
+        config.option.tx = []
+        config.option.numprocesses = 0
+        state.notes.append(
+            f"ran in a single process, -n ignored: {reason if isinstance(reason, str) else 'single_worker'}"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -553,6 +578,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         f"verdict {rep.verdict.upper()} - {c['pass']} pass, {c['fail']} fail, {c['error']} error, "
         f"{c['not-applicable']} not applicable"
     )
+    for note in rep.notes:
+        tr.write_line(f"note: {note}")
     for res in rep.requirements:
         if res.status in ("fail", "error"):
             tr.write_line(

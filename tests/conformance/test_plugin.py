@@ -139,3 +139,23 @@ def test_suite_dir_is_collected_from_anywhere(tmp_path: Path, pytester: pytest.P
     out = result.stdout.str()
     assert "test_smoke.py::test_open_put_get_delete_one_flow" in out
     assert "test_differential.py::test_differential_against_reference" in out
+
+
+def test_single_worker_backend_ignores_xdist(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(
+        onedp=(
+            "from reference.datapath import ReferenceDatapath\n"
+            "def make(**options):\n"
+            "    return ReferenceDatapath()\n"
+            "make.single_worker = 'one datapath per machine'\n"
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=python:onedp:make", "--dpif-profile=smoke", "--dpif-report=rep",
+        "-n", "2",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*note: ran in a single process, -n ignored: one datapath per machine*"])
+    doc = _report(pytester)
+    assert doc["workers"] == 1 and "one datapath per machine" in " ".join(doc["notes"])  # type: ignore[arg-type]
