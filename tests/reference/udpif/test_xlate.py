@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.strategies import flow_keys
+from conformance.strategies import keys_with_rules
 from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError, UfidcertInputError
 from reference.uapi import KeyAttr
@@ -38,21 +38,8 @@ def oracle_winner(rules: list[tuple[int, int, list[FieldMatch]]], key: bytes) ->
     return TABLE_MISS
 
 
-@st.composite
-def key_and_rules(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, list[FieldMatch]]]]:
-    key = draw(flow_keys())
-    flat = [(t, p) for t, p in top_attrs(key) if t not in _NESTED and p]
-    assume(flat)
-    rules = []
-    for _ in range(draw(st.integers(1, 6))):
-        fms = []
-        for t, p in draw(st.lists(st.sampled_from(flat), min_size=1, max_size=3)):
-            mask = draw(st.binary(min_size=len(p), max_size=len(p)))
-            # Values either copied from the key (likely to match) or random.
-            value = p if draw(st.booleans()) else draw(st.binary(min_size=len(p), max_size=len(p)))
-            fms.append(FieldMatch(t, value, mask))
-        rules.append((draw(st.integers(0, 3)), fms))
-    return key, rules
+def key_and_rules() -> st.SearchStrategy[tuple[bytes, list[tuple[int, list[FieldMatch]]]]]:
+    return keys_with_rules().filter(lambda kr: bool(kr[1]))
 
 
 @given(key_and_rules())
