@@ -27,6 +27,16 @@ class _Hangs(ReferenceDatapath):
 
 def hangs(**options):
     return _Hangs()
+
+
+class _Forgets(ReferenceDatapath):
+    def flow_get(self, **kwargs):
+        from reference.dpif import DpifNotFound
+        raise DpifNotFound("forgot it")
+
+
+def forgets(**options):
+    return _Forgets()
 """
 
 
@@ -159,3 +169,21 @@ def test_single_worker_backend_ignores_xdist(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*note: ran in a single process, -n ignored: one datapath per machine*"])
     doc = _report(pytester)
     assert doc["workers"] == 1 and "one datapath per machine" in " ".join(doc["notes"])  # type: ignore[arg-type]
+
+
+def test_failed_smoke_check_stops_the_run_with_a_clear_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(mybackends=_BACKENDS)
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--dpif-backend=python:mybackends:forgets",
+        "--dpif-profile=smoke",
+        "--dpif-report=rep",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    doc = _report(pytester)
+    status = _status(doc)
+    assert status["UFID-SMOKE-001"] == "fail" and doc["verdict"] == "fail"
+    reasons = {r["id"]: r["reason"] for r in doc["requirements"]}  # type: ignore[attr-defined]
+    assert "not run: the smoke check failed" in reasons["UFID-PUT-001"]
+    assert status["UFID-PUT-001"] == "error"
