@@ -88,6 +88,21 @@ _ZERO_STATS = FlowStats()
 _DUMP_CHUNK = 1024
 
 
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
+    return tuple(cls.__dict__[n].__set__ for n in names)
+
+
+# Terse dumps build one FlowStats and one DpifFlow per flow; a frozen
+# dataclass __init__ sets each field through object.__setattr__, which is
+# about half the cost of a terse dump. These build the same records by
+# filling the slots directly (the records stay immutable for everyone else).
+_new = object.__new__
+_S_NP, _S_NB, _S_USED, _S_TCP = _slot_setters(FlowStats, ("n_packets", "n_bytes", "used_ms", "tcp_flags"))
+_F_UFID, _F_PRESENT, _F_KEY, _F_MASK, _F_ACTIONS, _F_STATS, _F_BYTES = _slot_setters(
+    DpifFlow, ("ufid", "ufid_present", "key", "mask", "actions", "stats", "ufid_bytes")
+)
+
+
 @dataclass(frozen=True, slots=True)
 class FlowRequest:
     """One decoded ``ovs_flow`` request (the attributes of datapath.c's ``info->attrs``).
@@ -631,11 +646,21 @@ class ReferenceDatapath(Dpif):
 
     @staticmethod
     def _terse_record(flow: _Flow, netdev: bool) -> DpifFlow:
-        # Built afresh each time: caching the records per flow made cold dumps
-        # several times slower (160,000 retained records drive full GC passes).
-        tcp = flow.tcp_flags if netdev else flow.tcp_flags & 0xFF
-        stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, tcp)
-        return DpifFlow(flow.public_ufid(), True, None, None, None, stats, flow.ufid)
+        """``DpifFlow(ufid, True, None, None, None, FlowStats(...), raw)``, built through the slots."""
+        st = _new(FlowStats)
+        _S_NP(st, flow.n_packets)
+        _S_NB(st, flow.n_bytes)
+        _S_USED(st, flow.used)
+        _S_TCP(st, flow.tcp_flags if netdev else flow.tcp_flags & 0xFF)
+        rec = _new(DpifFlow)
+        _F_UFID(rec, flow.ufid_obj if flow.ufid_obj is not None else flow.public_ufid())
+        _F_PRESENT(rec, True)
+        _F_KEY(rec, None)
+        _F_MASK(rec, None)
+        _F_ACTIONS(rec, None)
+        _F_STATS(rec, st)
+        _F_BYTES(rec, flow.ufid)
+        return rec
 
     def flow_flush(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from reference.datapath import FlowRequest, ReferenceDatapath
 from reference.dpif import (
     DpifError,
     DpifExists,
+    DpifFlow,
     DpifInvalid,
     DpifNotFound,
     DpifNotSupported,
@@ -879,3 +880,16 @@ def test_concurrent_use_from_threads_keeps_counts_exact() -> None:
         == sum(1 for t in range(n_threads) for i in range(per_thread) if 16 + t * per_thread + i < 256 and i % 2 == 0)
     )
     assert all(f.stats.n_packets == 1 for f in flows)
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+def test_terse_dump_records_equal_normally_built_ones(semantics: str) -> None:
+    dp = make(semantics, clock=Clock())
+    port = dp.port_add("p")
+    dp.flow_put(extract_key(frame(), port), None, b"", ufid=U)
+    dp.inject(port, frame(size=90))
+    (rec,) = dp.flow_dump(terse=True)
+    want = DpifFlow(U, True, None, None, None, FlowStats(1, 90, 1000, 0), U.to_wire())
+    assert rec == want and hash(rec) == hash(want) and repr(rec) == repr(want)
+    with pytest.raises(AttributeError):
+        rec.key = b""  # type: ignore[misc]
