@@ -160,6 +160,59 @@ def _metadata(draw: st.DrawFn) -> list[_KeyMaskAttr]:
     return out
 
 
+def _nonzero_mask(n: int) -> st.SearchStrategy[bytes]:
+    return st.one_of(st.just(b"\xff" * n), st.binary(min_size=n, max_size=n).filter(any))
+
+
+@st.composite
+def _tunnel_options(draw: st.DrawFn) -> list[tuple[bytes, bytes]]:
+    """vxlan(gbp()), geneve({...}), erspan() and gtpu() option attributes (key, mask).
+
+    Masks are non-zero wherever the compact printer would otherwise omit a
+    field the parser cannot restore (geneve len/data, gbp id/flags, ...).
+    """
+    out: list[tuple[bytes, bytes]] = []
+    nz8 = st.integers(1, 0xFF)
+    if draw(st.integers(0, 3)) == 0:
+        # struct: u32 host order, id in bits 0-15, flags in bits 16-23.
+        gid, gflags = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFF))
+        value = (gflags << 16) | gid or 1
+        mvalue = (draw(nz8) << 16) | draw(st.integers(1, 0xFFFF))
+        out.append(
+            (
+                _pack_attr(_TKA.VXLAN_OPTS, _pack_attr(1, _struct.pack("=I", value))),
+                _pack_attr(_TKA.VXLAN_OPTS, _pack_attr(1, _struct.pack("=I", mvalue))),
+            )
+        )
+    if draw(st.integers(0, 3)) == 0:
+        key, mask = b"", b""
+        for _ in range(draw(st.integers(1, 3))):
+            words = draw(st.integers(0, 4))
+            hdr = _struct.pack(">HBB", draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFF)), words)
+            cls_m, type_m = draw(st.integers(1, 0xFFFF)), draw(nz8)
+            len_m = draw(st.sampled_from([0x1F, draw(st.integers(1, 0x1E))]))
+            key += hdr + draw(st.binary(min_size=4 * words, max_size=4 * words))
+            mask += _struct.pack(">HBB", cls_m, type_m, len_m) + draw(_nonzero_mask(4 * words))
+        out.append((_pack_attr(_TKA.GENEVE_OPTS, key), _pack_attr(_TKA.GENEVE_OPTS, mask)))
+    if draw(st.integers(0, 4)) == 0:
+        # struct erspan_metadata: int version, then index (v1) or md2 (v2).
+        ver_mask = draw(st.sampled_from([0xFFFF_FFFF, 0, draw(st.integers(1, 0xFE))]))
+        if draw(st.booleans()):
+            key = _struct.pack("=I", 1) + draw(st.binary(min_size=4, max_size=4)) + bytes(4)
+            mask = _struct.pack("=I", ver_mask) + draw(st.binary(min_size=4, max_size=4)) + b"\xff" * 4
+        else:
+            hwid, direction = draw(st.integers(0, 15)), draw(st.integers(0, 1))
+            key = _struct.pack("=I", 2) + bytes(7) + bytes([hwid | direction << 4])
+            mask = _struct.pack("=I", ver_mask) + b"\xff" * 7 + bytes([0xE0 | 0x10 | draw(st.integers(1, 15))])
+        out.append((_pack_attr(_TKA.ERSPAN_OPTS, key), _pack_attr(_TKA.ERSPAN_OPTS, mask)))
+    if draw(st.integers(0, 4)) == 0:
+        gtpu = 16  # OVS_TUNNEL_KEY_ATTR_GTPU_OPTS in OVS userspace
+        key = draw(st.binary(min_size=2, max_size=2))
+        mask = bytes([draw(nz8), draw(nz8)])
+        out.append((_pack_attr(gtpu, key), _pack_attr(gtpu, mask)))
+    return out
+
+
 @st.composite
 def _tunnel(draw: st.DrawFn) -> _KeyMaskAttr:
     # tun_key_to_attr order; flags (df, csum, oam) last as the parser emits
@@ -168,11 +221,24 @@ def _tunnel(draw: st.DrawFn) -> _KeyMaskAttr:
     mask: list[bytes] = []
     key.append(_pack_attr(_TKA.ID, draw(st.binary(min_size=8, max_size=8))))
     mask.append(_pack_attr(_TKA.ID, b"\xff" * 8))
-    for t, n in ((_TKA.IPV4_SRC, 4), (_TKA.IPV4_DST, 4), (_TKA.TOS, 1), (_TKA.TTL, 1), (_TKA.TP_DST, 2)):
+    simple = (
+        (_TKA.IPV4_SRC, 4),
+        (_TKA.IPV4_DST, 4),
+        (_TKA.IPV6_SRC, 16),
+        (_TKA.IPV6_DST, 16),
+        (_TKA.TOS, 1),
+        (_TKA.TTL, 1),
+        (_TKA.TP_SRC, 2),
+        (_TKA.TP_DST, 2),
+    )
+    for t, n in simple:
         if draw(st.booleans()):
             key.append(_pack_attr(t, draw(st.binary(min_size=n, max_size=n))))
-            m = draw(st.one_of(st.just(b"\xff" * n), st.binary(min_size=n, max_size=n).filter(any)))
-            mask.append(_pack_attr(t, m))
+            mask.append(_pack_attr(t, draw(_nonzero_mask(n))))
+    # Options, each with masks the compact printer cannot drop (see _tunnel_options).
+    for k, m in draw(_tunnel_options()):
+        key.append(k)
+        mask.append(m)
     mask_flags = draw(st.sets(st.sampled_from([_TKA.DONT_FRAGMENT, _TKA.CSUM, _TKA.OAM])))
     key_flags = draw(st.sets(st.sampled_from(sorted(mask_flags)))) if mask_flags else set()
     for t in (_TKA.DONT_FRAGMENT, _TKA.CSUM, _TKA.OAM):
@@ -569,7 +635,8 @@ from reference.uapi import UserspaceAttr as _USR  # noqa: E402
 
 __all__ += ["actions", "action_lists"]
 
-_SETTABLE = (_KA.PRIORITY, _KA.SKB_MARK, _KA.ETHERNET, _KA.IPV4, _KA.IPV6, _KA.TCP, _KA.UDP, _KA.SCTP)
+# Not IPV6: its text carries the 20-bit label, which parses back with mask 0xfffff, i.e. as set_masked.
+_SETTABLE = (_KA.PRIORITY, _KA.SKB_MARK, _KA.ETHERNET, _KA.IPV4, _KA.TCP, _KA.UDP, _KA.SCTP)
 _MASKABLE = (_KA.ETHERNET, _KA.IPV4, _KA.IPV6, _KA.TCP, _KA.UDP, _KA.SCTP)
 
 

@@ -628,8 +628,12 @@ class _Scanner:
             self.pos += 1
 
     # -- conversions -------------------------------------------------------------------------
-    def integer(self, bits: int, base: int = 0, what: str = "number") -> int:
-        """``%i``/``%u``/``%x``: spaces, sign, ``0x`` (bases 0 and 16), leading ``0`` = octal (base 0)."""
+    def raw_integer(self, base: int = 0) -> tuple[int, int]:
+        """``%i``/``%u``/``%x`` without range checks: ``(signed value, start column)``.
+
+        Spaces, sign, ``0x`` (bases 0 and 16), leading ``0`` = octal (base 0),
+        as ``scan_int()`` in lib/util.c; no digits raises :class:`_NoMatch`.
+        """
         self.skip(_SPACES)
         start = self.pos
         text = self.text
@@ -649,11 +653,19 @@ class _Scanner:
             raise _NoMatch
         value = int(text[digits_start:pos], base)
         self.pos = pos
-        if negative and value:
+        return (-value if negative else value), start
+
+    def check(self, value: int, start: int, bits: int, what: str) -> int:
+        """Range check after a whole pattern matched (OVS would keep the low bits instead)."""
+        if value < 0:
             raise self.error(f"{what} must not be negative", start)
         if value >> bits:
-            raise self.error(f"{what} {text[start:pos]} is out of range (at most {bits} bits)", start)
+            raise self.error(f"{what} {value} is out of range (at most {bits} bits)", start)
         return value
+
+    def integer(self, bits: int, base: int = 0, what: str = "number") -> int:
+        value, start = self.raw_integer(base)
+        return self.check(value, start, bits, what)
 
     def floating(self) -> float:
         """``%lf`` as ovs_scan() reads it: [sign] digits [. digits] [e [sign] digits]."""
@@ -685,21 +697,20 @@ class _Scanner:
         self.pos = pos
         return value
 
-    def mac(self) -> bytes:
-        octets = []
-        for i in range(6):
+    def _octets(self, count: int, separator: str, base: int, what: str) -> bytes:
+        raw = []
+        for i in range(count):
             if i:
-                self.need(":")
-            octets.append(self.integer(8, 16, "Ethernet address byte"))
-        return bytes(octets)
+                self.need(separator)
+            raw.append(self.raw_integer(base))
+        # Only a complete match is range-checked, so "300::1" can still be tried as IPv6.
+        return bytes(self.check(value, start, 8, what) for value, start in raw)
+
+    def mac(self) -> bytes:
+        return self._octets(6, ":", 16, "Ethernet address byte")
 
     def ipv4(self) -> bytes:
-        octets = []
-        for i in range(4):
-            if i:
-                self.need(".")
-            octets.append(self.integer(8, 10, "IPv4 address byte"))
-        return bytes(octets)
+        return self._octets(4, ".", 10, "IPv4 address byte")
 
     def attempt(self, pattern: Callable[[], bytes]) -> bytes | None:
         """Run ``pattern``; on :class:`_NoMatch` restore the position and return None."""

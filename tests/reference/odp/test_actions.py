@@ -378,6 +378,14 @@ def _nat_expect(payload: bytes) -> Any:
     return out
 
 
+def _ovs_default_decoder(text: str) -> int | str:
+    # ovs.flow.decoders.decode_default: a name that int(x, 0) accepts ("00", "0x1f") comes back as that int.
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
 def _expect(data: bytes) -> list[dict[str, Any]]:
     """What ODPFlow should report for our netlink bytes, decoded here independently with struct."""
     if not data:
@@ -446,7 +454,7 @@ def _expect(data: bytes) -> list[dict[str, Any]]:
                 ct["label"] = (int.from_bytes(raw[:16], "little"), int.from_bytes(raw[16:], "little"))
             for attr, name in ((CtAttr.HELPER, "helper"), (CtAttr.TIMEOUT, "timeout")):
                 if attr in a:
-                    ct[name] = a[attr].rstrip(b"\0").decode()
+                    ct[name] = _ovs_default_decoder(a[attr].rstrip(b"\0").decode())
             if CtAttr.NAT in a:
                 ct["nat"] = _nat_expect(a[CtAttr.NAT])
             out.append({"ct": ct or True})
@@ -457,9 +465,9 @@ def _expect(data: bytes) -> list[dict[str, Any]]:
                 us["actions"] = True
             if UserspaceAttr.EGRESS_TUN_PORT in a:
                 us["tunnel_out_port"] = struct.unpack("=I", a[UserspaceAttr.EGRESS_TUN_PORT])[0]
-            us["userdata_kind"] = (
-                struct.unpack_from("=H", a[UserspaceAttr.USERDATA])[0] if len(a[UserspaceAttr.USERDATA]) == 48 else 0
-            )
+            userdata = a[UserspaceAttr.USERDATA]
+            kind = struct.unpack_from("=H", userdata)[0] if len(userdata) == 48 else 0
+            us["userdata_kind"] = kind if kind in _COOKIE_NAMES else 0  # other types print as userdata(hex)
             out.append({"userspace": us})
         elif t in (A.SET, A.SET_MASKED):
             out.append({"set": next(iter(_attrs(p)))[0]})
