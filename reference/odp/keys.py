@@ -437,31 +437,20 @@ def _decode_level(
                 offset=offset,
             )
         if table == "tunnel" and attr_type == TunnelKeyAttr.GENEVE_OPTS:
-            # In a mask the option "length" byte is a mask, not a length.
-            _check_geneve(payload, label, offset, structure=not is_mask)
+            _check_geneve(payload, label, offset)
         out.append(Attribute(attr_type, payload))
     return tuple(out)
 
 
-def _check_geneve(payload: bytes, where: str, offset: int, *, structure: bool) -> None:
-    # Kernel flow_netlink.c genev_tun_opt_from_nlattr: at most 255 bytes, a
-    # multiple of 4; each option is a 4-byte header plus length*4 data bytes.
+def _check_geneve(payload: bytes, where: str, offset: int) -> None:
+    # Kernel flow_netlink.c genev_tun_opt_from_nlattr checks only the total:
+    # a multiple of 4 that fits tun_opts (255 bytes). The options inside are
+    # opaque to it (a masked key's option headers need not parse), and OVS's
+    # printer reports inconsistent option lengths in its output.
     if len(payload) % 4 or len(payload) > 255:
         raise OdpDecodeError(
             f"geneve options are {len(payload)} bytes, expected a multiple of 4 up to 252", where=where, offset=offset
         )
-    pos = 0
-    while structure and pos < len(payload):
-        if len(payload) - pos < 4:
-            raise OdpDecodeError("truncated geneve option header", where=where, offset=offset + 4 + pos)
-        opt_len = 4 + (payload[pos + 3] & 0x1F) * 4
-        if pos + opt_len > len(payload):
-            raise OdpDecodeError(
-                f"geneve option claims {opt_len} bytes but only {len(payload) - pos} remain",
-                where=where,
-                offset=offset + 4 + pos,
-            )
-        pos += opt_len
 
 
 def decode_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> FlowKey:
@@ -471,7 +460,7 @@ def decode_key(data: bytes, *, where: str = "key", is_mask: bool = False) -> Flo
     for truncated attributes, lengths that lie, wrong payload sizes of
     fixed-size attributes, duplicate attributes or nesting deeper than
     :data:`MAX_NESTING`. Unknown attribute types are kept as opaque bytes.
-    Pass ``is_mask=True`` for masks (their geneve "length" bytes are masks).
+    ``is_mask`` is accepted for masks; keys and masks follow the same rules.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise OdpDecodeError(f"expected bytes, got {type(data).__name__}", where=where)

@@ -85,7 +85,7 @@ def test_key_only_text_round_trip(pair: tuple[bytes, bytes]) -> None:
 @given(keys_with_masks(), st.booleans())
 def test_attribute_functions_agree_with_whole_keys(pair: tuple[bytes, bytes], verbose: bool) -> None:
     key, mask = pair
-    masks = {a.type: a.body for a in decode_key(mask).attrs}
+    masks = {a.type: a.body for a in decode_key(mask, is_mask=True).attrs}
     for a in decode_key(key).attrs:
         text = format_key_attr(a.type, a.body, masks[a.type], verbose=True)
         t, k, m, end = parse_key_attr(text + ",", 0, with_mask=True)

@@ -123,7 +123,7 @@ def test_canonical_order_is_userspace_order() -> None:
         (pack_attr(KeyAttr.IN_PORT, _u32(1)) * 2, "key/in_port"),  # duplicate
         (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.TTL, b"\1\2")), "key/tunnel/ttl"),
         (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.GENEVE_OPTS, bytes(6))), "key/tunnel/geneve"),
-        (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.GENEVE_OPTS, b"\0\0\0\x05")), "key/tunnel/geneve"),
+        (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.GENEVE_OPTS, bytes(256))), "key/tunnel/geneve"),
         (pack_attr(KeyAttr.ENCAP, b"\x05\x00\x03"), "key/encap"),
     ],
 )

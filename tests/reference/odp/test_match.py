@@ -18,24 +18,28 @@ from conformance.strategies import keys_with_masks
 from reference._netlink import pack_attr, split_attrs
 from reference.errors import OdpDecodeError
 from reference.odp import Match, parse_flow
-from reference.uapi import KeyAttr
+from reference.uapi import KeyAttr, TunnelKeyAttr
 
-_NESTED = {KeyAttr.ENCAP, KeyAttr.TUNNEL}
+# Nested attribute types per level: key (and encap) level, tunnel level, vxlan level.
+_NESTED: dict[str, dict[int, str]] = {
+    "key": {KeyAttr.ENCAP: "key", KeyAttr.TUNNEL: "tunnel"},
+    "tunnel": {TunnelKeyAttr.VXLAN_OPTS: "vxlan"},
+}
 
 
-def _nested(t: int, top: bool) -> bool:
-    # Inside tunnel() the numbers are OVS_TUNNEL_KEY_ATTR_*, none of them nested here.
-    return top and t in _NESTED
+def _inner(t: int, level: str) -> str | None:
+    return _NESTED.get(level, {}).get(t)
 
 
-def _masked(key: bytes, mask: bytes, top: bool = True) -> bytes:
+def _masked(key: bytes, mask: bytes, level: str = "key") -> bytes:
     """key & mask attribute by attribute (mask attributes found by type; absent = zero)."""
     masks = dict(reversed(split_attrs(mask)))
     out = []
     for t, p in split_attrs(key):
         m = masks.get(t)
-        if _nested(t, top):
-            out.append(pack_attr(t, _masked(p, m if m is not None else b"", t == KeyAttr.ENCAP)))
+        inner = _inner(t, level)
+        if inner is not None:
+            out.append(pack_attr(t, _masked(p, m if m is not None else b"", inner)))
         elif m is None:
             out.append(pack_attr(t, bytes(len(p))))
         else:
@@ -43,7 +47,7 @@ def _masked(key: bytes, mask: bytes, top: bool = True) -> bytes:
     return b"".join(out)
 
 
-def _naive_matches(key: bytes, mask: bytes, packet: bytes, top: bool = True) -> bool:
+def _naive_matches(key: bytes, mask: bytes, packet: bytes, level: str = "key") -> bool:
     pk = dict(reversed(split_attrs(packet)))
     masks = dict(reversed(split_attrs(mask)))
     for t, p in split_attrs(key):
@@ -51,8 +55,9 @@ def _naive_matches(key: bytes, mask: bytes, packet: bytes, top: bool = True) -> 
         if m is None:
             continue
         got = pk.get(t)
-        if _nested(t, top):
-            if not _naive_matches(p, m, got or b"", t == KeyAttr.ENCAP):
+        inner = _inner(t, level)
+        if inner is not None:
+            if not _naive_matches(p, m, got or b"", inner):
                 return False
         elif not p:
             if got is None:
@@ -66,14 +71,15 @@ def _naive_matches(key: bytes, mask: bytes, packet: bytes, top: bool = True) -> 
     return not any(not mp and t not in keytypes and t in pk for t, mp in split_attrs(mask))
 
 
-def _packet_for(key: bytes, mask: bytes, rnd: random.Random, top: bool = True) -> bytes:
+def _packet_for(key: bytes, mask: bytes, rnd: random.Random, level: str = "key") -> bytes:
     """An exact packet key inside the match: masked bits from the key, the rest random."""
     masks = dict(reversed(split_attrs(mask)))
     out = []
     for t, p in split_attrs(key):
         m = masks.get(t)
-        if _nested(t, top):
-            out.append(pack_attr(t, _packet_for(p, m if m is not None else b"", rnd, t == KeyAttr.ENCAP)))
+        inner = _inner(t, level)
+        if inner is not None:
+            out.append(pack_attr(t, _packet_for(p, m if m is not None else b"", rnd, inner)))
             continue
         m = m if m is not None else bytes(len(p))
         noise = bytes(rnd.getrandbits(8) for _ in p)
