@@ -71,7 +71,7 @@ class CertProfile:
 
 PROFILES: dict[str, CertProfile] = {
     "smoke": CertProfile("smoke", max_examples=5, machine_examples=3, machine_steps=10, big_dump=1001),
-    "standard": CertProfile("standard", max_examples=100, machine_examples=60, machine_steps=40, big_dump=2000),
+    "standard": CertProfile("standard", max_examples=150, machine_examples=100, machine_steps=50, big_dump=2000),
     "full": CertProfile("full", max_examples=500, machine_examples=300, machine_steps=60, big_dump=10_000),
 }
 
