@@ -65,9 +65,10 @@ class SharedDump:
     :meth:`next_batch` hands out up to ``n`` flows, each dumped flow to
     exactly one revalidator. With ``background`` a private thread pulls the
     flows from the datapath's iterator and queues them in batches: an
-    iterator may only be safe to resume from the thread that started it
-    (the reference datapath's holds its lock across ``yield``), so it must
-    never be advanced by several revalidator threads in turn.
+    iterator may only be safe to resume from the thread that started it (a
+    generator holding a lock across ``yield`` breaks otherwise, as an early
+    reference datapath did), so it is never advanced by several revalidator
+    threads in turn.
     """
 
     __slots__ = ("_closing", "_it", "_lock", "_queue", "_thread", "n_dumped", "terse")
