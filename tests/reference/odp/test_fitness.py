@@ -92,6 +92,12 @@ def test_malformed_or_duplicate_is_error() -> None:
     assert key_fitness(one + one) == KeyFitness.ERROR
 
 
+@given(st.binary(max_size=120) | keys_with_masks().map(lambda pair: pair[0][: len(pair[0]) // 2]))
+def test_any_bytes_get_a_verdict(data: bytes) -> None:
+    # odp_flow_key_to_flow never fails: malformed input is ERROR, not an exception.
+    assert isinstance(key_fitness(data), KeyFitness)
+
+
 def test_vlan_limit() -> None:
     qinq = _key(
         "in_port(1),eth(),eth_type(0x88a8),vlan(vid=1),encap(eth_type(0x8100),vlan(vid=2),"
