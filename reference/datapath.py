@@ -205,6 +205,12 @@ def _invalid(exc: Exception) -> DpifInvalid:
     return DpifInvalid(str(exc))
 
 
+def _frame(packet: object) -> bytes:
+    if not isinstance(packet, (bytes, bytearray, memoryview)):
+        raise DpifInvalid(f"a packet must be bytes, not {type(packet).__name__}")
+    return bytes(packet)
+
+
 def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
@@ -309,6 +315,8 @@ class ReferenceDatapath(Dpif):
 
     @staticmethod
     def _check_actions(actions: bytes) -> bytes:
+        if not isinstance(actions, (bytes, bytearray, memoryview)):
+            raise DpifInvalid(f"actions must be bytes, not {type(actions).__name__}")
         try:
             validate_actions(actions, where="actions")
         except UfidcertInputError as exc:
@@ -771,7 +779,7 @@ class ReferenceDatapath(Dpif):
         self._upcalls.append(Upcall(packet, key, in_port, ufid))
 
     def inject(self, port: int, packet: bytes) -> None:
-        packet = bytes(packet)
+        packet = _frame(packet)
         with self._lock:
             if port not in self._ports:
                 raise DpifNotFound(f"no port {port}")
@@ -807,7 +815,7 @@ class ReferenceDatapath(Dpif):
                 self._queue_upcall(packet, key, in_port)
 
     def execute(self, packet: bytes, actions: bytes, *, in_port: int) -> None:
-        packet = bytes(packet)
+        packet = _frame(packet)
         acts = self._check_actions(actions)
         with self._lock:
             try:

@@ -893,3 +893,26 @@ def test_terse_dump_records_equal_normally_built_ones(semantics: str) -> None:
     assert rec == want and hash(rec) == hash(want) and repr(rec) == repr(want)
     with pytest.raises(AttributeError):
         rec.key = b""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("semantics", SEMANTICS)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda dp: dp.flow_put(None, None, b""),
+        lambda dp: dp.flow_put(K1, None, None),
+        lambda dp: dp.flow_put(K1, None, "actions"),
+        lambda dp: dp.flow_put(K1, 5, b""),
+        lambda dp: dp.flow_put(K1, None, b"", ufid=3.5),
+        lambda dp: dp.flow_put(K1, None, b"", flags="CREATE"),
+        lambda dp: dp.flow_get(key="text"),
+        lambda dp: dp.flow_del(ufid=[1, 2]),
+        lambda dp: dp.execute("frame", b"", in_port=1),
+        lambda dp: dp.inject(dp.port_add("p"), None),
+    ],
+)
+def test_wrong_argument_types_are_einval(semantics: str, call: object) -> None:
+    dp = make(semantics)
+    with pytest.raises(DpifInvalid):
+        call(dp)  # type: ignore[operator]
+    assert len(dp) == 0
