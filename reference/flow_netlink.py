@@ -99,6 +99,8 @@ class NetlinkMessage:
 
 def split_messages(data: bytes, *, where: str = "netlink") -> list[NetlinkMessage]:
     """Split a buffer into messages (NLMSG_OK/NLMSG_NEXT); raises :class:`OdpDecodeError` if it does not frame."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise OdpDecodeError(f"expected bytes, got {type(data).__name__}", where=where)
     data = bytes(data)
     out: list[NetlinkMessage] = []
     pos = 0

@@ -223,7 +223,7 @@ def test_non_requests_are_ignored_and_batches_answered_in_order() -> None:
     ]
 
 
-@pytest.mark.parametrize("data", [b"\x10\x00", struct.pack("=IHHII", 64, FAMILY, 1, 1, 1)])
+@pytest.mark.parametrize("data", [b"\x10\x00", struct.pack("=IHHII", 64, FAMILY, 1, 1, 1), None, "text", 5])
 def test_bad_framing_raises(data: bytes) -> None:
     with pytest.raises(OdpDecodeError):
         endpoint().handle(data)
