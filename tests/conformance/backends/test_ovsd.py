@@ -180,3 +180,30 @@ def test_multi_megabyte_dump(tmp_path: Path) -> None:
         assert len(dump) > 3_000_000
         assert sum(1 for line in dump.splitlines() if line.startswith("ufid:")) == n
         assert "flows: 10000" in ovs.appctl("dpctl/show", ovs.dp)
+
+
+def test_ovs_available_explains_missing_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.backends._ovsd as ovsd
+
+    monkeypatch.setattr(ovsd.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ovsd, "Path", lambda *parts: Path("/nonexistent", *parts))
+    reason = ovsd.ovs_available()
+    assert reason is not None
+    assert "apt-get install openvswitch-switch" in reason
+    assert "\n" not in reason
+    from conformance.errors import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="apt-get install openvswitch-switch"):
+        PrivateOvs().start()
+
+
+def test_daemon_failing_at_startup_is_reported_and_cleaned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ovs-vswitchd exiting at once (here: an unknown option) gives BackendUnavailable, and nothing is left."""
+    from conformance.errors import BackendUnavailable
+
+    ovs = PrivateOvs(ports=1, extra_vswitchd_args=["--no-such-option"])
+    with pytest.raises(BackendUnavailable, match="ovs-vswitchd exited"):
+        ovs.start()
+    assert ovs.rundir is None
+    assert ovs.pids == {}
+    assert ovs.netns not in _netns()
