@@ -185,7 +185,7 @@ def test_multi_megabyte_dump(tmp_path: Path) -> None:
 def test_ovs_available_explains_missing_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
     import conformance.backends._ovsd as ovsd
 
-    monkeypatch.setattr(ovsd.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     monkeypatch.setattr(ovsd, "Path", lambda *parts: Path("/nonexistent", *parts))
     reason = ovsd.ovs_available()
     assert reason is not None
