@@ -818,6 +818,9 @@ def test_keys_observed_from_linux_6_1() -> None:
         assert result.key.hex() == case["key"], case["frame"]
         exact += 1
     assert exact >= len(data["cases"]) - 2
+    for frame in data["no_upcall"]["frames"]:
+        with pytest.raises(PacketDroppedError):
+            extract_key(bytes.fromhex(frame), data["in_port"])
     meta = data["with_priority_and_mark"]
     for case in meta["cases"]:
         key = extract_key(bytes.fromhex(case["frame"]), 1, priority=meta["priority"], skb_mark=meta["skb_mark"])
