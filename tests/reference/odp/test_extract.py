@@ -825,3 +825,18 @@ def test_keys_observed_from_linux_6_1() -> None:
     for case in meta["cases"]:
         key = extract_key(bytes.fromhex(case["frame"]), 1, priority=meta["priority"], skb_mark=meta["skb_mark"])
         assert key.hex() == case["key"]
+
+
+@given(frames(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=6))
+def test_mutated_frames_give_a_key_or_a_documented_drop(frame: bytes, flips: list[tuple[int, int]]) -> None:
+    data = bytearray(frame)
+    for pos, value in flips:
+        data[pos % len(data)] = value
+    try:
+        result = extract(bytes(data), 3)
+    except PacketDroppedError as err:
+        assert err.reason == "parse_nsh"
+        return
+    assert len(result.key) % 4 == 0
+    assert [t for t, _ in attrs(result.key)][: len(METADATA)] == METADATA
+    assert set(result.indeterminate) <= {"ipv6.label", "ipv6.exthdrs", "nd"}
