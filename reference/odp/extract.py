@@ -71,10 +71,12 @@ class Extraction:
 
     ``key`` is the ``OVS_PACKET_ATTR_KEY`` payload; ``fields`` the parsed
     kernel key record; ``indeterminate`` names serialised fields the kernel
-    never writes for this frame (stack garbage in the real upcall, zero in
-    ``key``): ``"ipv6.label"``, ``"ipv6.exthdrs"`` (IPv6 header shorter than
-    40 bytes) and ``"nd"`` (neighbour solicitation/advertisement with a
-    non-zero ICMPv6 code). An empty tuple means every byte is exact.
+    code never writes for this frame: ``"ipv6.label"``, ``"ipv6.exthdrs"``
+    (IPv6 header shorter than 40 bytes) and ``"nd"`` (neighbour
+    solicitation/advertisement with a non-zero ICMPv6 code). ``key`` has zero
+    there, which is exact for kernels built with CONFIG_INIT_STACK_ALL_ZERO
+    (Debian's, observed); other builds leak stack bytes, so mask them. An
+    empty tuple means every byte is exact on any build.
     """
 
     key: bytes
