@@ -15,9 +15,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlError
+from reference._classifier import parse_key
 from reference.datapath import ReferenceDatapath
 from reference.dpif import DpifError, PutFlags
 from reference.odp.flowtext import parse_flow
@@ -81,6 +84,9 @@ def run_ovs(ovs: PrivateOvs, cmd: str, text: str) -> int:
 def run_model(dp: ReferenceDatapath, cmd: str, text: str) -> int:
     flow = parse_flow(text) if not text.startswith("ufid:") or "," in text else None
     ufid = flow.ufid if flow is not None else Ufid.parse(text)
+    if ufid is None and flow is not None and cmd in ("add-flow", "mod-flow"):
+        # dpctl through ovs-appctl always sends a UFID: one hashed from the key (dpctl_put_flow_dpif)
+        ufid = dp.generate_ufid(flow.key)
     try:
         if cmd in ("add-flow", "mod-flow"):
             assert flow is not None
@@ -138,9 +144,10 @@ def test_netdev_model_answers_like_ovs_vswitchd(ovs: PrivateOvs) -> None:
 def test_known_differences_with_ovs_3_1_0(ovs: PrivateOvs) -> None:
     """Where the model follows OVS@HEAD (commit 21410ff80, in 3.1.3+) instead of 3.1.0's key lookup.
 
-    3.1.0 finds the flow to modify by key, so a MODIFY with an unknown UFID
-    changes whichever megaflow covers the key, and a CREATE with a UFID in
-    use installs a second flow with the same UFID. docs/dpif-contract.md
+    3.1.0 finds the flow to modify by key, so (a) a MODIFY with an unknown
+    UFID changes whichever megaflow covers the key, (b) a CREATE with a UFID
+    in use installs a second flow with the same UFID, and (c) a MODIFY of a
+    known UFID whose key no flow covers is ENOENT. docs/dpif-contract.md
     lists these; the test pins them down so a change of the installed OVS
     shows up here.
     """
@@ -151,9 +158,67 @@ def test_known_differences_with_ovs_3_1_0(ovs: PrivateOvs) -> None:
         ("mod-flow", f"{W},{HOST}"),  # (a) unknown UFID, key covered by A
         ("add-flow", f"{U},{K}"),
         ("add-flow", f"{U},{K2}"),  # (b) UFID in use, key not covered
+        ("del-flows", ""),
+        ("add-flow", f"{V},{K2}"),
+        ("mod-flow", f"{V},{K}"),  # (c) UFID in use, but its key is not covered by any flow
     ]
-    real = [run_ovs(ovs, cmd, text) for cmd, text in steps]
-    model = [run_model(dp, cmd, text) for cmd, text in steps]
-    assert real == [0, 0, 0, 0]
-    assert model == [0, errno.ENOENT, 0, errno.EEXIST]
+    real, model = [], []
+    for cmd, text in steps:
+        if cmd == "del-flows":
+            ovs.appctl("dpctl/del-flows", ovs.dp)
+            dp.flow_flush()
+            continue
+        real.append(run_ovs(ovs, cmd, text))
+        model.append(run_model(dp, cmd, text))
+    assert real == [0, 0, 0, 0, 0, errno.ENOENT]
+    assert model == [0, errno.ENOENT, 0, errno.EEXIST, 0, 0]
     ovs.appctl("dpctl/del-flows", ovs.dp)
+
+
+_KEYS = [K, K2, K3, NET, HOST]
+_UFIDS = [U, V, W]
+_step = st.tuples(
+    st.sampled_from(["add-flow", "mod-flow", "get-flow", "del-flow"]),
+    st.one_of(st.none(), st.sampled_from(_UFIDS)),
+    st.sampled_from(_KEYS),
+)
+
+
+def _known_difference(dp: ReferenceDatapath, cmd: str, ufid: str | None, text: str) -> bool:
+    """True for the two put cases where OVS 3.1.0 and the model part ways (see the test above)."""
+    if cmd not in ("add-flow", "mod-flow"):
+        return False
+    flow = parse_flow(text)
+    effective = Ufid.parse(ufid) if ufid is not None else dp.generate_ufid(flow.key)
+    try:
+        dp.flow_get(ufid=effective)
+        in_use = True
+    except DpifError:
+        in_use = False
+    covered = dp._table.lookup(parse_key(flow.key).leaves) is not None  # the classifier, as 3.1.0 looks up
+    if cmd == "mod-flow":
+        return in_use != covered  # (a) unknown UFID but covered, (c) known UFID but its key not covered
+    return in_use and not covered  # (b)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(_step, min_size=1, max_size=12))
+def test_random_dpctl_sequences_agree(ovs: PrivateOvs, steps: list[tuple[str, str | None, str]]) -> None:
+    ovs.appctl("dpctl/del-flows", ovs.dp)
+    dp = ReferenceDatapath(semantics="netdev")
+    for cmd, ufid, key_text in steps:
+        if cmd in ("get-flow", "del-flow") and ufid is not None:
+            text = ufid
+        elif cmd == "get-flow":
+            continue  # dpctl get-flow takes only a UFID
+        else:
+            text = f"{ufid},{key_text}" if ufid else key_text
+        if _known_difference(dp, cmd, ufid, text):
+            continue
+        assert run_model(dp, cmd, text) == run_ovs(ovs, cmd, text), (cmd, text)
+    # generated UFIDs differ (each side has its own secret): compare the given ones and the count
+    dumped = ovs.appctl("dpctl/dump-flows", "-m", ovs.dp)
+    real = [line.split(",", 1)[0] for line in dumped.splitlines() if line.startswith("ufid:")]
+    ours = [str(f.ufid) for f in dp.flow_dump(terse=True)]
+    assert len(ours) == len(real)
+    assert sorted(u for u in ours if u in _UFIDS) == sorted(u for u in real if u in _UFIDS)
