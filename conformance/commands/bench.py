@@ -342,8 +342,9 @@ def _downsample(result: ChurnResult, points: int = 120) -> list[list[float]]:
 def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -> dict[str, Any]:
     """Bytes per ukey (tracemalloc) for ``n`` ukeys in a :class:`UkeyMap`, vs their netlink bytes.
 
-    Keys, masks and actions are real: a handler-made ukey's, with distinct
-    bytes per ukey (an exact mask, as with megaflows off).
+    Each ukey is made as a handler makes it: its own key (a real extracted
+    key, one byte varied), the mask and actions its translation returns
+    (megaflows off; translations of flows of one shape share those objects).
     """
     prog = progress if progress is not None else Progress(enabled=False)
     dp = ReferenceDatapath(max_upcalls=16)
@@ -353,7 +354,6 @@ def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -
     template = up.key
     rules = RuleTable()
     rules.add(10, [], pack_attr(ActionAttr.OUTPUT, struct.pack("=I", 2)))
-    xl = rules.translate(template, megaflows=False)
     gen = UfidGenerator(1)
     gc.collect()
     tracemalloc.start()
@@ -361,15 +361,19 @@ def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -
     umap = UkeyMap()
     netlink = 0
     for i in range(n):
-        # Distinct objects per ukey (copies with one varying byte), as each flow has its own.
         key = template[:-1] + bytes([i & 0xFF])
-        mask = bytes(bytearray(xl.mask))
-        actions = bytes(bytearray(xl.actions))
+        xl = rules.translate(key, megaflows=False)
         ukey = Ukey(
-            ufid=gen(key + i.to_bytes(4, "little")), key=key, mask=mask, actions=actions, reval_seq=1, created=1
+            ufid=gen(key + i.to_bytes(4, "little")),
+            key=key,
+            mask=xl.mask,
+            actions=xl.actions,
+            reval_seq=xl.reval_seq,
+            created=1,
+            xcache=xl.rule_id,
         )
         umap.install(ukey)
-        netlink += len(key) + len(mask) + len(actions)
+        netlink += len(key) + len(xl.mask) + len(xl.actions)
         if i % 8192 == 0:
             prog.update("allocating ukeys under tracemalloc", i, n)
     gc.collect()
@@ -383,7 +387,7 @@ def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -
         "bytes_per_ukey": round(per),
         "netlink_bytes_per_ukey": round(netlink / n),
         "ratio": round(per / (netlink / n), 2),
-        "what": "Ukey object, its lock, key/mask/actions bytes, Ufid, umap entry (tracemalloc)",
+        "what": "Ukey object, its lock, its key bytes, Ufid, umap entry; masks and actions shared per flow shape",
     }
 
 

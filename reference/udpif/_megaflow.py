@@ -55,14 +55,27 @@ def _exact(payload: bytes, level: str, where: str, depth: int = 0) -> bytes:
     return b"".join(parts)
 
 
+# Masks are shared between flows of the same shape (same attributes, sizes and needed bits): the
+# ukeys then hold one bytes object per shape instead of one per flow. Bounded; cleared when full.
+_MASK_CACHE: dict[tuple[object, ...], bytes] = {}
+_MASK_CACHE_MAX = 4096
+
+
 def build_mask(key: bytes, needed: Mapping[int, int], *, exact: bool = False, where: str = "key") -> bytes:
     """A netlink mask for ``key`` that un-wildcards exactly the ``needed`` bits (plus the always-exact ones).
 
     ``needed`` maps a top-level attribute type to a big-endian integer mask
     over its payload bytes. ``exact`` (megaflows disabled) un-wildcards all.
+    Equal masks are returned as the same (shared) bytes object.
     """
+    attrs = [(t, p) for t, p, _ in iter_attrs(key, where=where)]
+    shape = tuple((t, p) if t in _NESTED_TOP else (t, len(p)) for t, p in attrs)
+    sig = (exact, shape, () if exact else tuple(sorted(needed.items())))
+    cached = _MASK_CACHE.get(sig)
+    if cached is not None:
+        return cached
     parts = []
-    for t, payload, _ in iter_attrs(key, where=where):
+    for t, payload in attrs:
         n = len(payload)
         if t in _NESTED_TOP:
             parts.append(pack_attr(t, _exact(payload, _LEVELS["key"][t], where, 1)))
@@ -76,7 +89,11 @@ def build_mask(key: bytes, needed: Mapping[int, int], *, exact: bool = False, wh
             if off < n:
                 m[off] = 0xFF
         parts.append(pack_attr(t, bytes(m)))
-    return b"".join(parts)
+    mask = b"".join(parts)
+    if len(_MASK_CACHE) >= _MASK_CACHE_MAX:
+        _MASK_CACHE.clear()
+    _MASK_CACHE[sig] = mask
+    return mask
 
 
 def mask_has_extra(installed: bytes, needed: bytes) -> bool:

@@ -1,6 +1,8 @@
 """The sharded ukey map (``udpif->ukeys``, 512 ``struct umap``).
 
-A ukey lives in shard ``hash(ufid, pmd_id) % 512``. Each shard has its own
+A ukey lives in shard ``hash(ident) % 512``, where the identity is the UFID
+alone when there is no PMD id (always, for the reference) and
+``(ufid, pmd_id)`` otherwise. Each shard has its own
 lock, held to insert or remove; lookups read the shard's dict without it
 (OVS reads its cmaps lock-free under RCU; a CPython dict read is atomic).
 Every ukey also has its own lock (``Ukey.lock``).
@@ -23,9 +25,14 @@ from typing import Any
 from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
 
-__all__ = ["InstallResult", "Shard", "UkeyMap"]
+__all__ = ["InstallResult", "Shard", "UkeyMap", "ident"]
 
 _log = logging.getLogger("reference.udpif")
+
+
+def ident(ufid: Any, pmd_id: int | None) -> Any:
+    """A ukey's key in its umap: the UFID, or ``(ufid, pmd_id)`` when the datapath has PMD threads."""
+    return ufid if pmd_id is None else (ufid, pmd_id)
 
 
 class InstallResult(Enum):
@@ -43,14 +50,14 @@ class InstallResult(Enum):
 
 
 class Shard:
-    """One umap: a lock and a dict from ``(ufid, pmd_id)`` to :class:`Ukey`."""
+    """One umap: a lock and a dict from the ukey's identity (see :func:`ident`) to :class:`Ukey`."""
 
     __slots__ = ("index", "lock", "ukeys")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.lock = threading.Lock()
-        self.ukeys: dict[tuple[Any, int | None], Ukey] = {}
+        self.ukeys: dict[Any, Ukey] = {}
 
     def snapshot(self) -> list[Ukey]:
         """The ukeys present now (the sweep iterates a copy; concurrent installs may be missed, as with a cmap)."""
@@ -62,9 +69,9 @@ class Shard:
         with self.lock, ukey.lock:
             if ukey.state < UkeyState.DELETED:
                 # The slot may already hold a replacement ukey with the same UFID: only remove this one.
-                ident = (ukey.ufid, ukey.pmd_id)
-                if self.ukeys.get(ident) is ukey:
-                    del self.ukeys[ident]
+                key = ident(ukey.ufid, ukey.pmd_id)
+                if self.ukeys.get(key) is ukey:
+                    del self.ukeys[key]
                 ukey.transition(UkeyState.DELETED)
 
 
@@ -81,12 +88,12 @@ class UkeyMap:
 
     def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
         """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
-        return self.shards[hash((ufid, pmd_id)) % self.n_shards]
+        return self.shards[hash(ident(ufid, pmd_id)) % self.n_shards]
 
     def lookup(self, ufid: Any, pmd_id: int | None = None) -> Ukey | None:
         """``ukey_lookup``: the ukey for this UFID and PMD, or None; takes no lock."""
-        ident = (ufid, pmd_id)
-        return self.shards[hash(ident) % self.n_shards].ukeys.get(ident)
+        key = ufid if pmd_id is None else (ufid, pmd_id)
+        return self.shards[hash(key) % self.n_shards].ukeys.get(key)
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.
@@ -94,13 +101,13 @@ class UkeyMap:
         With ``keep_locked`` an installed ukey is returned with its lock held
         (as OVS's ``ukey_acquire`` needs); otherwise it is released.
         """
-        ident = (new.ufid, new.pmd_id)
-        shard = self.shard_of(new.ufid, new.pmd_id)
+        key = ident(new.ufid, new.pmd_id)
+        shard = self.shards[hash(key) % self.n_shards]
         with shard.lock:
-            old = shard.ukeys.get(ident)
+            old = shard.ukeys.get(key)
             if old is None:
                 new.lock.acquire()
-                shard.ukeys[ident] = new
+                shard.ukeys[key] = new
                 new.transition(UkeyState.VISIBLE)
                 result = InstallResult.INSTALLED
             elif old.key != new.key:
@@ -121,7 +128,7 @@ class UkeyMap:
                     # try_ukey_replace: the old flow was deleted in this dump but its ukey waits for the
                     # sweep; upcalls for the same traffic install the new ukey at once.
                     new.lock.acquire()
-                    shard.ukeys[ident] = new
+                    shard.ukeys[key] = new
                     new.dump_seq = old.dump_seq
                     old.transition(UkeyState.DELETED)
                     new.transition(UkeyState.VISIBLE)

@@ -132,3 +132,15 @@ def test_stats_and_errors() -> None:
         FieldMatch(KeyAttr.ETHERNET, bytes(12), bytes(6))
     with pytest.raises(OdpDecodeError):
         table.translate(b"\x08\x00")
+
+
+def test_masks_of_one_shape_are_shared() -> None:
+    def key(src: int) -> bytes:
+        return pack_attr(KeyAttr.IN_PORT, b"\1\0\0\0") + pack_attr(KeyAttr.ETHERNET, bytes([src]) + bytes(11))
+
+    table = RuleTable()
+    table.add(1, [FieldMatch(KeyAttr.ETHERNET, bytes(12), b"\xff" + bytes(11))], b"")
+    a, b = table.translate(key(1)), table.translate(key(2))
+    assert a.mask == b.mask and a.mask is b.mask  # one object per shape, not per flow
+    exact = table.translate(key(1), megaflows=False).mask
+    assert exact != a.mask
