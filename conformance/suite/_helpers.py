@@ -27,6 +27,7 @@ __all__ = [
     "ports_or_skip",
     "requirement",
     "send",
+    "traffic_port",
 ]
 
 requirement = pytest.mark.requirement
@@ -82,6 +83,16 @@ def dump_set(dpif: Dpif, *, terse: bool = False, with_ufid: bool = True) -> list
 def ports_or_skip(session: BackendSession, n: int = 2) -> list[int]:
     """Ports for inject; the test must be marked with an inject-capability requirement."""
     return session.ports(n)
+
+
+def traffic_port(session: BackendSession) -> int | None:
+    """A port to inject on when the backend takes traffic, else None (the test then runs without traffic)."""
+    if not has(session, "inject"):
+        return None
+    try:
+        return session.ports(1)[0]
+    except pytest.skip.Exception:  # port_add not supported
+        return None
 
 
 def send(dpif: Dpif, port: int, src: int, count: int, size: int = 60) -> int:

@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 
 from conformance.plugin import BackendSession, record_reproducer
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, normalise, output, ufid_n
-from conformance.suite._helpers import has, requirement
+from conformance.suite._helpers import has, requirement, traffic_port
 from conformance.suite._reproducer import Step, render_dpctl, render_python
 from conformance.suite._settings import machine_settings
 from reference.datapath import ReferenceDatapath
@@ -81,8 +81,9 @@ class DifferentialMachine(RuleBasedStateMachine):
         )
         self.terse_ok = has(self.session, "terse")
         self.ports: list[int] = []
-        if has(self.session, "inject"):
-            ports = self.session.ports(1)
+        port = traffic_port(self.session)
+        if port is not None:
+            ports = [port]
             self.dut = self.session.fresh()
             # The keys carry in_port, so both datapaths must number the port alike.
             if [self.model.port_add(f"m{i}") for i in range(len(ports))] == ports:

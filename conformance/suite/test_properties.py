@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conformance import strategies as cs
 from conformance.plugin import BackendSession
 from conformance.suite._flows import FlowSpec, eth_frame, eth_mask, flow_spec, normalise_attrs, output
-from conformance.suite._helpers import dump_set, has, install, requirement
+from conformance.suite._helpers import dump_set, has, install, requirement, traffic_port
 from conformance.suite._settings import property_settings
 from reference.datapath import ReferenceDatapath
 from reference.dpif import Dpif, DpifError, DpifFlow
@@ -103,11 +103,11 @@ def test_failed_put_changes_nothing(
 @property_settings(0.5)
 @given(traffic=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 4), st.sampled_from([60, 99])), max_size=8))
 def test_terse_full_agree_under_traffic(dpif_session: BackendSession, traffic: list[tuple[int, int, int]]) -> None:
-    port = dpif_session.ports(1)[0] if has(dpif_session, "inject") else 1
+    port = traffic_port(dpif_session)
     dpif: Dpif = dpif_session.fresh()
     for n in range(1, 6):
-        install(dpif, flow_spec(n, port=port))
-    if has(dpif_session, "inject"):
+        install(dpif, flow_spec(n, port=port or 1))
+    if port is not None:
         for src, count, size in traffic:
             for _ in range(count):
                 dpif.inject(port, eth_frame(src, size=size))

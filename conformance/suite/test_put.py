@@ -6,7 +6,16 @@ import errno
 
 from conformance.plugin import BackendSession
 from conformance.suite._flows import FlowSpec, eth_key, eth_mask, flow_spec, output, ufid_n
-from conformance.suite._helpers import dump_set, expect_errno, get_flow, has, install, requirement, send
+from conformance.suite._helpers import (
+    dump_set,
+    expect_errno,
+    get_flow,
+    has,
+    install,
+    requirement,
+    send,
+    traffic_port,
+)
 from reference.dpif import Dpif, PutFlags
 
 
@@ -16,11 +25,11 @@ def _spec(session: BackendSession, n: int, *, out: int = 2, port: int = 1) -> Fl
 
 def _traffic(session: BackendSession, dpif: Dpif, n: int) -> tuple[FlowSpec, int, int]:
     """A flow on the first port with 3 frames through it when the backend takes traffic."""
-    if not has(session, "inject"):
+    port = traffic_port(session)
+    if port is None:
         spec = _spec(session, n)
         install(dpif, spec)
         return spec, 0, 0
-    port = session.ports(1)[0]
     dpif = session.fresh()
     spec = _spec(session, n, port=port)
     install(dpif, spec)

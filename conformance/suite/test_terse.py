@@ -6,18 +6,18 @@ import errno
 
 from conformance.plugin import BackendSession
 from conformance.suite._flows import FlowSpec, flow_spec
-from conformance.suite._helpers import expect_errno, has, install, requirement, send
+from conformance.suite._helpers import expect_errno, install, requirement, send, traffic_port
 from reference.dpif import Dpif, FlowStats
 
 
 def _loaded(session: BackendSession, n: int = 4) -> tuple[Dpif, list[FlowSpec]]:
     """``n`` UFID flows, with different traffic through each when the backend takes traffic."""
-    port = session.ports(1)[0] if has(session, "inject") else 1
+    port = traffic_port(session)
     dpif = session.fresh()
-    specs = [flow_spec(i, port=port) for i in range(1, n + 1)]
+    specs = [flow_spec(i, port=port or 1) for i in range(1, n + 1)]
     for i, spec in enumerate(specs):
         install(dpif, spec)
-        if has(session, "inject"):
+        if port is not None:
             send(dpif, port, i + 1, i, size=60 + i)
     return dpif, specs
 
