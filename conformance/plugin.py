@@ -445,6 +445,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if _STATE in item.config.stash and rep.failed:
         if _reproducer:
             rep.user_properties.append(("ufidcert.reproducer", _reproducer[0]))
+        st = item.config.stash[_STATE]
+        opts = "".join(f" --dpif-option {k}={v}" for k, v in st.options.items())
+        rep.user_properties.append(
+            (
+                "ufidcert.rerun",
+                f"# re-run this check alone:\npytest -p no:cacheprovider --dpif-backend {st.spec}{opts} "
+                f"--dpif-profile {st.profile.name} --dpif-seed {st.seed} '{item.path}::{item.name}'\n",
+            )
+        )
         if call.excinfo is not None and isinstance(call.excinfo.value, _INFRASTRUCTURE):
             # The backend stopped answering or went away: the requirement could not be checked
             # ("error", not "fail"), and later tests are not attempted against it.
@@ -515,6 +524,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     reproducer = str(props.get("ufidcert.reproducer", "")) or (
         report.longreprtext[-6000:] if outcome in ("failed", "error") else ""
     )
+    if reproducer and "ufidcert.rerun" in props:
+        reproducer = f"{props['ufidcert.rerun']}\n{reproducer}"
     state.records[report.nodeid] = TestRecord(
         nodeid=report.nodeid,
         requirements=reqs,
