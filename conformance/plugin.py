@@ -349,6 +349,17 @@ def pytest_configure(config: pytest.Config) -> None:
         state.workers = -1  # known at the end from the records
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _STATE in config.stash and config.stash[_STATE].seed:
+        # Leave no forced seed behind for an enclosing process (``ufidcert certify`` runs in-process).
+        from hypothesis import core
+
+        setattr(core, "global_force_seed", None)  # noqa: B010
+    if _RUN.config is config:
+        _RUN.config = None
+        _RUN.profile, _RUN.seed = PROFILES["standard"], 0
+
+
 def _maybe_force_single_worker(config: pytest.Config, state: _State) -> None:
     """Run in one process when the backend cannot open one datapath per xdist worker.
 
