@@ -617,12 +617,15 @@ _KNOWN_TYPES = frozenset({0x0800, 0x86DD, 0x0806, 0x8035, 0x8847, 0x8848, 0x8100
 # and that format_actions() prints in a form parse_actions() reads back to the
 # same bytes ("canonical"). Forms OVS itself cannot round-trip are avoided:
 # USERSPACE without USERDATA (the parser adds a 48-byte zero cookie), cookies
-# whose unused bytes are non-zero, CT/NAT attributes the parser never emits
+# whose unused bytes are non-zero, tnl_push headers with fields the parser zeroes
+# (IPv4 id/length, IPv6 payload length, UDP length), CT/NAT attributes the parser never emits
 # (zone 0, mark/label masks of 0, NAT flags without an address), DROP inside a
 # list or with a non-zero reason, sample probabilities that no percentage with
 # one decimal maps to, PSAMPLE (cookie printed without leading zeros), and
-# tnl_push / push_nsh (not implemented). set()/set_masked() carry one key
+# push_nsh (not implemented). set()/set_masked() carry one key
 # attribute of a type whose text form is unambiguous.
+
+import socket as _socket  # noqa: E402
 
 from reference._netlink import iter_attrs as _iter_attrs  # noqa: E402
 from reference.uapi import ActionAttr as _AA  # noqa: E402
@@ -782,6 +785,70 @@ def _act_set(draw: st.DrawFn, masked: bool) -> bytes:
     return _pack_attr(_AA.SET, _pack_attr(attr_type, k))
 
 
+@st.composite
+def _act_tnl_push(draw: st.DrawFn) -> bytes:
+    """struct ovs_action_push_tnl with a header built by scapy (IP/IPv6) and by hand (tunnel headers)."""
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+
+    u8, u16, u32 = st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, _U32)
+    v6 = draw(st.booleans())
+    kind = draw(st.sampled_from(["vxlan", "geneve", "gre", "gtpu", "erspan1", "erspan2"]))
+    udp_proto = kind in ("vxlan", "geneve", "gtpu")
+    proto = 17 if udp_proto else 47
+    eth = draw(st.binary(min_size=12, max_size=12))
+    if v6:
+        ips = st.binary(min_size=16, max_size=16).map(lambda b: _socket.inet_ntop(_socket.AF_INET6, b))
+        ip6 = IPv6(src=draw(ips), dst=draw(ips), tc=draw(u8), fl=draw(st.integers(0, 0xFFFFF)), nh=proto)
+        ip6.hlim, ip6.plen = draw(u8), 0
+        header = eth + b"\x86\xdd" + bytes(ip6)
+    else:
+        ips = st.binary(min_size=4, max_size=4).map(_socket.inet_ntoa)
+        frag = draw(u16)
+        ip4 = IP(src=draw(ips), dst=draw(ips), proto=proto, tos=draw(u8), ttl=draw(u8), id=0, len=0)
+        ip4.flags, ip4.frag = frag >> 13, frag & 0x1FFF
+        header = eth + b"\x08\x00" + bytes(ip4)
+    if udp_proto:
+        header += _struct.pack("!HHHH", draw(u16), draw(u16), 0, draw(u16))
+    if kind == "vxlan":
+        header += _struct.pack("!II", draw(u32), draw(st.integers(0, 0xFFFFFF)) << 8)
+        tnl_type = 4
+    elif kind == "geneve":
+        opts = b""
+        for length in draw(st.lists(st.sampled_from([0, 4, 8]), max_size=3)):
+            opts += _struct.pack("!HBB", draw(u16), draw(u8), length // 4) + draw(
+                st.binary(min_size=length, max_size=length)
+            )
+        flags = draw(st.sampled_from([0, 0x40, 0x80, 0xC0]))
+        header += _struct.pack("!BBHI", len(opts) // 4, flags, 0x6558, draw(st.integers(0, 0xFFFFFF)) << 8) + opts
+        tnl_type = 5
+    elif kind == "gre":
+        flags = draw(st.sampled_from([0, 0x8000, 0x2000, 0x1000, 0xA000, 0xB000, 0x3000]))
+        header += _struct.pack("!HH", flags, draw(u16))
+        if flags & 0x8000:
+            header += draw(u16).to_bytes(2, "big") + b"\0\0"
+        for bit in (0x2000, 0x1000):
+            if flags & bit:
+                header += draw(u32).to_bytes(4, "big")
+        tnl_type = 109 if v6 else 3
+    elif kind == "gtpu":
+        header += _struct.pack("!BBHI", draw(u8), draw(u8), 0, draw(u32))
+        tnl_type = 110
+    else:
+        ver = 1 if kind == "erspan1" else 2
+        sid = draw(st.integers(0, 0x3FF))
+        header += _struct.pack("!HH", 0x1000, 0x88BE if ver == 1 else 0x22EB) + bytes(4)
+        header += bytes([ver << 4, 0, sid >> 8, sid & 0xFF])
+        if ver == 1:
+            header += draw(u32).to_bytes(4, "big")
+        else:
+            hwid, direction = draw(st.integers(0, 63)), draw(st.integers(0, 1))
+            header += bytes(6) + bytes([hwid >> 4, (hwid & 0xF) << 4 | direction << 3])
+        tnl_type = 108 if v6 else 107
+    head = _struct.pack("=IIII", draw(u32), draw(u32), len(header), tnl_type)
+    return _pack_attr(_AA.TUNNEL_PUSH, head + header)
+
+
 def _leaf_actions() -> st.SearchStrategy[bytes]:
     fixed = [_AA.OUTPUT, _AA.RECIRC, _AA.TRUNC, _AA.METER, _AA.TUNNEL_POP, _AA.LB_OUTPUT]
     empty = [_AA.POP_VLAN, _AA.CT_CLEAR, _AA.POP_ETH, _AA.POP_NSH]
@@ -802,6 +869,7 @@ def _leaf_actions() -> st.SearchStrategy[bytes]:
         _act_userspace(),
         _act_set(False),
         _act_set(True),
+        _act_tnl_push(),
     )
 
 

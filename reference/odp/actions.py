@@ -30,9 +30,11 @@ Deliberate differences from OVS's parser (documented in the tests):
   ``sample(...,actions(...))`` and ``dec_ttl(le_1(...))``, and
   ``dec_ttl(le_1(...))`` itself, and slow_path reasons separated by ``,``
   (OVS prints ``slow_path(cfm,lacp)`` but parses only ``slow_path(cfm|lacp)``).
+* ``tnl_push(...)`` (userspace tunnel push) is handled in
+  :mod:`reference.odp._tnl_push`, which lists its own differences.
 * Not implemented (printed as generic ``actionN(..)`` hex, parse rejects):
-  ``tnl_push(...)``, ``push_nsh(...)`` and ``set(nsh(...))`` via
-  ``set_masked``; ``pop_nsh()`` is implemented.
+  ``push_nsh(...)`` and ``set(nsh(...))`` via ``set_masked``; ``pop_nsh()``
+  is implemented.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from collections.abc import Callable
 
 from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError, OdpSyntaxError
+from reference.odp._tnl_push import format_tnl_push, parse_tnl_push
 from reference.uapi import (
     ActionAttr,
     CheckPktLenAttr,
@@ -542,6 +545,12 @@ def _fmt_psample(payload: bytes, depth: int, where: str) -> str:
     return text.rstrip(",") + ")"
 
 
+def _fmt_tnl_push(payload: bytes, depth: int, where: str) -> str:
+    text = format_tnl_push(payload)
+    # OVS reads the header without bounds checks; a payload too short for it prints as hex here.
+    return text if text is not None else _generic(ActionAttr.TUNNEL_PUSH, payload)
+
+
 def _fixed(fmt: Callable[[bytes], str]) -> Callable[[bytes, int, str], str]:
     return lambda payload, depth, where: fmt(payload)
 
@@ -571,6 +580,7 @@ _FORMATTERS: dict[int, Callable[[bytes, int, str], str]] = {
     ActionAttr.DEC_TTL: _fmt_dec_ttl,
     ActionAttr.DROP: _fixed(lambda p: "drop"),
     ActionAttr.PSAMPLE: _fmt_psample,
+    ActionAttr.TUNNEL_PUSH: _fmt_tnl_push,
     ActionAttr.TUNNEL_POP: _fixed(lambda p: f"tnl_pop({_u32(p)})"),
     ActionAttr.LB_OUTPUT: _fixed(lambda p: f"lb_output({_u32(p)})"),
 }
@@ -982,6 +992,10 @@ def _p_push_vlan(scan: _Scanner) -> bytes:
     return pack_attr(ActionAttr.PUSH_VLAN, struct.pack("!HH", tpid, tci))
 
 
+def _p_tnl_push(scan: _Scanner) -> bytes:
+    return pack_attr(ActionAttr.TUNNEL_PUSH, parse_tnl_push(scan))
+
+
 def _p_word(word: str, attr: ActionAttr) -> Callable[[_Scanner], bytes]:
     def parse(scan: _Scanner) -> bytes:
         scan.need(word)
@@ -1347,6 +1361,7 @@ _PARSERS: tuple[Callable[[_Scanner], bytes], ...] = (
     _p_check_pkt_len,
     _p_ct,
     _p_mpls("add_mpls", ActionAttr.ADD_MPLS),
+    _p_tnl_push,
     _p_mpls("push_mpls", ActionAttr.PUSH_MPLS),
     _p_pop_mpls,
     _p_hash,
@@ -1378,6 +1393,7 @@ _KNOWN_WORDS = frozenset(
         "push_eth",
         "pop_eth",
         "dec_ttl",
+        "tnl_push",
         "drop",
     )
 )
@@ -1499,6 +1515,17 @@ def _v_psample(payload: bytes, where: str, depth: int) -> None:
     _strict_nested(payload, {PsampleAttr.GROUP: (4, 4, True), PsampleAttr.COOKIE: (0, 16, False)}, where)
 
 
+def _v_tnl_push(payload: bytes, where: str, depth: int) -> None:
+    if len(payload) < 16:
+        raise OdpDecodeError(f"tnl_push payload of {len(payload)} bytes, need at least 16", where=where)
+    header_len = _u32(payload[8:12])
+    # struct ovs_action_push_tnl: 16 bytes of ports/length/type, then header_len (<= TNL_PUSH_HEADER_SIZE) bytes.
+    if header_len != len(payload) - 16 or header_len > 512:
+        raise OdpDecodeError(
+            f"tnl_push header_len {header_len} does not match its {len(payload) - 16} bytes", where=where
+        )
+
+
 def _v_hash(payload: bytes, where: str, depth: int) -> None:
     alg = _u32(payload)
     if alg not in (HashAlg.L4, HashAlg.SYM_L4):
@@ -1537,5 +1564,6 @@ _VALIDATORS: dict[int, Callable[[bytes, str, int], None]] = {
     ActionAttr.DEC_TTL: _v_dec_ttl,
     ActionAttr.PSAMPLE: _v_psample,
     ActionAttr.HASH: _v_hash,
+    ActionAttr.TUNNEL_PUSH: _v_tnl_push,
     ActionAttr.CT: _v_ct,
 }

@@ -47,9 +47,8 @@ def _odp_at_lines() -> list[str]:
 
 
 ODP_AT = _odp_at_lines()
-# tnl_push(...) (userspace tunnel header push) is not implemented: see reference/odp/actions.py.
 # set(tunnel(...erspan(...)...)): the key text codec (flowtext) does not parse erspan options yet.
-ODP_AT_SUPPORTED = [line for line in ODP_AT if not line.startswith("tnl_push(") and "erspan(" not in line]
+ODP_AT_SUPPORTED = [line for line in ODP_AT if not line.startswith("set(tunnel(") or "erspan(" not in line]
 
 
 # --- OVS's own valid forms ---------------------------------------------------------------
@@ -57,7 +56,7 @@ ODP_AT_SUPPORTED = [line for line in ODP_AT if not line.startswith("tnl_push(") 
 
 def test_fixture_is_the_odp_at_block() -> None:
     assert len(ODP_AT) == 124
-    assert len(ODP_AT) - len(ODP_AT_SUPPORTED) == 14  # 12 tnl_push lines, 2 with erspan
+    assert len(ODP_AT) - len(ODP_AT_SUPPORTED) == 2  # the two set(tunnel(...erspan...)) lines
 
 
 @pytest.mark.parametrize("text", ODP_AT_SUPPORTED)
@@ -67,8 +66,47 @@ def test_ovs_autotest_forms_print_back_unchanged(text: str) -> None:
     assert parse_actions(format_actions(data)) == data
 
 
-@pytest.mark.parametrize("text", [t for t in ODP_AT if t.startswith("tnl_push(")][:2])
-def test_tnl_push_is_rejected_not_misparsed(text: str) -> None:
+def test_tnl_push_headers_match_scapy() -> None:
+    """The IPv4/IPv6 headers that parse_actions() builds for tnl_push are the ones scapy builds."""
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+
+    ((_, v4, _),) = iter_attrs(
+        parse_actions(
+            "tnl_push(tnl_port(4),header(size=42,type=3,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,"
+            "dl_type=0x0800),ipv4(src=1.1.2.88,dst=1.1.2.92,proto=47,tos=0x10,ttl=64,frag=0x4000),"
+            "gre((flags=0x2000,proto=0x6558),key=0x1e241)),out_port(1))"
+        )
+    )
+    ip = IP(src="1.1.2.88", dst="1.1.2.92", proto=47, tos=0x10, ttl=64, flags="DF", id=0, len=0)
+    assert v4[:16] == struct.pack("=IIII", 4, 1, 42, 3)
+    assert v4[16 + 14 : 16 + 34] == bytes(ip)  # checksum included
+    assert v4[16 + 34 :] == struct.pack("!HHI", 0x2000, 0x6558, 0x1E241)
+    ((_, v6, _),) = iter_attrs(
+        parse_actions(
+            "tnl_push(tnl_port(6),header(size=70,type=4,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,"
+            "dl_type=0x86dd),ipv6(src=2001:cafe::88,dst=2001:cafe::92,label=5,proto=17,tclass=0x7,hlimit=64),"
+            "udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x1c7)),out_port(1))"
+        )
+    )
+    ip6 = IPv6(src="2001:cafe::88", dst="2001:cafe::92", fl=5, tc=7, nh=17, hlim=64, plen=0)
+    assert v6[16 + 14 : 16 + 54] == bytes(ip6)
+    assert v6[16 + 54 :] == struct.pack("!HHHHII", 0, 4789, 0, 0, 0x08000000, 0x1C7 << 8)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tnl_push(tnl_port(1),header(size=41,type=3,eth(dst=00:00:00:00:00:01,src=00:00:00:00:00:02,dl_type=0x0800),"
+        "ipv4(src=1.1.1.1,dst=2.2.2.2,proto=47,tos=0,ttl=64,frag=0x0),gre((flags=0x0,proto=0x6558))),out_port(1))",
+        "tnl_push(tnl_port(1),header(size=38,type=4,eth(dst=00:00:00:00:00:01,src=00:00:00:00:00:02,dl_type=0x0800),"
+        "ipv4(src=1.1.1.1,dst=2.2.2.2,proto=47,tos=0,ttl=64,frag=0x0),gre((flags=0x0,proto=0x6558))),out_port(1))",
+        "tnl_push(tnl_port(1),header(size=38,type=3,eth(dst=00:00:00:00:00:01,src=00:00:00:00:00:02,dl_type=0x0800),"
+        "ipv4(src=1.1.1.1,dst=2.2.2.2,proto=47,tos=0,ttl=64,frag=0x0),bogus()),out_port(1))",
+    ],
+)
+def test_tnl_push_size_and_type_must_match_the_header(text: str) -> None:
+    # ovs_parse_tnl_push(): size= and type= are checked against the header that was written.
     with pytest.raises(OdpSyntaxError):
         parse_actions(text)
 
@@ -386,6 +424,16 @@ def _ovs_default_decoder(text: str) -> int | str:
         return text
 
 
+_U32_ACTIONS: dict[int, str] = {
+    A.RECIRC: "recirc",
+    A.TRUNC: "trunc",
+    A.METER: "meter",
+    A.TUNNEL_POP: "tnl_pop",
+    A.LB_OUTPUT: "lb_output",
+}
+_FLAG_ACTIONS: dict[int, str] = {A.POP_VLAN: "pop_vlan", A.CT_CLEAR: "ct_clear", A.POP_NSH: "pop_nsh"}
+
+
 def _expect(data: bytes) -> list[dict[str, Any]]:
     """What ODPFlow should report for our netlink bytes, decoded here independently with struct."""
     if not data:
@@ -395,18 +443,12 @@ def _expect(data: bytes) -> list[dict[str, Any]]:
         u32 = struct.unpack("=I", p)[0] if len(p) == 4 else None
         if t == A.OUTPUT:
             out.append({"output": {"port": u32}})
-        elif t in (A.RECIRC, A.TRUNC, A.METER, A.TUNNEL_POP, A.LB_OUTPUT):
-            out.append(
-                {
-                    {A.RECIRC: "recirc", A.TRUNC: "trunc", A.METER: "meter", A.TUNNEL_POP: "tnl_pop"}.get(
-                        t, "lb_output"
-                    ): u32
-                }
-            )
+        elif t in _U32_ACTIONS:
+            out.append({_U32_ACTIONS[t]: u32})
         elif t == A.DROP:
             out.append({"drop": True})
-        elif t in (A.POP_VLAN, A.CT_CLEAR, A.POP_NSH):
-            out.append({{A.POP_VLAN: "pop_vlan", A.CT_CLEAR: "ct_clear"}.get(t, "pop_nsh"): True})
+        elif t in _FLAG_ACTIONS:
+            out.append({_FLAG_ACTIONS[t]: True})
         elif t == A.PUSH_VLAN:
             tpid, tci = struct.unpack("!HH", p)
             v: dict[str, int] = {} if tpid == 0x8100 else {"tpid": tpid}
@@ -469,6 +511,10 @@ def _expect(data: bytes) -> list[dict[str, Any]]:
             kind = struct.unpack_from("=H", userdata)[0] if len(userdata) == 48 else 0
             us["userdata_kind"] = kind if kind in _COOKIE_NAMES else 0  # other types print as userdata(hex)
             out.append({"userspace": us})
+        elif t == A.TUNNEL_PUSH:
+            tnl_port, out_port, size, tnl_type = struct.unpack_from("=IIII", p)
+            dl_type = int.from_bytes(p[28:30], "big")
+            out.append({"tnl_push": (tnl_port, out_port, size, tnl_type, dl_type)})
         elif t in (A.SET, A.SET_MASKED):
             out.append({"set": next(iter(_attrs(p)))[0]})
         else:
@@ -516,6 +562,9 @@ def _normalise(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for n in [*_COOKIE_NAMES.values(), "userdata"]:
                 value.pop(n, None)
             value["userdata_kind"] = kind
+        elif name == "tnl_push":
+            header = value["header"]
+            value = (value["tnl_port"], value["out_port"], header["size"], header["type"], header["eth"]["dl_type"])
         elif name == "set":
             ((key_name, _),) = value.items()
             value = next(k for k, n in _KEY_NAMES.items() if n == key_name)
@@ -544,6 +593,7 @@ def test_ovs_python_parser_agrees(data: bytes) -> None:
 # Texts OVS 3.1.0's parser rejects (our documented extensions), rewritten or skipped for the daemon.
 _DAEMON_UNSUPPORTED = re.compile(
     r"hash\(|push_mpls\(|pop_mpls\(|push_eth\(|pop_eth|dec_ttl\(|\(drop\)\)|clone\(drop\)|actions\(drop\)|slow_path\([^)]*,"
+    r"|gtpu\(|erspan\("
 )
 _KEY = (
     "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),"
@@ -606,6 +656,11 @@ def test_real_daemon_rejects_our_extensions() -> None:
         "recirc(0x1)",
         "clone(drop)",
         "userspace(pid=1,slow_path(cfm,lacp))",
+        "tnl_push(tnl_port(6),header(size=50,type=110,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,dl_type=0x0800),"
+        "ipv4(src=1.1.2.88,dst=1.1.2.92,proto=17,tos=0,ttl=64,frag=0x4000),udp(src=0,dst=2152,csum=0x0),"
+        "gtpu(flags=0x30,msgtype=255,teid=0x1)),out_port(1))",
+        "tnl_push(tnl_port(4),header(size=50,type=107,eth(dst=f8:bc:12:44:34:b6,src=f8:bc:12:46:58:e0,dl_type=0x0800),"
+        "ipv4(src=1.1.2.88,dst=1.1.2.92,proto=47,tos=0,ttl=64,frag=0x4000),erspan(ver=1,sid=0x7,idx=0x1234)),out_port(1))",
     ]
     with PrivateOvs(ports=1) as ovs:
         for i, text in enumerate(extensions):
