@@ -36,7 +36,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -115,13 +115,24 @@ def sweep_stale() -> list[str]:
     return removed
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    # Resolved once in the parent: dlopen() between fork and exec could deadlock
+    # on a lock held by another thread at fork time.
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    prctl: Callable[..., int] = ctypes.CDLL(libc_name, use_errno=True).prctl
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
 def _set_pdeathsig() -> None:
     # Runs in the child between fork and exec: the daemon gets SIGTERM when the
     # thread that started it dies, so a killed test run leaves no daemon behind.
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class PrivateOvs:
