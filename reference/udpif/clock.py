@@ -22,19 +22,19 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """Wall-clock milliseconds from ``time.monotonic_ns``, offset so that the first reading is large.
+    """``time.monotonic_ns`` in milliseconds, the domain OVS's ``time_msec()`` and the reference datapath use.
 
-    The offset keeps "0 = never used" (OVS's convention for ``used``) from
-    colliding with a real timestamp.
+    Keep the udpif's clock in the same domain as the datapath's ``used``
+    timestamps; ``offset_ms`` shifts it (e.g. to simulate a later start).
     """
 
-    __slots__ = ("_base",)
+    __slots__ = ("_offset",)
 
-    def __init__(self, start_ms: int = 1_000_000) -> None:
-        self._base = start_ms - time.monotonic_ns() // 1_000_000
+    def __init__(self, offset_ms: int = 0) -> None:
+        self._offset = offset_ms
 
     def now_ms(self) -> int:
-        return self._base + time.monotonic_ns() // 1_000_000
+        return self._offset + time.monotonic_ns() // 1_000_000
 
 
 class ManualClock:

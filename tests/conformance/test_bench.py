@@ -107,3 +107,24 @@ def test_cli_unwritable_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     target = tmp_path / "missing-dir" / "p.svg"
     assert main(["bench", "--quiet", "--flows", "16", "--rounds", "1", "--ukeys", "50", "--plot", str(target)]) == 2
     assert "cannot write the plot" in capsys.readouterr().err
+
+
+def test_cli_over_a_registered_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bench", "--json", "--quiet", "--flows", "48", "--rounds", "1", "--ukeys", "50"]
+    assert main([*args, "--backend", "reference", "-o", "semantics=netdev"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["revalidation"]["datapath"] == "reference (semantics=netdev)"
+    assert out["revalidation"]["flows"] == 48
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "reference-legacy"], "does not support UFIDs"),
+        (["-o", "semantics=netdev"], "--option needs --backend"),
+        (["--backend", "reference", "-o", "semantics"], "KEY=VALUE"),
+    ],
+)
+def test_cli_backend_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quiet", "--flows", "8", "--rounds", "1", "--ukeys", "10", *extra]) == 2
+    assert message in capsys.readouterr().err
