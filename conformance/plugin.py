@@ -461,7 +461,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         rep.user_properties.append(
             (
                 "ufidcert.rerun",
-                f"# re-run this check alone:\npytest -p no:cacheprovider --dpif-backend {st.spec}{opts} "
+                f"# re-run this check alone:\n#   pytest -p no:cacheprovider --dpif-backend {st.spec}{opts} "
                 f"--dpif-profile {st.profile.name} --dpif-seed {st.seed} '{item.path}::{item.name}'\n",
             )
         )
