@@ -105,6 +105,19 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-ID-004", "MUST", "ufid", "common",
        "No two installed flows share a UFID: a CREATE reusing a live UFID fails with EEXIST and the first "
        "flow is unchanged.", f"{_DPIF_H}; {_KDP} ovs_flow_cmd_new"),
+    # --- UFID length rules
+    _r("UFID-LEN-001", "MUST", "ufid", "kernel",
+       "UFIDs of 1 to 16 bytes identify flows and are echoed with exactly their length and bytes.",
+       "kernel datapath/flow_netlink.c ovs_nla_get_identifier; datapath/flow_table.c ufid compare"),
+    _r("UFID-LEN-002", "MUST", "ufid", "kernel",
+       "A zero-length UFID is rejected with ERANGE and installs nothing.",
+       "kernel datapath/datapath.c flow_policy (OVS_FLOW_ATTR_UFID minimum length 1)"),
+    _r("UFID-LEN-003", "MUST", "ufid", "kernel",
+       "A UFID longer than 16 bytes is ignored: the flow is installed key-identified and found by its key.",
+       "kernel datapath/flow_netlink.c ovs_nla_get_ufid ('ufid size ... too large')"),
+    _r("UFID-LEN-004", "MUST", "ufid", "common",
+       "The 16-byte wire form of a UFID (host-order 32-bit words) and the Ufid value address the same flow.",
+       "lib/dpif-netlink.c (OVS_FLOW_ATTR_UFID carries ovs_u128 in host order)"),
     # --- lookups by UFID and by key
     _r("UFID-GET-001", "MUST", "ufid", "common",
        "get by UFID finds the flow; get of a UFID that is not installed fails with ENOENT.", _DPIF_H),
@@ -302,6 +315,7 @@ def _area(rid: str) -> str:
 _AREA_TITLES: dict[str, str] = {
     "SMOKE": "Smoke check",
     "ID": "UFID echo and identity",
+    "LEN": "UFID length rules",
     "GET": "Lookups by UFID and by key",
     "PUT": "Put outcomes (CREATE, MODIFY, ZERO_STATS)",
     "DUP": "Duplicates and overlap",
