@@ -25,6 +25,22 @@ def test_hash_matches_murmur3_examples(dpif_session: BackendSession) -> None:
 
 
 @requirement("UFID-HASH-001")
+def test_hash_matches_shipped_vectors_and_smhasher(dpif_session: BackendSession) -> None:
+    from conformance.vectors import load_vectors, smhasher_verification
+
+    fn = dpif_session.fresh().hash_bytes128  # type: ignore[attr-defined]
+    suite = load_vectors("x64")
+    for group in suite.groups:
+        for v in group.vectors:
+            got = fn(v.data, v.seed)
+            assert got == v.expected, (
+                f"vector {group.name} ({len(v.data)} bytes, seed {v.seed:#x}): {bytes(got).hex()} != {v.expected.hex()}"
+            )
+    check = smhasher_verification(fn)
+    assert check == suite.smhasher_expected, f"SMHasher verification {check:#010x} != {suite.smhasher_expected:#010x}"
+
+
+@requirement("UFID-HASH-001")
 @property_settings()
 @given(data=st.binary(max_size=200), basis=st.integers(0, 0xFFFFFFFF))
 def test_hash_matches_murmur3_property(dpif_session: BackendSession, data: bytes, basis: int) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from reference.datapath import ReferenceDatapath
 from reference.dpif import DpifExists, DpifFlow, FlowStats, PutFlags, UfidArg
+from reference.hash import hash_bytes128
 from reference.ufid import Ufid
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "ignore_masks",
     "ignore_zero_stats",
     "leak_keys_in_terse_dumps",
+    "right_hash",
     "stop_dump_at_1000",
     "swap_ufid_words",
+    "wrong_hash_basis",
     "zero_stats_on_delete",
 ]
 
@@ -104,6 +107,27 @@ class _IgnoreMasks(ReferenceDatapath):
         flags: PutFlags = PutFlags.CREATE,
     ) -> FlowStats:
         return super().flow_put(key, None, actions, ufid=ufid, flags=flags)
+
+
+class _WrongHash(ReferenceDatapath):
+    def hash_bytes128(self, data: bytes, basis: int) -> bytes:
+        # The defect: the basis (seed) is used with its lowest bit flipped.
+        return hash_bytes128(data, basis ^ 1, variant="x64")
+
+
+class _RightHash(ReferenceDatapath):
+    def hash_bytes128(self, data: bytes, basis: int) -> bytes:
+        return hash_bytes128(data, basis, variant="x64")
+
+
+def wrong_hash_basis() -> ReferenceDatapath:
+    """hash_bytes128 with a wrong seed."""
+    return _WrongHash()
+
+
+def right_hash() -> ReferenceDatapath:
+    """Not broken: exposes the correct hash (HASH-001 applies and passes)."""
+    return _RightHash()
 
 
 def leak_keys_in_terse_dumps() -> ReferenceDatapath:

@@ -25,6 +25,7 @@ _BROKEN = {
     "ignore_zero_stats": {"UFID-PUT-005"},
     "stop_dump_at_1000": {"UFID-DUMP-005"},
     "ignore_masks": {"UFID-MASK-001", "UFID-KEY-001"},
+    "wrong_hash_basis": {"UFID-HASH-001"},
 }
 
 
@@ -55,6 +56,11 @@ def test_reference_passes(tmp_path: Path) -> None:
     assert status == 0 and doc["verdict"] == "pass"
     assert not _by_status(doc, "fail") and not _by_status(doc, "error")
     assert "UFID-ID-001" in _by_status(doc, "pass")
+
+
+def test_exposed_hash_is_checked(tmp_path: Path) -> None:
+    status, doc = _certify(tmp_path, "python:tests.conformance._broken:right_hash")
+    assert status == 0 and "UFID-HASH-001" in _by_status(doc, "pass")
 
 
 def test_legacy_passes_with_ufid_requirements_not_applicable(tmp_path: Path) -> None:
