@@ -134,6 +134,9 @@ def _l2_5_onward(present: dict[int, Attribute], expected: set[int], dl_type: int
         expected.add(KeyAttr.MPLS)
         mpls = present.get(KeyAttr.MPLS)
         if mpls is not None:
+            if not mpls.payload:
+                # Linux upcall keys carry an empty stack when it was cut short.
+                raise _Verdict(KeyFitness.ERROR, "MPLS LSEs have invalid length 0")
             lses = [int.from_bytes(mpls.payload[i : i + 4], "big") for i in range(0, len(mpls.payload), 4)]
             if len(lses) > _FLOW_MAX_MPLS_LABELS:
                 return FitnessReport(KeyFitness.TOO_MUCH, f"{len(lses)} MPLS labels, userspace keeps 3")

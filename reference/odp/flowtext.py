@@ -84,6 +84,8 @@ _TUN_FLAG_NAMES = {_TNL_F_OAM: "oam", _TNL_F_DONT_FRAGMENT: "df", _TNL_F_CSUM: "
 _FRAG_NAMES = {0: "no", 1: "first", 2: "later"}
 _IPV6_LABEL_MASK = 0x000FFFFF
 _ERSPAN_LEN = 12  # sizeof(struct erspan_metadata)
+# What OVS prints after "mpls(" for an empty MPLS attribute (no closing ')').
+_MPLS_EMPTY = "(bad key length 0)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,6 +648,12 @@ def _fmt_attr_body(o: _Out, t: int, a: bytes, ma: bytes | None, verbose: bool) -
     elif t == KeyAttr.VLAN:
         _fmt_vlan_tci(o, _be(a), _be(m) if m is not None else 0xFFFF, verbose)
     elif t == KeyAttr.MPLS:
+        if not a:
+            # An empty label stack (Linux upcall keys for a cut stack):
+            # format_odp_key_attr__ prints this and returns before its
+            # closing ')', so the text really is "mpls((bad key length 0)".
+            o.put(_MPLS_EMPTY)
+            return
         _fmt_mpls(o, a, None if is_exact else m)
     elif t == KeyAttr.ETHERTYPE:
         o.put(f"0x{_be(a):04x}")
@@ -1317,6 +1325,11 @@ class _Parser:
         return v, p
 
     def _mpls(self, pos: int) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
+        if self.starts(pos, _MPLS_EMPTY):
+            # Beyond OVS (whose parser refuses it): read back the printer's
+            # text for an empty label stack, so that Linux upcall keys with
+            # a cut MPLS stack round-trip. "mpls()" stays one zero entry.
+            return [(KeyAttr.MPLS, b"", b"" if self.with_mask else None)], pos + len(_MPLS_EMPTY)
         # SCAN_BEGIN_ARRAY over FLOW_MAX_MPLS_LABELS (3) label stack entries.
         cnt = 3
         keys = [0] * cnt

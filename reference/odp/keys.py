@@ -430,9 +430,14 @@ def _decode_level(
             continue
         if spec.length >= 0 and len(payload) != spec.length:
             raise OdpDecodeError(f"payload is {len(payload)} bytes, expected {spec.length}", where=label, offset=offset)
-        if table == "key" and attr_type == KeyAttr.MPLS and (not payload or len(payload) % 4):
+        if table == "key" and attr_type == KeyAttr.MPLS and len(payload) % 4:
+            # An EMPTY stack is accepted: Linux's upcall keys carry one when
+            # the label stack is cut short (flow.c key_extract_l3l4 leaves
+            # num_labels_mask 0 and flow_netlink.c __ovs_nla_put_key reserves
+            # 0 * sizeof(struct ovs_key_mpls)). The kernel refuses it only
+            # when a flow is installed (ovs_key_from_nlattrs: label_count 0).
             raise OdpDecodeError(
-                f"payload is {len(payload)} bytes, expected a non-empty multiple of 4 (label stack entries)",
+                f"payload is {len(payload)} bytes, expected a multiple of 4 (label stack entries)",
                 where=label,
                 offset=offset,
             )

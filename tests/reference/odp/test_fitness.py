@@ -51,6 +51,8 @@ def _key(text: str) -> bytes:
         ),
         ("in_port(1),eth(),eth_type(0x8847),mpls(label=1,tc=0,ttl=64,bos=1)", KeyFitness.PERFECT),
         ("in_port(1),eth(),eth_type(0x8847),mpls(label=1,tc=0,ttl=64,bos=0)", KeyFitness.TOO_LITTLE),
+        # An empty stack (Linux upcalls, cut stack): "MPLS LSEs have invalid length 0".
+        ("in_port(1),eth(),eth_type(0x8847),mpls((bad key length 0)", KeyFitness.ERROR),
         (
             "in_port(1),eth(),eth_type(0x8847),mpls(label=1,tc=0,ttl=64,bos=1,label=2,tc=0,ttl=64,bos=1)",
             KeyFitness.ERROR,

@@ -210,6 +210,28 @@ def test_format_key_attr_bad_arguments() -> None:
         format_key_attr(KeyAttr.IPV4, bytes(12), bytes(11), verbose=True)
 
 
+def test_empty_mpls_stack_prints_as_ovs_does() -> None:
+    # odp-util.c (v3.1.0) format_odp_key_attr__, OVS_KEY_ATTR_MPLS: a key of
+    # size 0 prints "(bad key length 0)" after "mpls(" and returns before the
+    # closing ')'. Linux sends such keys for cut label stacks; we read that
+    # text back (OVS cannot), while "mpls()" stays one all-zero entry as in
+    # OVS's SCAN_END_ARRAY.
+    head = parse_flow("in_port(1),eth(),eth_type(0x8847)")
+    assert head.mask is not None
+    key = head.key + pack_attr(KeyAttr.MPLS, b"")
+    mask = head.mask + pack_attr(KeyAttr.MPLS, b"")
+    for verbose in (False, True):
+        text = format_key(key, verbose=verbose)
+        assert text.endswith(",eth_type(0x8847),mpls((bad key length 0)")
+        assert parse_flow(text, with_mask=False).key == key
+    # With a mask, an empty mask is all-wildcard: compact omits the attribute.
+    assert "mpls" not in format_key(key, mask)
+    verbose_text = format_key(key, mask, verbose=True)
+    assert verbose_text.endswith(",mpls((bad key length 0)")
+    assert parse_flow(verbose_text) == type(head)(None, key, mask)
+    assert parse_flow("mpls()", with_mask=False).key == pack_attr(KeyAttr.MPLS, bytes(4))
+
+
 def test_empty_key() -> None:
     assert format_key(b"") == "<empty>"
     assert parse_flow("").key == b""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import shutil
 import struct
 import subprocess
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.strategies import flow_keys, keys_with_masks, opaque_key_attrs
-from reference._netlink import pack_attr
+from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError
 from reference.odp.keys import (
     KEY_ATTRS,
@@ -34,6 +36,23 @@ from tests._support import require
 
 def _u32(v: int) -> bytes:
     return struct.pack("=I", v)
+
+
+def kernel_upcall_keys() -> list[bytes]:
+    """Every upcall key the real Linux 6.1 module sent (fixture kernel-6.1-upcall-keys.json)."""
+    data = json.loads(files("conformance.fixtures").joinpath("kernel-6.1-upcall-keys.json").read_text())
+    cases = data["cases"] + data["with_priority_and_mark"]["cases"]
+    return [bytes.fromhex(case["key"]) for case in cases]
+
+
+def _walk(key: bytes) -> list[tuple[int, bytes]]:
+    # Our generic TLV walker (not the decoder under test), into encap() only.
+    out: list[tuple[int, bytes]] = []
+    for t, p, _ in iter_attrs(key, where="key"):
+        out.append((t, p))
+        if t == KeyAttr.ENCAP:
+            out.extend(_walk(p))
+    return out
 
 
 # --- round trips --------------------------------------------------------------------
@@ -119,7 +138,7 @@ def test_canonical_order_is_userspace_order() -> None:
         (pack_attr(KeyAttr.IN_PORT, b"\1\0"), "key/in_port"),  # wrong fixed size
         (pack_attr(KeyAttr.IPV4, bytes(13)), "key/ipv4"),
         (pack_attr(KeyAttr.MPLS, bytes(6)), "key/mpls"),
-        (pack_attr(KeyAttr.MPLS, b""), "key/mpls"),
+        (pack_attr(KeyAttr.MPLS, bytes(2)), "key/mpls"),
         (pack_attr(KeyAttr.IN_PORT, _u32(1)) * 2, "key/in_port"),  # duplicate
         (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.TTL, b"\1\2")), "key/tunnel/ttl"),
         (pack_attr(KeyAttr.TUNNEL, pack_attr(TunnelKeyAttr.GENEVE_OPTS, bytes(6))), "key/tunnel/geneve"),
@@ -132,6 +151,18 @@ def test_malformed_keys_name_the_attribute(data: bytes, where: str) -> None:
         validate_key(data)
     assert exc.value.where == where
     assert isinstance(exc.value, ValueError)
+
+
+def test_empty_mpls_stack_from_linux_upcalls_is_accepted() -> None:
+    # Linux 6.1 sends an EMPTY MPLS attribute when a label stack is cut
+    # short (observed: fixture kernel-6.1-upcall-keys.json, captured by H4).
+    cut = [key for key in kernel_upcall_keys() if (KeyAttr.MPLS, b"") in _walk(key)]
+    assert cut, "the fixture should hold keys of cut MPLS stacks"
+    for key in cut:
+        validate_key(key)
+        rec = decode_key(key)
+        assert encode_key(rec) == key
+    assert decode_key(pack_attr(KeyAttr.MPLS, b"")).attrs == (Attribute(KeyAttr.MPLS, b""),)
 
 
 def test_nesting_too_deep() -> None:
