@@ -1,0 +1,476 @@
+"""Boot a Linux kernel under QEMU (TCG) once per run and relay raw netlink messages to it.
+
+Recipe (measured in /work/shared/backends.md section 3, docs/kernel-backend.md):
+Debian's kernel package is downloaded and extracted into a cache, never
+installed; a tiny busybox initramfs mounts the host's root read-only over
+9p with a tmpfs overlay, and starts :mod:`conformance.backends._nlio` on a
+virtio-serial port. The host then sends netlink requests as bytes and
+gets the kernel's answers back; nothing else runs in the (slow) guest.
+
+Every wait is bounded: a guest that does not boot or stops answering is
+killed and reported as :class:`GuestUnresponsive` with the console's tail.
+QEMU dies with this process (``PR_SET_PDEATHSIG``), and the guest powers off
+when the host hangs up the relay.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.backends import _nlio
+from conformance.errors import BackendUnavailable, ConformanceError
+
+__all__ = [
+    "GuestUnresponsive",
+    "Vm",
+    "VmConfig",
+    "acquire",
+    "cache_dir",
+    "ensure_debian_kernel",
+    "qemu_missing",
+    "release",
+    "unavailable_reason",
+]
+
+QEMU = "qemu-system-x86_64"
+GUEST_PYTHON = "/usr/bin/python3"
+_PORT_NAME = "ufidcert.relay"
+# Drivers the initramfs loads before it can mount the host root and open the relay port.
+_BOOT_MODULES = (
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_modern_dev",
+    "virtio_pci_legacy_dev",
+    "virtio_pci",
+    "virtio_console",
+    "netfs",
+    "fscache",
+    "9pnet",
+    "9pnet_virtio",
+    "9p",
+    "overlay",
+)
+_CALL = struct.Struct("=IB")
+_ANSWER = struct.Struct("=Ii")
+
+
+class GuestUnresponsive(ConformanceError):
+    """The QEMU guest did not boot or stopped answering; QEMU has been killed."""
+
+
+@dataclass(frozen=True, slots=True)
+class VmConfig:
+    """How to boot: ``kernel`` (bzImage path, None = Debian's package), its ``modules`` tree, limits."""
+
+    kernel: str | None = None
+    modules: str | None = None
+    boot_timeout_s: float = 180.0
+    op_timeout_s: float = 60.0
+    memory_mib: int = 1024
+    cpus: int = 2
+
+
+def cache_dir() -> Path:
+    """``$UFIDCERT_CACHE`` or ``~/.cache/ufidcert`` (``$XDG_CACHE_HOME`` honoured)."""
+    env = os.environ.get("UFIDCERT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ufidcert"
+
+
+def qemu_missing() -> str | None:
+    """A one-line reason when QEMU or the guest's tools are missing, else None."""
+    if shutil.which(QEMU) is None:
+        return f"{QEMU} not found (apt-get install qemu-system-x86)"
+    if shutil.which("busybox") is None:
+        return "busybox not found (apt-get install busybox-static)"
+    if not os.path.exists(GUEST_PYTHON):
+        return f"{GUEST_PYTHON} not found: the guest runs the relay with the host's system Python"
+    return None
+
+
+def unavailable_reason() -> str | None:
+    """None when a VM with Debian's kernel can be booted here, else a one-line reason."""
+    missing = qemu_missing()
+    if missing:
+        return missing
+    if (cache_dir() / "kernel" / "kver").is_file():
+        return None
+    for tool in ("apt-get", "apt-cache", "dpkg-deb", "depmod"):
+        if shutil.which(tool) is None:
+            return f"no cached kernel and {tool} not found to fetch Debian's linux-image-amd64"
+    return None
+
+
+def _sh(argv: list[str], *, cwd: Path | None = None, timeout: float = 600) -> str:
+    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    if p.returncode:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or [""]
+        raise BackendUnavailable(f"{' '.join(argv[:3])} failed: {tail[0]}")
+    return p.stdout
+
+
+@contextlib.contextmanager
+def _locked(path: Path):  # type: ignore[no-untyped-def]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_debian_kernel() -> tuple[Path, Path, str]:
+    """Download and extract the kernel ``linux-image-amd64`` depends on; returns (vmlinuz, root, version).
+
+    ``apt-get download`` + ``dpkg-deb -x`` + ``depmod -b``: no postinst, no
+    initramfs-tools, no systemd. Cached under :func:`cache_dir`/kernel.
+    """
+    kdir = cache_dir() / "kernel"
+    with _locked(cache_dir() / "kernel.lock"):
+        kver_file = kdir / "kver"
+        if not kver_file.is_file():
+            if kdir.exists():
+                shutil.rmtree(kdir)
+            kdir.mkdir(parents=True)
+            out = _sh(["apt-cache", "depends", "linux-image-amd64"])
+            pkgs = [
+                ln.split(":", 1)[1].strip()
+                for ln in out.splitlines()
+                if ln.strip().startswith("Depends: linux-image-") and ln.split(":", 1)[1].strip()[12:13].isdigit()
+            ]
+            if not pkgs:
+                raise BackendUnavailable("apt-cache knows no linux-image-amd64 dependency (run apt-get update)")
+            pkg = pkgs[0]
+            _sh(["apt-get", "download", pkg], cwd=kdir)
+            debs = sorted(kdir.glob(f"{pkg}_*.deb"))
+            if not debs:
+                raise BackendUnavailable(f"apt-get download {pkg} produced no .deb")
+            _sh(["dpkg-deb", "-x", str(debs[0]), str(kdir / "root")])
+            debs[0].unlink()
+            kver = pkg[len("linux-image-") :]
+            _sh(["depmod", "-b", str(kdir / "root"), kver])
+            kver_file.write_text(kver + "\n")
+        kver = kver_file.read_text().strip()
+    return kdir / "root" / "boot" / f"vmlinuz-{kver}", kdir / "root" / "lib" / "modules" / kver, kver
+
+
+def _init_script(modules_dir: str | None) -> str:
+    # Runs as PID 1 in the initramfs (busybox sh). Mounts the host root read-only
+    # over 9p with a tmpfs overlay, then hands the relay port to _nlio.py.
+    mods = " ".join(_BOOT_MODULES)
+    link = ""
+    if modules_dir:
+        kver = Path(modules_dir).name
+        link = (
+            f"mkdir -p /newroot/lib/modules; [ -e /newroot/lib/modules/{kver} ] || "
+            f"ln -s {modules_dir} /newroot/lib/modules/{kver}\n"
+            # kernel-initiated module autoloading runs the root filesystem's modprobe
+            "printf '#!/bin/sh\\nexec chroot /newroot modprobe \"$@\"\\n' > /sbin-modprobe; chmod +x /sbin-modprobe\n"
+            "echo /sbin-modprobe > /proc/sys/kernel/modprobe\n"
+        )
+    return f"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in {mods}; do [ -f /mods/$m.ko ] && insmod /mods/$m.ko; done
+P9=trans=virtio,version=9p2000.L,msize=512000
+fail() {{ echo "UFIDCERT-GUEST: $*"; poweroff -f; }}
+mount -t 9p -o $P9,ro,cache=loose hostroot /lower || fail "9p root mount failed"
+mount -t tmpfs tmpfs /up; mkdir /up/u /up/w
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/up/u,workdir=/up/w /newroot || fail "overlay failed"
+for d in proc sys dev run tmp; do mkdir -p /newroot/$d; done
+mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
+mount -t tmpfs tmpfs /newroot/run; mount -t tmpfs tmpfs /newroot/tmp
+{link}echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+PORT=
+for p in /sys/class/virtio-ports/*; do
+  [ "$(cat $p/name 2>/dev/null)" = "{_PORT_NAME}" ] && PORT=/dev/$(basename $p)
+done
+[ -n "$PORT" ] || fail "no virtio-serial port {_PORT_NAME}"
+cp /nlio.py /newroot/run/nlio.py
+echo "UFIDCERT-GUEST: relay starting at uptime $(cut -d' ' -f1 /proc/uptime)"
+chroot /newroot /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root {GUEST_PYTHON} -I -S /run/nlio.py $PORT
+echo "UFIDCERT-GUEST: relay exited rc=$?"
+poweroff -f
+"""
+
+
+def _initramfs(modules_dir: str | None) -> Path:
+    """The busybox initramfs for ``modules_dir`` (cached by content)."""
+    init = _init_script(modules_dir)
+    relay = Path(_nlio.__file__).read_bytes()
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise BackendUnavailable("busybox not found (apt-get install busybox-static)")
+    h = hashlib.sha256(init.encode() + relay + (modules_dir or "").encode() + busybox.encode()).hexdigest()[:16]
+    out = cache_dir() / f"initramfs-{h}.cpio.gz"
+    if out.is_file():
+        return out
+    with tempfile.TemporaryDirectory(prefix="ufidcert-initramfs-") as tmp:
+        t = Path(tmp)
+        for d in ("bin", "proc", "sys", "dev", "lower", "up", "newroot", "mods"):
+            (t / d).mkdir()
+        shutil.copy(busybox, t / "bin" / "busybox")
+        if modules_dir:
+            found = {p.name[:-3]: p for p in Path(modules_dir).rglob("*.ko")}
+            for m in _BOOT_MODULES:
+                if m in found:
+                    shutil.copy(found[m], t / "mods" / f"{m}.ko")
+        (t / "init").write_text(init)
+        (t / "init").chmod(0o755)
+        (t / "nlio.py").write_bytes(relay)
+        files = subprocess.run(["find", "."], cwd=t, capture_output=True, check=True).stdout
+        cpio = subprocess.run(
+            [busybox, "cpio", "-o", "-H", "newc"], cwd=t, input=files, capture_output=True, check=True
+        ).stdout
+        import gzip
+
+        tmp_out = out.with_suffix(".tmp")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out.write_bytes(gzip.compress(cpio, compresslevel=1))
+        tmp_out.replace(out)
+    return out
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: QEMU gets SIGKILL when this process dies.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Vm:
+    """One running guest with the relay: a :class:`~conformance.backends.kernel.Transport`.
+
+    Use :func:`acquire` / :func:`release` (one guest per process, booted on
+    first use), not this class directly.
+    """
+
+    def __init__(self, config: VmConfig) -> None:
+        self.config = config
+        if config.kernel:
+            vmlinuz = Path(config.kernel)
+            if not vmlinuz.is_file():
+                raise BackendUnavailable(f"kernel={config.kernel}: no such file")
+            modules = config.modules
+        else:
+            vmlinuz, mods_path, _kver = ensure_debian_kernel()
+            modules = str(mods_path)
+        if modules and not Path(modules).is_dir():
+            raise BackendUnavailable(f"modules={modules}: no such directory")
+        initrd = _initramfs(modules)
+        self._dir = Path(tempfile.mkdtemp(prefix="ufidcert-vm-"))
+        self.console = self._dir / "console.log"
+        sock_path = self._dir / "relay.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(sock_path))
+        listener.listen(1)
+        self._lock = threading.Lock()
+        self._conn: socket.socket | None = None
+        t0 = time.monotonic()
+        argv = [
+            QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", str(config.memory_mib), "-smp", str(config.cpus),
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            "-serial", f"file:{self.console}",
+            "-kernel", str(vmlinuz), "-initrd", str(initrd),
+            "-append", "console=ttyS0 quiet loglevel=3 panic=-1",
+            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"socket,id=relay,path={sock_path}",
+            "-device", f"virtserialport,chardev=relay,name={_PORT_NAME}",
+        ]  # fmt: skip
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self._dir / "qemu.err", "wb"),  # noqa: SIM115 - the child owns it
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed so QEMU never outlives us
+            )
+        except OSError as exc:
+            listener.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise BackendUnavailable(f"cannot start {QEMU}: {exc}") from None
+        try:
+            listener.settimeout(30)
+            try:
+                self._conn, _ = listener.accept()
+            except OSError:
+                self._fail("QEMU did not connect the relay port within 30 s")
+            finally:
+                listener.close()
+            status, body = self._read_answer(config.boot_timeout_s, booting=True)
+            if status or body != b"ready":
+                self._fail(f"unexpected hello from the guest relay: {status} {body[:40]!r}")
+            self.boot_s = time.monotonic() - t0
+            rc, out = self.run(["uname", "-r"])
+            self.kernel_release = out.decode().strip() if rc == 0 else "unknown"
+        except BaseException:
+            self.shutdown()
+            raise
+
+    # -- relay --------------------------------------------------------------
+
+    def _console_tail(self) -> str:
+        try:
+            lines = self.console.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(lines[-3:])
+
+    def _fail(self, what: str) -> None:
+        tail = self._console_tail()
+        self.shutdown(graceful=False)
+        raise GuestUnresponsive(f"kernel VM: {what}; QEMU killed" + (f"; console: {tail}" if tail else ""))
+
+    def _read_exact(self, n: int, deadline: float, booting: bool) -> bytes:
+        buf = b""
+        assert self._conn is not None
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._fail("the guest did not boot in time" if booting else "the guest stopped answering")
+            if self._proc.poll() is not None:
+                self._fail(f"QEMU exited with status {self._proc.returncode}")
+            self._conn.settimeout(min(left, 1.0))
+            try:
+                chunk = self._conn.recv(n - len(buf))
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                self._fail(f"relay connection failed: {exc}")
+            if not chunk:
+                self._fail("the guest closed the relay")
+            buf += chunk
+        return buf
+
+    def _read_answer(self, timeout_s: float, *, booting: bool = False) -> tuple[int, bytes]:
+        deadline = time.monotonic() + timeout_s
+        length, status = _ANSWER.unpack(self._read_exact(_ANSWER.size, deadline, booting))
+        return status, self._read_exact(length, deadline, booting)
+
+    def call(self, op: int, body: bytes, timeout_s: float | None = None) -> bytes:
+        """One relay call; an errno answer raises OSError, silence raises :class:`GuestUnresponsive`."""
+        with self._lock:
+            if self._conn is None:
+                raise GuestUnresponsive("kernel VM: the guest is not running")
+            try:
+                self._conn.sendall(_CALL.pack(len(body), op) + body)
+                status, out = self._read_answer(timeout_s or self.config.op_timeout_s)
+            except GuestUnresponsive:
+                raise
+            except OSError as exc:
+                self._fail(f"relay failed: {exc}")
+                raise  # not reached: _fail raises
+            except BaseException:
+                # Interrupted mid-call (e.g. the suite's per-operation timeout): the
+                # stream is out of step with the guest, so this guest cannot be trusted.
+                self.shutdown(graceful=False)
+                raise
+        if status:
+            raise OSError(status, out.decode(errors="replace") or os.strerror(status))
+        return out
+
+    # -- Transport ------------------------------------------------------------
+
+    def open_socket(self) -> tuple[int, int]:
+        chan, pid = struct.unpack("=II", self.call(_nlio.OP.OPEN, b""))
+        return chan, pid
+
+    def transact(self, chan: int, seq: int, data: bytes, timeout_s: float) -> bytes:
+        body = struct.pack("=III", chan, seq, int(timeout_s * 1000)) + data
+        return self.call(_nlio.OP.TRANSACT, body, timeout_s + 10)
+
+    def recv(self, chan: int, timeout_s: float, max_frames: int) -> list[bytes]:
+        body = struct.pack("=III", chan, int(timeout_s * 1000), max_frames)
+        return _nlio.unpack_frames(self.call(_nlio.OP.RECV, body, timeout_s + 10))
+
+    def close_socket(self, chan: int) -> None:
+        self.call(_nlio.OP.CLOSE, struct.pack("=I", chan))
+
+    def run(self, argv: list[str]) -> tuple[int, bytes]:
+        out = self.call(_nlio.OP.EXEC, b"\0".join(a.encode() for a in argv), 90)
+        return struct.unpack_from("=i", out)[0], out[4:]
+
+    def send_frame(self, ifname: str, frame: bytes) -> None:
+        self.call(_nlio.OP.SEND_FRAME, ifname.encode() + b"\0" + frame)
+
+    def close(self) -> None:
+        """Transport close: the guest stays up for other users; :func:`release` stops it."""
+
+    def shutdown(self, *, graceful: bool = True) -> None:
+        """Power the guest off (relay SHUTDOWN, then SIGKILL after 10 s); remove the temp dir."""
+        conn, self._conn = self._conn, None
+        proc = getattr(self, "_proc", None)
+        if conn is not None:
+            if graceful:
+                with contextlib.suppress(OSError):
+                    conn.settimeout(5)
+                    conn.sendall(_CALL.pack(0, _nlio.OP.SHUTDOWN))
+            conn.close()  # the guest relay sees EOF and powers off
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.wait(10 if graceful else 0.1)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _Shared:
+    """The process's one guest and how many backends use it."""
+
+    vm: Vm | None = None
+    refs = 0
+    lock = threading.Lock()
+
+
+def acquire(config: VmConfig) -> Vm:
+    """The process's guest, booted on first use (later configs must match the first)."""
+    with _Shared.lock:
+        vm = _Shared.vm
+        if vm is not None and (vm._conn is None or vm._proc.poll() is not None):
+            vm.shutdown(graceful=False)
+            _Shared.vm, _Shared.refs = None, 0
+        if _Shared.vm is None:
+            _Shared.vm = Vm(config)
+        elif _Shared.vm.config != config:
+            raise BackendUnavailable("a kernel VM with other options is already running in this process")
+        _Shared.refs += 1
+        return _Shared.vm
+
+
+def release(vm: Vm) -> None:
+    """Drop one user of ``vm``; the last one powers it off."""
+    with _Shared.lock:
+        if vm is not _Shared.vm:
+            vm.shutdown()
+            return
+        _Shared.refs -= 1
+        if _Shared.refs <= 0:
+            _Shared.vm, _Shared.refs = None, 0
+            vm.shutdown()
+
+
+@atexit.register
+def _shutdown_at_exit() -> None:
+    vm, _Shared.vm = _Shared.vm, None
+    if vm is not None:
+        vm.shutdown()
