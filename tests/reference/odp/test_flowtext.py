@@ -210,6 +210,25 @@ def test_format_key_attr_bad_arguments() -> None:
         format_key_attr(KeyAttr.IPV4, bytes(12), bytes(11), verbose=True)
 
 
+def test_ct_fields_of_an_unmasked_key_print_empty() -> None:
+    # odp-util.c (v3.1.0) format_odp_key_attr__: ct_zone/ct_mark print their
+    # value only "if (verbose || !mask_empty(ma))" and mask_empty(NULL) is
+    # true; format_u128 (ct_label) needs verbose or a non-zero mask. So a key
+    # without a mask prints them empty whatever the value, an exact mask
+    # prints the value (zero as "0"). The real daemon agrees
+    # (test_dpctl_crosscheck: dpctl/normalize-actions and dump-flows).
+    key = parse_flow("ct_zone(5),ct_mark(0x7),ct_label(0x9),in_port(1)", with_mask=False).key
+    assert format_key(key) == "ct_zone(),ct_mark(),ct_label(),in_port(1)"
+    assert format_key(key, verbose=True) == "ct_zone(0x5),ct_mark(0x7),ct_label(0x9),in_port(1)"
+    zero = parse_flow("ct_zone(0),ct_mark(0),ct_label(0)")
+    assert zero.mask is not None
+    assert format_key(zero.key, zero.mask) == "ct_zone(0),ct_mark(0),ct_label(0)"
+    wild = parse_flow("ct_zone(0/0),ct_mark(0/0),ct_label(0/0)").mask
+    assert wild is not None
+    assert format_key(zero.key, wild) == ""
+    assert format_key(zero.key, wild, verbose=True) == "ct_zone(0/0),ct_mark(0/0),ct_label(0/0)"
+
+
 def test_empty_mpls_stack_prints_as_ovs_does() -> None:
     # odp-util.c (v3.1.0) format_odp_key_attr__, OVS_KEY_ATTR_MPLS: a key of
     # size 0 prints "(bad key length 0)" after "mpls(" and returns before the
