@@ -14,7 +14,7 @@ command (lib/dpctl.c), rendered and parsed with :mod:`reference.odp`:
 ``flow_put`` CREATE            ``dpctl/add-flow [ufid:U,]KEY ACTIONS``
 ``flow_put`` MODIFY            ``dpctl/mod-flow -s`` (``--clear`` with ZERO_STATS)
 ``flow_put`` CREATE|MODIFY     ``mod-flow -s``/``--clear``, then ``add-flow`` on ENOENT
-``flow_get``                   ``dpctl/get-flow ufid:U``
+``flow_get``                   ``dpctl/get-flow ufid:U`` (a key alone: see ``_generated_ufid``)
 ``flow_del``                   ``dpctl/del-flow -s ufid:U`` (or ``-s KEY``)
 ``flow_dump``                  ``dpctl/dump-flows -m --no-names``
 ``flow_flush``                 ``dpctl/del-flows``
@@ -31,8 +31,7 @@ creates it (CREATE) or modifies it (MODIFY), so MODIFY followed by CREATE on
 ENOENT gives the same outcome when nothing else writes the table meanwhile.
 
 What dpctl cannot express is declared, never faked: terse replies
-(``omit_flags=0``), ``flow_get`` by key alone (``dpctl/get-flow`` takes only
-a UFID), ``execute``, upcalls (``recv_upcalls``; a standalone datapath has no
+(``omit_flags=0``), ``execute``, upcalls (``recv_upcalls``; a standalone datapath has no
 upcall handler), UFIDs that are not 16 bytes. Those raise
 :class:`~reference.dpif.DpifNotSupported` naming the reason.
 
@@ -50,6 +49,7 @@ import contextlib
 import errno as _errno
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -227,6 +227,8 @@ class NetdevDpif(Dpif):
         self._port_names: dict[int, str] = {}
         self._owned_ports: set[int] = set()
         self._closed = False
+        self._lock = threading.RLock()  # a scratch datapath must not be seen by other commands
+        self._ufid_cache: dict[str, Ufid] = {}
         if target is None:
             self._ovs = PrivateOvs(ports=0, timeout=timeout)
             self._ovs.start()
@@ -294,7 +296,8 @@ class NetdevDpif(Dpif):
                 f"dpctl/{cmd} through unixctl takes at most {_MAX_ARGS[cmd]} arguments (options count); "
                 f"cannot send {' '.join(params[:4])}... while other datapaths exist"
             )
-        return self._call(f"dpctl/{cmd}", *params)
+        with self._lock:
+            return self._call(f"dpctl/{cmd}", *params)
 
     def _fits(self, cmd: str, n_args: int) -> bool:
         return n_args + (0 if self._omit_dp else 1) <= _MAX_ARGS[cmd]
@@ -302,7 +305,7 @@ class NetdevDpif(Dpif):
     @staticmethod
     def _flow_text(key: bytes, mask: bytes | None, ufid: str | None) -> str:
         try:
-            text = format_key(key, mask)
+            text = format_key(key, mask, verbose=True)  # every attribute, even fully wildcarded ones
         except UfidcertError as exc:
             raise DpifInvalid(f"key/mask cannot be rendered as dpctl text: {exc}") from None
         return f"{ufid},{text}" if ufid else text
@@ -394,13 +397,42 @@ class NetdevDpif(Dpif):
         if text is None:
             if key is None:
                 raise DpifInvalid("flow_get needs a UFID or a key")
-            raise DpifNotSupported("dpctl/get-flow takes only a UFID; a get by key alone cannot be sent")
+            text = str(self._generated_ufid(key))
         reply = self._dpctl("get-flow", text)
         lines = [ln for ln in reply.splitlines() if ln.strip()]
         if len(lines) != 1:
             raise DpifError(f"dpctl/get-flow returned {len(lines)} lines: {reply!r}", errno=_errno.EPROTO)
         parsed = parse_flow_line(lines[0], now_ms=_now_ms())
         return self._to_flow(parsed, Ufid.parse(text))
+
+    def _generated_ufid(self, key: bytes) -> Ufid:
+        """The UFID this daemon gives ``key`` when it arrives without one.
+
+        dpif-netdev looks a flow up by key by hashing the key into a UFID
+        (``odp_flow_key_hash``, a random seed per process), but dpctl/get-flow
+        takes only a UFID. dpctl/add-flow hashes a key the same way (lib/dpctl.c
+        ``dpctl_put_flow_dpif``), so the key is added without a UFID to a
+        short-lived scratch datapath of the same daemon and its UFID read back
+        from the dump. Cached: the seed never changes while the daemon runs.
+        """
+        text = self._flow_text(key, None, None)
+        cached = self._ufid_cache.get(text)
+        if cached is not None:
+            return cached
+        scratch = f"netdev@ufidscr-{secrets.token_hex(3)}"
+        with self._lock:
+            self._call("dpctl/add-dp", scratch)
+            try:
+                self._call("dpctl/add-flow", scratch, text, "")
+                dump = self._call("dpctl/dump-flows", "-m", "--no-names", scratch)
+            finally:
+                if self._dead is None:
+                    self._call("dpctl/del-dp", scratch)
+        ufids = [parse_flow_line(ln, now_ms=0).ufid for ln in dump.splitlines() if ln.startswith("ufid:")]
+        if len(ufids) != 1 or ufids[0] is None:
+            raise DpifError(f"scratch datapath {scratch} dumped {len(ufids)} flows for one key", errno=_errno.EPROTO)
+        self._ufid_cache[text] = ufids[0]
+        return ufids[0]
 
     def flow_del(self, *, ufid: UfidArg | None = None, key: bytes | None = None, terse: bool = False) -> FlowStats:
         """dpctl/del-flow -s by UFID, or by key (dpctl hashes the key into the UFID it would have got)."""
