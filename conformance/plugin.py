@@ -450,6 +450,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _reproducer.clear()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    # Hypothesis derandomises by a digest that includes the pytest node id, which depends on the
+    # rootdir and on how pytest was invoked (certify, plain pytest, an xdist worker). A stable key
+    # makes the same profile and seed generate the same examples however the suite is run.
+    if _STATE not in item.config.stash:
+        return
+    inner = getattr(getattr(getattr(item, "obj", None), "hypothesis", None), "inner_test", None)
+    if inner is not None:
+        inner._hypothesis_internal_add_digest = f"ufidcert/{item.path.name}::{item.name}".encode()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     rep = yield
