@@ -76,6 +76,26 @@ PROFILES: dict[str, CertProfile] = {
 }
 
 
+def _register_hypothesis_profiles() -> None:
+    # Named profiles for vendors who run their own properties the certification way:
+    # settings.load_profile("ufidcert-standard").
+    from hypothesis import HealthCheck, settings
+
+    for prof in PROFILES.values():
+        settings.register_profile(
+            f"ufidcert-{prof.name}",
+            max_examples=prof.max_examples,
+            stateful_step_count=prof.machine_steps,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+
+
+_register_hypothesis_profiles()
+
+
 @dataclass
 class _Run:
     # Process-wide state of the current certification: hooks without a config
