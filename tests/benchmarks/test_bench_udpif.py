@@ -48,7 +48,10 @@ def _build(n: int) -> tuple[ReferenceDatapath, Udpif]:
 
 @pytest.fixture(scope="module")
 def installed(request: pytest.FixtureRequest) -> Iterator[tuple[ReferenceDatapath, Udpif]]:
-    disabled = request.config.getoption("benchmark_disable", default=True)
+    # pytest-benchmark: --benchmark-enable (tox -e bench) overrides the --benchmark-disable of addopts.
+    disabled = request.config.getoption("benchmark_disable", default=True) and not request.config.getoption(
+        "benchmark_enable", default=False
+    )
     yield _build(300 if disabled else FLOWS)
 
 
