@@ -86,6 +86,7 @@ _IPV6_LABEL_MASK = 0x000FFFFF
 _ERSPAN_LEN = 12  # sizeof(struct erspan_metadata)
 # What OVS prints after "mpls(" for an empty MPLS attribute (no closing ')').
 _MPLS_EMPTY = "(bad key length 0)"
+_HEX_DIGITS = "0123456789abcdefABCDEF"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1274,11 +1275,61 @@ class _Parser:
             return self._nsh(pos + 4)
         if s(pos, "encap("):
             return self._encap(pos + 6)
+        if s(pos, "key"):
+            opaque = self._opaque(pos)
+            if opaque is not None:
+                return opaque
         end = pos
         while end < len(self.s) and (self.s[end].isalnum() or self.s[end] == "_"):
             end += 1
         word = self.s[pos:end] or self.s[pos : pos + 1]
         raise self.error(f"unknown or unsupported key attribute {word!r}", pos)
+
+    def _opaque(self, pos: int) -> tuple[list[tuple[int, bytes, bytes | None]], int] | None:
+        """``key<N>(hex bytes[/hex bytes])``: an attribute type OVS does not know.
+
+        odp-util.c format_odp_key_attr__ prints such attributes (e.g. Linux's
+        IPV6_EXTHDRS, 32) with format_generic_odp_key, "%02x" bytes separated
+        by spaces. OVS 3.1 has no parser for that; we read it back (beyond
+        OVS) so that every kernel upcall key round-trips. Returns ``None``
+        when the text is not of that form.
+        """
+        p = pos + 3
+        while self.at(p).isdigit() and self.at(p) and p - pos < 9:
+            p += 1
+        if p == pos + 3 or self.at(p) != "(":
+            return None
+        attr_type = int(self.s[pos + 3 : p])
+        if attr_type > 0x3FFF or attr_type in KEY_ATTRS:
+            # Known types print under their own name; 0x3fff is NLA_TYPE_MASK.
+            raise self.error(f"key{attr_type}(): not an unknown key attribute type (32..16383)", pos)
+        key, p = self._hex_bytes(p + 1)
+        mask: bytes | None = None
+        if self.at(p) == "/":
+            if not self.with_mask:
+                raise self.error(f"key{attr_type}(): mask not allowed here", p)
+            mstart = p + 1
+            mask, p = self._hex_bytes(mstart)
+            if len(mask) != len(key):
+                raise self.error(f"key{attr_type}(): mask is {len(mask)} bytes but key is {len(key)}", mstart)
+        elif self.with_mask:
+            mask = b"\xff" * len(key)
+        if self.at(p) != ")":
+            raise self.error(f"key{attr_type}(): expected two-digit hex bytes separated by spaces, then ')'", p)
+        return [(attr_type, key, mask)], p + 1
+
+    def _hex_bytes(self, pos: int) -> tuple[bytes, int]:
+        # The inverse of format_generic_odp_key: "xx xx ...", possibly empty.
+        out = bytearray()
+        while self.at(pos) and self.at(pos) in _HEX_DIGITS and self.at(pos + 1) and self.at(pos + 1) in _HEX_DIGITS:
+            out.append(int(self.s[pos : pos + 2], 16))
+            pos += 2
+            if len(out) > 0xFFFF - 4:
+                raise self.error("attribute too large for netlink", pos)
+            if self.at(pos) != " " or not self.at(pos + 1) or self.at(pos + 1) not in _HEX_DIGITS:
+                break
+            pos += 1
+        return bytes(out), pos
 
     def _single_end(  # noqa: PLR0917
         self, t: int, v: int, mv: int | None, p: int, size: int, name: str, *, big: bool = False
@@ -1631,10 +1682,12 @@ class _Parser:
         return v.to_bytes(size, "big"), p
 
     def _nsh(self, pos: int) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
-        # odp-util.c parse_odp_nsh_key_mask_attr (no "ttl=" field there).
-        vals = {"flags": 0, "mdtype": 0, "np": 0, "spi": 0, "si": 0, "c1": 0, "c2": 0, "c3": 0, "c4": 0}
+        # odp-util.c parse_odp_nsh_key_mask_attr. It has no "ttl=" field
+        # although format_nsh_key prints one; we read it (beyond OVS) so that
+        # NSH keys from Linux upcalls, whose ttl is rarely 0, read back.
+        vals = {"flags": 0, "ttl": 0, "mdtype": 0, "np": 0, "spi": 0, "si": 0, "c1": 0, "c2": 0, "c3": 0, "c4": 0}
         masks = dict.fromkeys(vals, 0)
-        bits = {"flags": 8, "mdtype": 8, "np": 8, "spi": 32, "si": 8, "c1": 32, "c2": 32, "c3": 32, "c4": 32}
+        bits = {"flags": 8, "ttl": 8, "mdtype": 8, "np": 8, "spi": 32, "si": 8, "c1": 32, "c2": 32, "c3": 32, "c4": 32}
         while True:
             matched = False
             for name in vals:
@@ -1652,7 +1705,7 @@ class _Parser:
         path_m = ((masks["spi"] << 8) | masks["si"]) & 0xFFFF_FFFF
 
         def nsh_attr(v: dict[str, int], p: int, is_mask: bool) -> bytes:
-            base = struct.pack(">BBBBI", v["flags"], 0, v["mdtype"], v["np"], p)
+            base = struct.pack(">BBBBI", v["flags"], v["ttl"], v["mdtype"], v["np"], p)
             out = pack_attr(NshKeyAttr.BASE, base)
             ctx = struct.pack(">IIII", v["c1"], v["c2"], v["c3"], v["c4"])
             if is_mask or v["mdtype"] == 1:

@@ -23,6 +23,7 @@ from reference.odp import format_key, format_key_attr, parse_flow, parse_key_att
 from reference.odp.keys import decode_key
 from reference.uapi import KeyAttr
 from reference.ufid import Ufid
+from tests.reference.odp.test_keys import kernel_upcall_keys
 
 
 def _ovs_lines() -> list[str]:
@@ -249,6 +250,63 @@ def test_empty_mpls_stack_prints_as_ovs_does() -> None:
     assert verbose_text.endswith(",mpls((bad key length 0)")
     assert parse_flow(verbose_text) == type(head)(None, key, mask)
     assert parse_flow("mpls()", with_mask=False).key == pack_attr(KeyAttr.MPLS, bytes(4))
+
+
+def test_every_linux_upcall_key_prints_and_reads_back() -> None:
+    # Keys the real Linux 6.1 module sent (fixture kernel-6.1-upcall-keys.json):
+    # IPv6 keys carry IPV6_EXTHDRS (32), cut MPLS stacks an empty MPLS.
+    # Key-only text is the verbose form (OVS's odp_flow_key_format); the
+    # compact form of a key without a mask prints ct_zone() etc. empty, which
+    # neither OVS nor we can read back.
+    keys = kernel_upcall_keys()
+    assert len(keys) > 400
+    for key in keys:
+        text = format_key(key, verbose=True)
+        assert parse_flow(text, with_mask=False).key == key, text
+        compact = format_key(key)
+        assert compact.replace("ct_zone(),ct_mark(),ct_label(),", "") == text.replace(
+            "ct_zone(0),ct_mark(0),ct_label(0),", ""
+        )
+
+
+def test_unknown_attributes_print_as_ovs_generic_keys() -> None:
+    # odp-util.c (v3.1.0): ovs_key_attr_to_string names type 32 (which is
+    # __OVS_KEY_ATTR_MAX there) "key32"; format_odp_key_attr__'s default case
+    # prints format_generic_odp_key ("%02x" bytes joined by spaces) and, with
+    # a mask, always "/mask": odp_mask_is_constant__ is false for unknown
+    # types, so such an attribute is never "exact" nor omitted as wildcarded.
+    exthdrs = struct.pack("=H", 0x0104)  # OFPIEH12 UNREP|HOP... any host-order u16
+    key = pack_attr(KeyAttr.IN_PORT, struct.pack("=I", 1)) + pack_attr(KeyAttr.IPV6_EXTHDRS, exthdrs)
+    expected_hex = " ".join(f"{b:02x}" for b in exthdrs)
+    assert format_key(key) == f"in_port(1),key32({expected_hex})"
+    assert format_key(key, verbose=True) == f"in_port(1),key32({expected_hex})"
+    for mask_payload in (b"\xff\xff", b"\x00\x00", b"\x0f\x00"):
+        mask = pack_attr(KeyAttr.IN_PORT, b"\xff" * 4) + pack_attr(KeyAttr.IPV6_EXTHDRS, mask_payload)
+        mask_hex = " ".join(f"{b:02x}" for b in mask_payload)
+        text = format_key(key, mask)
+        assert text == f"in_port(1),key32({expected_hex}/{mask_hex})"
+        assert parse_flow(text) == type(parse_flow(""))(None, key, mask)
+    assert parse_flow("key1234()", with_mask=False).key == pack_attr(1234, b"")
+    assert parse_flow("key32(04 00)").mask == pack_attr(32, b"\xff\xff")
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("key32(4)", 6),  # bytes are two hex digits
+        ("key32(04  00)", 8),  # one space between bytes
+        ("key32(04 00/ff)", 12),  # mask as long as the key
+        ("key5(00)", 0),  # a known type prints under its own name
+        ("key16384(00)", 0),  # beyond NLA_TYPE_MASK
+        ("key32(04 00", 11),
+    ],
+)
+def test_unknown_attribute_syntax_errors(text: str, column: int) -> None:
+    with pytest.raises(OdpSyntaxError) as exc:
+        parse_flow(text)
+    assert exc.value.column == column, str(exc.value)
+    with pytest.raises(OdpSyntaxError):
+        parse_flow("key32(04 00/ff ff)", with_mask=False)
 
 
 def test_empty_key() -> None:

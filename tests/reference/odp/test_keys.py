@@ -153,6 +153,22 @@ def test_malformed_keys_name_the_attribute(data: bytes, where: str) -> None:
     assert isinstance(exc.value, ValueError)
 
 
+def test_every_linux_upcall_key_decodes_and_re_encodes_exactly() -> None:
+    keys = kernel_upcall_keys()
+    assert len(keys) > 400
+    with_exthdrs = 0
+    for key in keys:
+        rec = decode_key(key)
+        assert encode_key(rec) == key
+        assert [a.type for a in rec.attrs] == [t for t, _, _ in iter_attrs(key, where="key")]
+        exthdrs = rec.get(KeyAttr.IPV6_EXTHDRS)
+        if exthdrs is not None:
+            # struct ovs_key_ipv6_exthdrs: one host-order u16, kept verbatim.
+            assert exthdrs.children is None and len(exthdrs.payload) == 2
+            with_exthdrs += 1
+    assert with_exthdrs > 0
+
+
 def test_empty_mpls_stack_from_linux_upcalls_is_accepted() -> None:
     # Linux 6.1 sends an EMPTY MPLS attribute when a label stack is cut
     # short (observed: fixture kernel-6.1-upcall-keys.json, captured by H4).
