@@ -24,6 +24,7 @@ from reference.uapi import (
     DatapathCmd,
     FlowAttr,
     FlowCmd,
+    KeyAttr,
     NlmFlag,
     NlmsgType,
     PacketAttr,
@@ -46,6 +47,7 @@ __all__ = [
     "dp_new",
     "dump_request",
     "encode",
+    "exclude_packet_type",
     "family_request",
     "flush_request",
     "get_request",
@@ -268,6 +270,22 @@ def _terse_attrs() -> tuple[int, bytes]:
     return (FlowAttr.UFID_FLAGS, _U32.pack(int(UfidFlags.TERSE)))
 
 
+def exclude_packet_type(attrs: bytes) -> bytes:
+    """``attrs`` without OVS_KEY_ATTR_PACKET_TYPE (lib/dpif-netlink.c put_exclude_packet_type).
+
+    The kernel's key has no packet type attribute; OVS strips it from every
+    key and mask it sends. Bytes that do not parse are sent unchanged, for
+    the kernel to judge.
+    """
+    try:
+        parts = list(iter_attrs(attrs, where="key"))
+    except OdpDecodeError:
+        return attrs
+    if all(t != KeyAttr.PACKET_TYPE for t, _, _ in parts):
+        return attrs
+    return pack_attrs([(t, p) for t, p, _ in parts if t != KeyAttr.PACKET_TYPE])
+
+
 def put_request(
     key: bytes, mask: bytes | None, actions: bytes, *, ufid: UfidArg | None, flags: PutFlags
 ) -> FlowRequestSpec:
@@ -285,9 +303,9 @@ def put_request(
     attrs: list[tuple[int, bytes]] = []
     if ufid is not None:
         attrs.append((FlowAttr.UFID, ufid_wire(ufid)))
-    attrs.append((FlowAttr.KEY, key))
+    attrs.append((FlowAttr.KEY, exclude_packet_type(key)))
     if mask is not None:
-        attrs.append((FlowAttr.MASK, mask))
+        attrs.append((FlowAttr.MASK, exclude_packet_type(mask)))
     attrs.append((FlowAttr.ACTIONS, actions))
     if flags & PutFlags.ZERO_STATS:
         attrs.append((FlowAttr.CLEAR, b""))
@@ -302,21 +320,19 @@ def _lookup_attrs(
     # dpif_netlink_flow_to_ofpbuf: UFID whenever given; UFID_FLAGS when terse;
     # the key unless the request is terse *and* identified by UFID. Terse is
     # only asked when the probe found UFID support (udpif_use_ufid).
-    terse = terse and ufid_supported and ufid is not None
+    terse = terse and ufid_supported
     attrs: list[tuple[int, bytes]] = []
     if ufid is not None:
         attrs.append((FlowAttr.UFID, ufid_wire(ufid)))
     if terse:
         attrs.append(_terse_attrs())
-    elif key is not None:
-        attrs.append((FlowAttr.KEY, key))
+    if key is not None and not (terse and ufid is not None):
+        attrs.append((FlowAttr.KEY, exclude_packet_type(key)))
     return attrs
 
 
 def get_request(*, ufid: UfidArg | None, key: bytes | None, terse: bool, ufid_supported: bool) -> FlowRequestSpec:
-    """``OVS_FLOW_CMD_GET`` of one flow."""
-    if ufid is None and key is None:
-        raise DpifError("flow_get needs a UFID or a key", errno=_errno.EINVAL)
+    """``OVS_FLOW_CMD_GET`` of one flow (without UFID and key the kernel answers EINVAL)."""
     attrs = _lookup_attrs(ufid, key, terse, ufid_supported)
     return FlowRequestSpec(FlowCmd.GET, int(NlmFlag.ACK), tuple(attrs))
 
@@ -324,11 +340,9 @@ def get_request(*, ufid: UfidArg | None, key: bytes | None, terse: bool, ufid_su
 def del_request(*, ufid: UfidArg | None, key: bytes | None, terse: bool, ufid_supported: bool) -> FlowRequestSpec:
     """``OVS_FLOW_CMD_DEL`` of one flow, echoed for its final stats.
 
-    Without UFID and key the kernel would flush the whole table; that is
-    :func:`flush_request`, never an accident of a missing argument.
+    Without UFID and key this is the kernel's flush (datapath.c
+    ovs_flow_cmd_del), which the dpif contract's kernel semantics keep.
     """
-    if ufid is None and key is None:
-        raise DpifError("flow_del needs a UFID or a key", errno=_errno.EINVAL)
     attrs = _lookup_attrs(ufid, key, terse, ufid_supported)
     return FlowRequestSpec(FlowCmd.DEL, int(NlmFlag.ACK | NlmFlag.ECHO), tuple(attrs))
 

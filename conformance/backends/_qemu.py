@@ -309,11 +309,17 @@ class Vm:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise BackendUnavailable(f"cannot start {QEMU}: {exc}") from None
         try:
-            listener.settimeout(30)
+            listener.settimeout(0.5)
+            deadline = time.monotonic() + 30
             try:
-                self._conn, _ = listener.accept()
-            except OSError:
-                self._fail("QEMU did not connect the relay port within 30 s")
+                while self._conn is None:
+                    if self._proc.poll() is not None:
+                        err = (self._dir / "qemu.err").read_text(errors="replace").strip().splitlines()[-1:]
+                        self._fail(f"QEMU exited with status {self._proc.returncode}: {' '.join(err)}")
+                    if time.monotonic() > deadline:
+                        self._fail("QEMU did not connect the relay port within 30 s")
+                    with contextlib.suppress(socket.timeout):
+                        self._conn, _ = listener.accept()
             finally:
                 listener.close()
             status, body = self._read_answer(config.boot_timeout_s, booting=True)

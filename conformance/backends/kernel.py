@@ -222,7 +222,7 @@ class KernelDpif(Dpif):
             out: list[DpifFlow] = []
             for payload in answer.payloads:
                 flow = _genl.parse_flow(payload)
-                if flow.actions is None and not (terse and self._ufid_supported and flow.ufid_present):
+                if flow.actions is None and not (terse and self._ufid_supported):
                     # dpif_netlink_flow_dump_next: actions that did not fit are fetched with a GET.
                     try:
                         flow = self.flow_get(ufid=flow.ufid_bytes, key=flow.key)
