@@ -11,6 +11,9 @@ from __future__ import annotations
 from reference.udpif.clock import Clock, ManualClock, MonotonicClock
 from reference.udpif.config import UdpifConfig
 from reference.udpif.flow_limit import FlowLimit, LimitChange, LimitDecision, adapt_flow_limit, initial_flow_limit
+from reference.udpif.handler import Handler
+from reference.udpif.revalidator import Revalidator, RevalResult
+from reference.udpif.udpif import RoundReport, Udpif
 from reference.udpif.ukey import TRANSITIONS, IllegalUkeyTransition, Ukey, UkeyState, check_transition
 from reference.udpif.umap import InstallResult, UkeyMap
 from reference.udpif.xlate import TABLE_MISS, FieldMatch, Rule, RuleStats, RuleTable, Translation
@@ -21,16 +24,21 @@ __all__ = [
     "Clock",
     "FieldMatch",
     "FlowLimit",
+    "Handler",
     "IllegalUkeyTransition",
     "InstallResult",
     "LimitChange",
     "LimitDecision",
     "ManualClock",
     "MonotonicClock",
+    "RevalResult",
+    "Revalidator",
+    "RoundReport",
     "Rule",
     "RuleStats",
     "RuleTable",
     "Translation",
+    "Udpif",
     "UdpifConfig",
     "Ukey",
     "UkeyMap",
