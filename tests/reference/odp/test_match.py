@@ -19,6 +19,7 @@ from reference._netlink import pack_attr, split_attrs
 from reference.errors import OdpDecodeError
 from reference.odp import Match, parse_flow
 from reference.uapi import KeyAttr, TunnelKeyAttr
+from tests.reference.odp.test_keys import kernel_upcall_keys
 
 # Nested attribute types per level: key (and encap) level, tunnel level, vxlan level.
 _NESTED: dict[str, dict[int, str]] = {
@@ -164,3 +165,18 @@ def test_bad_input() -> None:
         Match.from_netlink(b"\x05\x00")
     with pytest.raises(OdpDecodeError):
         Match.from_netlink(key).matches(b"\x01")
+
+
+def test_linux_upcall_keys_as_exact_matches() -> None:
+    # Keys the real Linux 6.1 module sent (IPV6_EXTHDRS, empty MPLS stacks...).
+    keys = kernel_upcall_keys()
+    for key in keys:
+        m = Match.from_netlink(key)
+        assert m.masked_key == key
+        assert m.matches(key)
+        assert Match.from_netlink(*m.to_netlink()) == m
+    # Distinct keys do not match each other, as the naive comparison says.
+    rnd = random.Random(7)
+    for key, other in zip(keys, rnd.sample(keys, len(keys)), strict=True):
+        _, full = Match.from_netlink(key).to_netlink()
+        assert Match.from_netlink(key).matches(other) == _naive_matches(key, full, other)
