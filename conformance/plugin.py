@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno as _errno
 import json
 import os
 import sys
@@ -49,6 +50,7 @@ __all__ = [
     "active_profile",
     "active_seed",
     "build_session_report",
+    "is_infrastructure_error",
     "session_report",
     "parse_options",
     "record_reproducer",
@@ -497,7 +499,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 f"--dpif-profile {st.profile.name} --dpif-seed {st.seed} '{item.path}::{item.name}'\n",
             )
         )
-        if call.excinfo is not None and isinstance(call.excinfo.value, _INFRASTRUCTURE):
+        if call.excinfo is not None and is_infrastructure_error(call.excinfo.value):
             # The backend stopped answering or went away: the requirement could not be checked
             # ("error", not "fail"), and later tests are not attempted against it.
             rep.user_properties.append(("ufidcert.error", type(call.excinfo.value).__name__))
@@ -517,6 +519,19 @@ _INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     ConnectionError,
     EOFError,
 )
+
+
+# errnos no flow operation returns by contract: they mean the daemon, socket or datapath is gone.
+_INFRASTRUCTURE_ERRNOS = frozenset(
+    {_errno.ECONNREFUSED, _errno.ECONNRESET, _errno.EPIPE, _errno.ENOTCONN, _errno.ESHUTDOWN, _errno.ENODEV}
+)
+
+
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the backend itself failed (hung, gone), not a requirement."""
+    if isinstance(exc, _INFRASTRUCTURE):
+        return True
+    return isinstance(exc, DpifError) and exc.errno in _INFRASTRUCTURE_ERRNOS
 
 
 def _one_line(rep: pytest.TestReport) -> str:

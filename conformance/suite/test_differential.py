@@ -28,7 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance.plugin import BackendSession, record_reproducer
+from conformance.plugin import BackendSession, is_infrastructure_error, record_reproducer
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, normalise, output, ufid_n
 from conformance.suite._helpers import has, requirement, traffic_port
 from conformance.suite._reproducer import Step, render_dpctl, render_python
@@ -105,6 +105,8 @@ class DifferentialMachine(RuleBasedStateMachine):
             try:
                 outcomes.append(("ok", view(call(dp))))
             except DpifError as exc:
+                if is_infrastructure_error(exc):
+                    raise
                 outcomes.append(("errno", exc.errno))
         got, want = outcomes
         self.steps.append(dataclasses.replace(step, outcome=_short(got)))

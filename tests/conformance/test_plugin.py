@@ -187,3 +187,31 @@ def test_failed_smoke_check_stops_the_run_with_a_clear_message(pytester: pytest.
     reasons = {r["id"]: r["reason"] for r in doc["requirements"]}  # type: ignore[attr-defined]
     assert "not run: the smoke check failed" in reasons["UFID-PUT-001"]
     assert status["UFID-PUT-001"] == "error"
+
+
+def test_vanished_backend_is_an_error_and_stops_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        dies=(
+            "import errno\n"
+            "from reference.datapath import ReferenceDatapath\n"
+            "from reference.dpif import dpif_error\n"
+            "class _Dies(ReferenceDatapath):\n"
+            "    calls = 0\n"
+            "    def flow_put(self, *args, **kwargs):\n"
+            "        type(self).calls += 1\n"
+            "        if type(self).calls > 3:\n"
+            "            raise dpif_error(errno.ECONNREFUSED, 'control socket refused the connection')\n"
+            "        return super().flow_put(*args, **kwargs)\n"
+            "def make(**options):\n"
+            "    return _Dies()\n"
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--dpif-backend=python:dies:make", "--dpif-profile=smoke", "--dpif-report=rep"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    doc = _report(pytester)
+    status = _status(doc)
+    assert doc["verdict"] == "error" and "fail" not in status.values(), status
+    reasons = " ".join(r["reason"] for r in doc["requirements"])  # type: ignore[attr-defined]
+    assert "control socket refused the connection" in reasons
