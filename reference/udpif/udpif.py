@@ -258,6 +258,32 @@ class Udpif:
         self.flow_limit.set_cap(limit)
         return f"set flow_limit to {limit}"
 
+    def set_ufid(self, enabled: bool) -> str:
+        """``upcall/enable-ufid`` / ``upcall/disable-ufid``; returns OVS's reply text."""
+        self.enable_ufid = enabled
+        if enabled:
+            return "Datapath dumping tersely using UFID enabled for supported datapaths"
+        return "Datapath dumping tersely using UFID disabled"
+
+    def show(self, name: str = "reference") -> str:
+        """``upcall/show`` for this udpif (``name`` stands for ``dpif_name()``), in OVS's layout.
+
+        Revalidator ids are their indexes + 1 (OVS prints thread ids).
+        """
+        lines = [
+            f"{name}:",
+            f"  flows         : (current {self.n_flows()}) (avg {self.avg_n_flows}) (max {self.max_n_flows}) "
+            f"(limit {self.flow_limit.value})",
+            f"  dump duration : {self.dump_duration}ms",
+            f"  ufid enabled : {'true' if self.use_ufid() else 'false'}",
+            "",
+        ]
+        n = len(self.revalidators)
+        for rev in self.revalidators:
+            keys = sum(len(self.ukeys.shards[j].ukeys) for j in range(rev.index, len(self.ukeys.shards), n))
+            lines.append(f"  {rev.index + 1}: (keys {keys})")
+        return "\n".join(lines) + "\n"
+
     # --- step-by-step driving -----------------------------------------------------------
 
     def handle_upcalls(self, *, max_batches: int | None = None) -> int:
@@ -374,10 +400,13 @@ class Udpif:
         self._wake.set()
         for thread in self._threads:
             thread.join(timeout=60)
+        stuck = [t.name for t in self._threads if t.is_alive()]
         self._threads = []
         self._barrier = None
         if self.errors:
             raise self.errors[0]
+        if stuck:
+            raise UfidcertError(f"udpif threads did not stop within 60 s: {', '.join(stuck)}")
 
     def wait_rounds(self, n: int = 1, timeout: float = 60.0) -> None:
         """``revalidator/wait``: block until ``n`` more rounds have completed (threaded mode)."""

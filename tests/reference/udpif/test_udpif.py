@@ -140,3 +140,26 @@ def test_eth_src_rule_helper_sanity() -> None:
     env.inject(frame(3))
     env.udpif.handle_upcalls()
     assert [port for port, _ in env.dp.take_output()] == [env.p3]
+
+
+def test_upcall_show_layout_and_ufid_switch() -> None:
+    env = make_env(config=UdpifConfig(n_revalidators=2))
+    env.udpif.enable_megaflows = False
+    for h in range(2, 7):
+        env.inject(frame(h))
+    env.udpif.handle_upcalls()
+    env.udpif.revalidate()
+    lines = env.udpif.show("system@ovs-system").splitlines()
+    assert lines[0] == "system@ovs-system:"
+    assert lines[1] == "  flows         : (current 5) (avg 2) (max 5) (limit 10000)"
+    assert lines[2].startswith("  dump duration : ") and lines[2].endswith("ms")
+    assert lines[3] == "  ufid enabled : true"
+    assert lines[4] == ""
+    keys = [int(line.split("(keys ")[1].rstrip(")")) for line in lines[5:]]
+    assert len(keys) == 2 and sum(keys) == 5
+    assert env.udpif.set_ufid(False) == "Datapath dumping tersely using UFID disabled"
+    assert "ufid enabled : false" in env.udpif.show()
+    assert env.udpif.set_ufid(True).endswith("enabled for supported datapaths")
+    legacy = make_env(ufid_support=False)
+    legacy.udpif.set_ufid(True)
+    assert "ufid enabled : false" in legacy.udpif.show()  # the switch AND the datapath's support
