@@ -8,7 +8,9 @@ Flows are written with ``ovs-appctl dpctl/add-flow`` and read back with
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -19,6 +21,7 @@ from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlError
 from conformance.strategies import keys_with_masks
 from reference.odp import format_key, parse_flow
+from reference.odp.fitness import KeyFitness, fitness_report
 from reference.odp.keys import Attribute, decode_key, encode_key
 from reference.uapi import KeyAttr
 from reference.ufid import Ufid
@@ -225,3 +228,45 @@ def test_generated_unmasked_keys_print_as_the_daemon_prints_them(ovs: PrivateOvs
         if theirs is None:
             return  # a form OVS 3.1 cannot parse (see docs/keys.md)
         assert format_key(key, verbose=verbose) == theirs
+
+
+# --- an empty MPLS attribute, as ovs-vswitchd itself prints it --------------------------------------------------------
+
+
+def test_empty_mpls_stack_as_the_daemon_logs_it(ovs: PrivateOvs) -> None:
+    # OVS userspace makes an empty MPLS attribute too: for an MPLS frame with
+    # less than one label stack entry lib/flow.c flow_count_mpls_labels() is
+    # 0 and odp_flow_key_from_flow__ reserves 0 bytes (as Linux does for a
+    # cut stack). The revalidator then refuses the key and logs it with
+    # odp_flow_key_format (verbose, no mask): that text is the oracle.
+    vsctl = shutil.which("ovs-vsctl")
+    require(vsctl is not None, "ovs-vsctl is needed (apt-get install openvswitch-switch)")
+    assert vsctl is not None
+    db = [vsctl, f"--db=unix:{ovs.db_sock}", "--timeout=20"]
+    with open(ovs.log_path, "rb") as log:
+        log.seek(0, 2)
+        subprocess.run(
+            [*db, "add-br", "h10br", "--", "set", "bridge", "h10br", "datapath_type=netdev", "fail-mode=standalone",
+             "--", "add-port", "h10br", "h10q1", "--", "set", "interface", "h10q1", "type=dummy"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            ovs.appctl("netdev-dummy/receive", "h10q1", "0a00000000010a00000000028847" + "0001")
+            lines: list[str] = []
+            for _ in range(200):  # the revalidator runs every 500 ms
+                lines += log.read().decode(errors="replace").splitlines()
+                if any("the flow key in error is: " in line for line in lines):
+                    break
+                time.sleep(0.1)
+        finally:
+            subprocess.run([*db, "--if-exists", "del-br", "h10br"], check=True, capture_output=True)
+    logged = [line.split("the flow key in error is: ", 1)[1] for line in lines if "the flow key in error is: " in line]
+    assert logged, "ovs-vswitchd logged no refused key"
+    text = logged[0]
+    assert text.endswith("eth_type(0x8847),mpls((bad key length 0)")
+    key = parse_flow(text, with_mask=False).key
+    assert decode_key(key).get(KeyAttr.MPLS) == Attribute(KeyAttr.MPLS, b"")
+    assert format_key(key, verbose=True) == text
+    report = fitness_report(key)
+    assert report.fitness == KeyFitness.ERROR
+    assert any(line.endswith(f"|WARN|{report.detail}") for line in lines), report.detail
