@@ -93,3 +93,26 @@ def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "UFID-SMOKE-001" in capsys.readouterr().out
     assert main(["requirements", "--json"]) == 0
     assert '"UFID-TERSE-001"' in capsys.readouterr().out
+
+
+def test_suite_uses_the_dpif_contract_only() -> None:
+    # The reference datapath may serve as the differential *model*, never as the thing inspected:
+    # no suite module touches private attributes of a backend or imports reference internals
+    # (the shared netlink TLV helpers excepted).
+    for path in _SUITE.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module != "reference.datapath" or path.name in (
+                    "test_differential.py",
+                    "test_properties.py",
+                ), f"{path.name} imports the reference datapath"
+                private = node.module.startswith("reference._") and node.module != "reference._netlink"
+                assert not private, f"{path.name} imports {node.module}"
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("dpif", "dp", "dut")
+                and node.attr.startswith("_")
+            ):
+                raise AssertionError(f"{path.name}: {node.value.id}.{node.attr} is not part of the Dpif contract")
