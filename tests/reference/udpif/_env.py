@@ -15,11 +15,13 @@ from reference.dpif import (
     Dpif,
     DpifFeatures,
     DpifFlow,
+    DpifInvalid,
     DpifOp,
     DpifOpResult,
     FlowStats,
     GetOp,
     PutFlags,
+    PutOp,
     UfidArg,
     Upcall,
 )
@@ -82,6 +84,7 @@ class RecordingDpif(Dpif):
         self.terse_requests: list[tuple[str, Any]] = []
         self.hidden: set[object] = set()
         self.dump_ms: list[int] = []
+        self.fail_modify = False  # answer every MODIFY put in operate() with EINVAL
         self._lock = threading.Lock()
 
     def _record(self, name: str, detail: Any, terse: bool) -> None:
@@ -133,7 +136,15 @@ class RecordingDpif(Dpif):
         for op in ops:
             if isinstance(op, (DelOp, GetOp)) and op.terse:
                 self._record("operate-" + type(op).__name__, op, True)
-        return super().operate(ops)
+        results = super().operate(ops)
+        if self.fail_modify:
+            results = [
+                DpifOpResult(r.op, error=DpifInvalid("injected failure"))
+                if isinstance(r.op, PutOp) and r.op.flags & PutFlags.MODIFY
+                else r
+                for r in results
+            ]
+        return results
 
     def execute(self, packet: bytes, actions: bytes, *, in_port: int) -> None:
         self.inner.execute(packet, actions, in_port=in_port)

@@ -185,3 +185,34 @@ def test_every_flow_has_a_ukey_and_every_ukey_a_flow(semantics: str) -> None:
     env.udpif.revalidate()
     assert env.dp_ufids() == {u.ufid for u in env.udpif.ukeys}
     assert all(u.state is UkeyState.OPERATIONAL for u in env.udpif.ukeys)
+
+
+def test_failed_modify_makes_the_ukey_inconsistent_then_deleted() -> None:
+    env = make_env()
+    install(env, 3)
+    env.inject(frame(3))
+    (ukey,) = list(env.udpif.ukeys)
+    (rule,) = env.rules.rules
+    env.rules.set_actions(rule.rule_id, output(env.p3))
+    env.dpif.fail_modify = True
+    env.udpif.revalidate()
+    # Dump phase: MODIFY failed -> INCONSISTENT; the same round's sweep deletes the flow.
+    assert ukey.state is UkeyState.DELETED
+    assert len(env.dp) == 0 and len(env.udpif.ukeys) == 0
+    assert env.credited() == env.injected == 2
+
+
+def test_too_expensive_to_revalidate_is_deleted() -> None:
+    env = make_env()
+    install(env, 3)
+    env.inject(frame(3))
+    env.udpif.revalidate()  # the ukey has now seen a use time
+    env.dpif.dump_ms.append(400)  # this round's dump takes 400 ms: dump_duration >= max_revalidator / 2
+    env.udpif.revalidate()
+    assert env.udpif.dump_duration == 400
+    env.clock.advance(5000)  # 1 packet in 5 s: below min-revalidate-pps (5)
+    env.rules.add(1, [eth_dst(77)], output(env.p3))  # reval_seq moves
+    report = env.udpif.revalidate()
+    assert report.deleted == 1
+    assert env.udpif.coverage["revalidate_too_expensive"] == 1
+    assert env.credited() == env.injected
