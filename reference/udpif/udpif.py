@@ -302,6 +302,8 @@ class Udpif:
 
     def revalidate(self, *, purge: bool = False) -> RoundReport:
         """Run one whole revalidation round with every revalidator in turn (no threads); see :class:`RoundReport`."""
+        if self._threads:
+            raise UfidcertError("revalidator threads are running: use wait_rounds(), or stop() before revalidate()")
         self._begin_round()
         tallies = [RoundTally() for _ in self.revalidators]
         assert self._dump is not None

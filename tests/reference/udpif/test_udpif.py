@@ -163,3 +163,16 @@ def test_upcall_show_layout_and_ufid_switch() -> None:
     legacy = make_env(ufid_support=False)
     legacy.udpif.set_ufid(True)
     assert "ufid enabled : false" in legacy.udpif.show()  # the switch AND the datapath's support
+
+
+def test_step_rounds_refused_while_threads_run() -> None:
+    from reference.errors import UfidcertError
+
+    env = make_env(config=UdpifConfig(max_revalidator=5))
+    env.udpif.start()
+    try:
+        with pytest.raises(UfidcertError, match="threads are running"):
+            env.udpif.revalidate()
+    finally:
+        env.udpif.stop()
+    env.udpif.revalidate()
