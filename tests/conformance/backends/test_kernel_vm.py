@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.backends import _qemu
+from conformance.backends import _nlio, _qemu
 from conformance.backends.kernel import KernelDpif, kernel
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, tcp_key, tcp_mask, ufid_n
 from reference.dpif import DpifError, DpifExists, DpifNotFound, DpifOutOfRange, PutFlags
@@ -121,7 +121,7 @@ def test_a_guest_that_stops_answering_is_killed() -> None:
         assert vm.run(["true"])[0] == 0
         os.kill(vm._proc.pid, signal.SIGSTOP)
         with pytest.raises(_qemu.GuestUnresponsive) as info:
-            vm.call(_qemu._nlio.OP.HELLO, b"x")
+            vm.call(_nlio.OP.HELLO, b"x")
         assert "stopped answering" in str(info.value)
         assert vm._proc.poll() is not None
         with pytest.raises(_qemu.GuestUnresponsive):
