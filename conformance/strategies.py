@@ -622,7 +622,7 @@ _KNOWN_TYPES = frozenset({0x0800, 0x86DD, 0x0806, 0x8035, 0x8847, 0x8848, 0x8100
 # (zone 0, mark/label masks of 0, NAT flags without an address), DROP inside a
 # list or with a non-zero reason, sample probabilities that no percentage with
 # one decimal maps to, PSAMPLE (cookie printed without leading zeros), and
-# push_nsh (not implemented). set()/set_masked() carry one key
+# set(nsh(...)) (not implemented). set()/set_masked() carry one key
 # attribute of a type whose text form is unambiguous.
 
 import socket as _socket  # noqa: E402
@@ -849,6 +849,31 @@ def _act_tnl_push(draw: st.DrawFn) -> bytes:
     return _pack_attr(_AA.TUNNEL_PUSH, head + header)
 
 
+@st.composite
+def _act_push_nsh(draw: st.DrawFn) -> bytes:
+    # Canonical: 2 flag bits, 6 TTL bits, MD type 1 with its context, or MD type 2 with metadata whose
+    # first byte is >= 0x10 (OVS prints the first byte without a leading zero and parses whole pairs).
+    from reference.uapi import NshKeyAttr as _NSH
+
+    mdtype = draw(st.sampled_from([1, 2]))
+    base = _struct.pack(
+        "!BBBBI",
+        draw(st.integers(0, 3)),
+        draw(st.integers(0, 63)),
+        mdtype,
+        draw(st.integers(0, 255)),
+        draw(st.integers(0, _U32)),
+    )
+    attrs = _pack_attr(_NSH.BASE, base)
+    if mdtype == 1:
+        attrs += _pack_attr(_NSH.MD1, draw(st.binary(min_size=16, max_size=16)))
+    else:
+        words = draw(st.integers(1, 50))  # OVS's parser limits the text before the end of md2 to 489 characters
+        first = draw(st.integers(0x10, 0xFF))
+        attrs += _pack_attr(_NSH.MD2, bytes([first]) + draw(st.binary(min_size=4 * words - 1, max_size=4 * words - 1)))
+    return _pack_attr(_AA.PUSH_NSH, _pack_attr(_KA.NSH, attrs))
+
+
 def _leaf_actions() -> st.SearchStrategy[bytes]:
     fixed = [_AA.OUTPUT, _AA.RECIRC, _AA.TRUNC, _AA.METER, _AA.TUNNEL_POP, _AA.LB_OUTPUT]
     empty = [_AA.POP_VLAN, _AA.CT_CLEAR, _AA.POP_ETH, _AA.POP_NSH]
@@ -870,6 +895,7 @@ def _leaf_actions() -> st.SearchStrategy[bytes]:
         _act_set(False),
         _act_set(True),
         _act_tnl_push(),
+        _act_push_nsh(),
     )
 
 

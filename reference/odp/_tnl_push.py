@@ -142,7 +142,7 @@ def _format(payload: bytes) -> str:
 
 
 def _format_geneve_opts(opts: bytes) -> str:
-    # format_geneve_opts() without a mask: {class=0x%04x,type=%#x,len=%u[,0xdata]} per option.
+    # format_geneve_opts() without a mask: {class=%#x,type=%#x,len=%u[,0xdata]} per option.
     out: list[str] = []
     while opts:
         if len(opts) < 4:
@@ -152,7 +152,7 @@ def _format_geneve_opts(opts: bytes) -> str:
         if 4 + length > len(opts):
             out.append(f"opt len {4 + length} greater than remaining {len(opts)}")
             break
-        text = f"{{class=0x{cls:04x},type={_cx(typ)},len={length}"
+        text = f"{{class={_cx(cls)},type={_cx(typ)},len={length}"
         if length:
             text += "," + _hex(opts[4 : 4 + length])
         out.append(text + "}")

@@ -32,9 +32,10 @@ Deliberate differences from OVS's parser (documented in the tests):
   (OVS prints ``slow_path(cfm,lacp)`` but parses only ``slow_path(cfm|lacp)``).
 * ``tnl_push(...)`` (userspace tunnel push) is handled in
   :mod:`reference.odp._tnl_push`, which lists its own differences.
-* Not implemented (printed as generic ``actionN(..)`` hex, parse rejects):
-  ``push_nsh(...)`` and ``set(nsh(...))`` via ``set_masked``; ``pop_nsh()``
-  is implemented.
+* ``push_nsh(...)``: a payload that OVS's ``odp_nsh_hdr_from_attr()``
+  rejects prints as generic ``action17(..)`` hex (OVS prints a half-filled
+  header there). Not implemented: ``set(nsh(...))`` via ``set_masked``
+  (printed as hex).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from reference.uapi import (
     HashAlg,
     KeyAttr,
     NatAttr,
+    NshKeyAttr,
     PsampleAttr,
     SampleAttr,
     UserspaceAttr,
@@ -75,6 +77,8 @@ USER_COOKIE_SIZE = 48
 # sizeof(struct ovs_key_ipv6): larger masked sets are printed unmasked (format_odp_action).
 _MAX_MASKED_SET = 40
 _U32_MAX = 0xFFFFFFFF
+_NSH_M_TYPE1, _NSH_M_TYPE2 = 1, 2
+_NSH_HDR_MAX_LEN = 252
 _ODPP_NONE = _U32_MAX
 _OFPP_NONE = 0xFFFF  # ofp_port_t is 32 bits, OFPP_NONE is 0xffff
 _VLAN_CFI = 0x1000
@@ -545,6 +549,49 @@ def _fmt_psample(payload: bytes, depth: int, where: str) -> str:
     return text.rstrip(",") + ")"
 
 
+def _fmt_push_nsh(payload: bytes, depth: int, where: str) -> str:
+    """format_odp_push_nsh_action() after odp_nsh_hdr_from_attr() (payload: one nested OVS_KEY_ATTR_NSH)."""
+    nsh = _nsh_header(payload)
+    if nsh is None:
+        # OVS prints from a half-filled header here (undefined for md type 2); we print the bytes.
+        return _generic(ActionAttr.PUSH_NSH, payload)
+    flags, ttl, mdtype, np, path_hdr, md = nsh
+    text = f"push_nsh(flags={flags},ttl={ttl},mdtype={mdtype},np={np},spi=0x{path_hdr >> 8:x},si={path_hdr & 0xFF}"
+    if mdtype == _NSH_M_TYPE1:
+        context = md.ljust(16, b"\0")
+        text += "".join(f",c{i + 1}=0x{int.from_bytes(context[4 * i : 4 * i + 4], 'big'):x}" for i in range(4))
+    elif mdtype == _NSH_M_TYPE2:
+        text += ",md2=" + _hex(md)
+    else:
+        text += ",<error: unknown mdtype>"
+    return text + ")"
+
+
+def _nsh_header(payload: bytes) -> tuple[int, int, int, int, int, bytes] | None:
+    """(flags, ttl, mdtype, np, path_hdr, metadata) as the NSH header OVS builds, or None if it reports an error."""
+    attrs = list(iter_attrs(payload))
+    if not attrs:
+        return None
+    flags, ttl, mdtype, np, path_hdr = 0, 63, 0, 0, 0
+    md = b""
+    has_md1 = has_md2 = False
+    for attr_type, value, _ in iter_attrs(attrs[0][1]):
+        if attr_type == NshKeyAttr.BASE and len(value) == 8:
+            flags, ttl, mdtype, np = value[0], value[1], value[2], value[3]
+            path_hdr = int.from_bytes(value[4:8], "big")
+        elif attr_type == NshKeyAttr.MD1 and len(value) == 16:
+            md, has_md1 = value, True
+        elif attr_type == NshKeyAttr.MD2 and len(value) + 8 <= _NSH_HDR_MAX_LEN:
+            md, has_md2 = value, True
+        else:
+            return None  # wrong length or unknown attribute: ODP_FIT_ERROR / ODP_FIT_TOO_MUCH
+    if (has_md1 and mdtype != _NSH_M_TYPE1) or (has_md2 and mdtype != _NSH_M_TYPE2):
+        return None
+    # nsh_set_flags_ttl_len(): 2 flag bits, 6 TTL bits, length in 4-byte words.
+    md = md[: (((8 + len(md)) >> 2) & 0x3F) * 4 - 8]
+    return flags & 0x3, ttl & 0x3F, mdtype, np, path_hdr, md
+
+
 def _fmt_tnl_push(payload: bytes, depth: int, where: str) -> str:
     text = format_tnl_push(payload)
     # OVS reads the header without bounds checks; a payload too short for it prints as hex here.
@@ -572,6 +619,7 @@ _FORMATTERS: dict[int, Callable[[bytes, int, str], str]] = {
     ActionAttr.PUSH_ETH: _fixed(lambda p: f"push_eth(src={_mac(p[0:6])},dst={_mac(p[6:12])})"),
     ActionAttr.POP_ETH: _fixed(lambda p: "pop_eth"),
     ActionAttr.CT_CLEAR: _fixed(lambda p: "ct_clear"),
+    ActionAttr.PUSH_NSH: _fmt_push_nsh,
     ActionAttr.POP_NSH: _fixed(lambda p: "pop_nsh()"),
     ActionAttr.METER: _fixed(lambda p: f"meter({_u32(p)})"),
     ActionAttr.CLONE: _fmt_clone,
@@ -992,6 +1040,68 @@ def _p_push_vlan(scan: _Scanner) -> bytes:
     return pack_attr(ActionAttr.PUSH_VLAN, struct.pack("!HH", tpid, tci))
 
 
+def _p_push_nsh(scan: _Scanner) -> bytes:
+    """parse_odp_push_nsh_action(): key=value fields in any order, defaults of an MD type 1 header."""
+    action_start = scan.pos
+    scan.need("push_nsh(")
+    flags, ttl, mdtype, np, spi, si = 0, 63, _NSH_M_TYPE1, 3, 0, 255  # np 3 = NSH_P_ETHERNET
+    context = [0, 0, 0, 0]
+    md2 = b""
+    while True:
+        scan.skip(_DELIMITERS)
+        if scan.peek() == ")":
+            break
+        start = scan.pos
+        if scan.take("flags="):
+            flags = _committed(scan, lambda: scan.integer(8, 0, "flags"), "flags=")
+        elif scan.take("ttl="):
+            ttl = _committed(scan, lambda: scan.integer(8, 0, "ttl"), "ttl=")
+        elif scan.take("mdtype="):
+            mdtype = _committed(scan, lambda: scan.integer(8, 0, "mdtype"), "mdtype=")
+            if mdtype not in (_NSH_M_TYPE1, _NSH_M_TYPE2):
+                raise scan.error("push_nsh mdtype must be 1 or 2", start)
+            md2 = b""
+        elif scan.take("np="):
+            np = _committed(scan, lambda: scan.integer(8, 0, "np"), "np=")
+        elif scan.take("spi=0x"):
+            spi = _committed(scan, lambda: scan.integer(24, 16, "spi"), "spi=0x")
+        elif scan.take("si="):
+            si = _committed(scan, lambda: scan.integer(8, 0, "si"), "si=")
+        elif (
+            mdtype == _NSH_M_TYPE1
+            and scan.text[scan.pos : scan.pos + 1] == "c"
+            and scan.text[scan.pos + 1 : scan.pos + 5] in ("1=0x", "2=0x", "3=0x", "4=0x")
+        ):
+            index = int(scan.text[scan.pos + 1]) - 1
+            scan.pos += 5
+            context[index] = _committed(scan, lambda: scan.integer(32, 16, "context"), "c=0x")
+        elif mdtype == _NSH_M_TYPE2 and scan.take("md2=0x"):
+            digits_start = scan.pos
+            while scan.pos < len(scan.text) and _hexit(scan.text[scan.pos]) < 16 and scan.pos - digits_start < 511:
+                scan.pos += 1
+            digits = scan.text[digits_start : scan.pos]
+            if not digits:
+                raise scan.error("expected hex digits after 'md2=0x'", digits_start)
+            raw = bytes.fromhex(digits[: len(digits) // 2 * 2])  # ofpbuf_put_hex() takes whole pairs only
+            # OVS checks n/2 <= 244 with n counted from the start of "push_nsh(", not of the digits.
+            if (scan.pos - action_start) // 2 > 244:
+                raise scan.error(
+                    "push_nsh md2 metadata too long (OVS limits push_nsh(...md2=0x<hex> to 489 characters)",
+                    digits_start,
+                )
+            md2 = raw.ljust((len(raw) + 3) // 4 * 4, b"\0")  # padded to 4 bytes
+        else:
+            raise scan.error("unknown push_nsh field", start)
+    scan.pos += 1
+    base = struct.pack("!BBBBI", flags, ttl, mdtype, np, spi << 8 | si)
+    attrs = pack_attr(NshKeyAttr.BASE, base)
+    if mdtype == _NSH_M_TYPE1:
+        attrs += pack_attr(NshKeyAttr.MD1, b"".join(c.to_bytes(4, "big") for c in context))
+    elif md2:
+        attrs += pack_attr(NshKeyAttr.MD2, md2)
+    return pack_attr(ActionAttr.PUSH_NSH, pack_attr(KeyAttr.NSH, attrs))
+
+
 def _p_tnl_push(scan: _Scanner) -> bytes:
     return pack_attr(ActionAttr.TUNNEL_PUSH, parse_tnl_push(scan))
 
@@ -1355,6 +1465,7 @@ _PARSERS: tuple[Callable[[_Scanner], bytes], ...] = (
     _p_meter,
     _p_sample,
     _p_clone,
+    _p_push_nsh,
     _p_word("pop_nsh()", ActionAttr.POP_NSH),
     _p_u32_call("tnl_pop", ActionAttr.TUNNEL_POP, 0),
     _p_word("ct_clear", ActionAttr.CT_CLEAR),
@@ -1394,6 +1505,7 @@ _KNOWN_WORDS = frozenset(
         "pop_eth",
         "dec_ttl",
         "tnl_push",
+        "push_nsh",
         "drop",
     )
 )
@@ -1515,6 +1627,15 @@ def _v_psample(payload: bytes, where: str, depth: int) -> None:
     _strict_nested(payload, {PsampleAttr.GROUP: (4, 4, True), PsampleAttr.COOKIE: (0, 16, False)}, where)
 
 
+def _v_push_nsh(payload: bytes, where: str, depth: int) -> None:
+    attrs = list(iter_attrs(payload, where=where))
+    if len(attrs) != 1 or attrs[0][0] != KeyAttr.NSH:
+        raise OdpDecodeError("push_nsh needs exactly one nested nsh key attribute", where=where)
+    nsh = _nsh_header(payload)
+    if nsh is None or nsh[2] not in (_NSH_M_TYPE1, _NSH_M_TYPE2):
+        raise OdpDecodeError("push_nsh header is not a valid MD type 1 or 2 NSH header", where=where)
+
+
 def _v_tnl_push(payload: bytes, where: str, depth: int) -> None:
     if len(payload) < 16:
         raise OdpDecodeError(f"tnl_push payload of {len(payload)} bytes, need at least 16", where=where)
@@ -1565,5 +1686,6 @@ _VALIDATORS: dict[int, Callable[[bytes, str, int], None]] = {
     ActionAttr.PSAMPLE: _v_psample,
     ActionAttr.HASH: _v_hash,
     ActionAttr.TUNNEL_PUSH: _v_tnl_push,
+    ActionAttr.PUSH_NSH: _v_push_nsh,
     ActionAttr.CT: _v_ct,
 }

@@ -511,6 +511,23 @@ def _expect(data: bytes) -> list[dict[str, Any]]:
             kind = struct.unpack_from("=H", userdata)[0] if len(userdata) == 48 else 0
             us["userdata_kind"] = kind if kind in _COOKIE_NAMES else 0  # other types print as userdata(hex)
             out.append({"userspace": us})
+        elif t == A.PUSH_NSH:
+            ((_, nsh),) = _attrs(p)
+            parts = dict(_attrs(nsh))
+            flags, ttl, mdtype, np, path_hdr = struct.unpack("!BBBBI", parts[1])
+            fields = {
+                "flags": flags,
+                "ttl": ttl,
+                "mdtype": mdtype,
+                "np": np,
+                "spi": path_hdr >> 8,
+                "si": path_hdr & 255,
+            }
+            if mdtype == 1:
+                fields.update({f"c{i + 1}": v for i, v in enumerate(struct.unpack("!IIII", parts[2]))})
+            else:
+                fields["md2"] = int.from_bytes(parts[3], "big")
+            out.append({"push_nsh": fields})
         elif t == A.TUNNEL_PUSH:
             tnl_port, out_port, size, tnl_type = struct.unpack_from("=IIII", p)
             dl_type = int.from_bytes(p[28:30], "big")
