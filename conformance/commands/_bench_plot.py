@@ -26,7 +26,7 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if step * exp >= value:
             return float(step * exp)
     return float(10 * exp)
@@ -35,7 +35,8 @@ def _nice_max(value: float) -> float:
 class _Panel:
     def __init__(self, x0: float, y0: float, x_max: float, y_max: float) -> None:
         self.x0, self.y0 = x0, y0
-        self.x_max, self.y_max = _nice_max(x_max), _nice_max(y_max)
+        # A little headroom above the highest value, so that a curve at its cap stays visible.
+        self.x_max, self.y_max = _nice_max(x_max), _nice_max(y_max * 1.05)
 
     def px(self, x: float) -> float:
         return self.x0 + _PANEL_W * x / self.x_max
@@ -71,7 +72,7 @@ class _Panel:
         return out
 
     def line(self, xs: Sequence[float], ys: Sequence[float], color: str, *, dash: bool = False) -> str:
-        pts = " ".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in zip(xs, ys, strict=True))
+        pts = " ".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y in zip(xs, ys, strict=True) if x <= self.x_max)
         style = ' stroke-dasharray="6,4"' if dash else ""
         return f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.8"{style}/>'
 
@@ -84,7 +85,10 @@ def render_svg(result: Mapping[str, Any], churn: Mapping[str, ChurnResult]) -> s
         f'<rect width="{_W}" height="{_H}" fill="white"/>',
     ]
     # Left: churn.
-    t_max = max((r.times_s[-1] for r in churn.values() if r.times_s), default=1.0)
+    # The simulated span (the last round may end just past it).
+    t_max = float(
+        result["churn"].get("seconds") or max((r.times_s[-1] for r in churn.values() if r.times_s), default=1.0)
+    )
     f_max = max((max(*r.flows, *r.limits) for r in churn.values() if r.flows), default=1)
     left = _Panel(80, 50, t_max, f_max / 1000.0)
     c = result["churn"]
