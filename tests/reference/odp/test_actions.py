@@ -187,6 +187,24 @@ def test_parse_builds_the_uapi_layouts() -> None:
     assert struct.unpack_from("=I", sample, 8)[0] == 2147483648  # floor(UINT32_MAX * 0.5 + .5)
 
 
+def test_push_nsh_layout_and_md2_limit() -> None:
+    base = struct.pack("!BBBBI", 0, 63, 1, 3, 255)  # parse_odp_push_nsh_action() defaults: MD type 1, np=3, si=255
+    nsh = pack_attr(1, base) + pack_attr(2, bytes(16))
+    assert parse_actions("push_nsh()") == pack_attr(A.PUSH_NSH, pack_attr(KeyAttr.NSH, nsh))
+    md2 = parse_actions("push_nsh(mdtype=2,md2=0x102030)")
+    assert md2 == pack_attr(
+        A.PUSH_NSH,
+        pack_attr(KeyAttr.NSH, pack_attr(1, struct.pack("!BBBBI", 0, 63, 2, 3, 255)) + pack_attr(3, b"\x10\x20\x30\0")),
+    )
+    # OVS compares n/2 <= 244 with n counted from "push_nsh(" (24 characters before the digits here):
+    # 464 hex digits fit (488 / 2 = 244), 466 do not.
+    parse_actions("push_nsh(mdtype=2,md2=0x" + "ab" * 232 + ")")
+    with pytest.raises(OdpSyntaxError, match="too long"):
+        parse_actions("push_nsh(mdtype=2,md2=0x" + "ab" * 233 + ")")
+    with pytest.raises(OdpSyntaxError, match="mdtype must be 1 or 2"):
+        parse_actions("push_nsh(mdtype=3)")
+
+
 def test_documented_extensions_parse() -> None:
     for text in ("hash(l4(1))", "pop_mpls(eth_type=0x800)", "push_eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02)"):
         assert format_actions(parse_actions(text)) == text
