@@ -141,6 +141,11 @@ def test_dump_agrees_with_the_ovs_packages_parser(clean: NetdevDpif) -> None:
         assert ours.actions_text == sections["actions"].rstrip(", ")
     by_ufid = {f.ufid: f for f in clean.flow_dump()}
     assert by_ufid[U].actions == output(2) and by_ufid[V].actions == b""
+    # The backend's cached attribute-by-attribute parse gives parse_flow's bytes.
+    for line in lines:
+        text = parse_flow_line(line, now_ms=0).key_text
+        whole = parse_flow(text)
+        assert clean._parse_key(text) == (whole.key, whole.mask)
 
 
 def test_modify_returns_stats_and_replaces_actions(clean: NetdevDpif) -> None:
