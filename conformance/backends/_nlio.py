@@ -18,7 +18,6 @@ import errno as _errno
 import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 
@@ -145,6 +144,8 @@ class LocalOps:
     @staticmethod
     def run(argv: list[str]) -> tuple[int, bytes]:
         """Run a command (``ip link set``, ``sysctl``); returns (exit code, output)."""
+        import subprocess
+
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, timeout=60)
         return p.returncode, p.stdout
 
