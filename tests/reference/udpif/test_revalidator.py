@@ -14,6 +14,20 @@ from reference.udpif.config import OFPROTO_MAX_IDLE_DEFAULT
 from reference.ufid import Ufid
 from tests.reference.udpif._env import Env, eth_dst, eth_src, frame, make_env, output
 
+KINDS = ["kernel", "netdev", "legacy"]
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """The datapath under the udpif: kernel or dpif-netdev semantics, or a legacy kernel (no UFIDs)."""
+    return str(request.param)
+
+
+def env_of(kind: str, config: UdpifConfig | None = None) -> Env:
+    if kind == "legacy":
+        return make_env(ufid_support=False, config=config)
+    return make_env(semantics=kind, config=config)  # type: ignore[arg-type]
+
 
 def install(env: Env, *hosts: int) -> None:
     for h in hosts:
@@ -21,8 +35,8 @@ def install(env: Env, *hosts: int) -> None:
     env.udpif.handle_upcalls()
 
 
-def test_stats_deltas_are_pushed_once() -> None:
-    env = make_env()
+def test_stats_deltas_are_pushed_once(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     for _ in range(5):
         env.inject(frame(3))
@@ -43,21 +57,21 @@ def test_terse_round_uses_terse_dump_and_no_gets() -> None:
     assert env.dpif.count("get") == 0
 
 
-def test_modify_on_new_actions() -> None:
-    env = make_env()
+def test_modify_on_new_actions(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     (rule,) = env.rules.rules
     env.rules.set_actions(rule.rule_id, output(env.p3))
     report = env.udpif.revalidate()
     assert report.modified == 1
     (ukey,) = list(env.udpif.ukeys)
-    assert env.dp.flow_get(ufid=ukey.ufid).actions == output(env.p3) == ukey.actions
+    assert env.dp.flow_get(ufid=ukey.ufid, key=ukey.key).actions == output(env.p3) == ukey.actions
     env.inject(frame(3))
     assert [port for port, _ in env.dp.take_output()][-1] == env.p3
 
 
-def test_delete_when_installed_mask_is_too_wide() -> None:
-    env = make_env()
+def test_delete_when_installed_mask_is_too_wide(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     (ukey,) = list(env.udpif.ukeys)
     # A new higher-priority rule looks at the source MAC, which the installed flow wildcards.
@@ -69,16 +83,16 @@ def test_delete_when_installed_mask_is_too_wide() -> None:
     assert ukey.state is UkeyState.DELETED
 
 
-def test_keep_when_translation_unchanged() -> None:
-    env = make_env()
+def test_keep_when_translation_unchanged(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     env.rules.add(1, [eth_dst(77)], output(env.p3))  # lower priority: not consulted for host 1's traffic
     report = env.udpif.revalidate()
     assert (report.kept, report.modified, report.deleted) == (1, 0, 0)
 
 
-def test_idle_flows_are_deleted_after_max_idle() -> None:
-    env = make_env()
+def test_idle_flows_are_deleted_after_max_idle(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     env.inject(frame(3))
     env.clock.advance(OFPROTO_MAX_IDLE_DEFAULT)
@@ -89,8 +103,8 @@ def test_idle_flows_are_deleted_after_max_idle() -> None:
     assert env.credited() == 2
 
 
-def test_above_the_limit_flows_idle_for_100ms_go() -> None:
-    env = make_env(config=UdpifConfig(flow_limit=2))
+def test_above_the_limit_flows_idle_for_100ms_go(kind: str) -> None:
+    env = env_of(kind, UdpifConfig(flow_limit=2))
     env.udpif.enable_megaflows = False
     install(env, 3, 4, 5)  # one batch: the stale count lets all three in
     assert len(env.dp) == 3
@@ -99,8 +113,8 @@ def test_above_the_limit_flows_idle_for_100ms_go() -> None:
     assert report.deleted == 3  # 3 flows > limit 2: max_idle is 100 ms
 
 
-def test_kill_them_all_above_twice_the_limit() -> None:
-    env = make_env(config=UdpifConfig(flow_limit=1))
+def test_kill_them_all_above_twice_the_limit(kind: str) -> None:
+    env = env_of(kind, UdpifConfig(flow_limit=1))
     env.udpif.enable_megaflows = False
     install(env, 3, 4, 5)
     report = env.udpif.revalidate()  # 3 > 2 x 1: every flow of the batch goes, idle or not
@@ -138,11 +152,11 @@ def test_recirculating_flow_without_ukey_is_deleted() -> None:
     assert len(env.udpif.ukeys) == 0
 
 
-def test_ukey_missed_by_four_dumps_is_deleted() -> None:
-    env = make_env()
+def test_ukey_missed_by_four_dumps_is_deleted(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     (ukey,) = list(env.udpif.ukeys)
-    env.dpif.hidden.add(ukey.ufid)
+    env.dpif.hidden.update({ukey.ufid, ukey.key})  # a legacy dump has no UFID: hide the key too
     env.rules.add(1, [eth_dst(77)], output(env.p3))  # a reval_seq change so that the sweep revalidates
     for expected in (1, 2, 3):
         env.udpif.revalidate()
@@ -153,8 +167,8 @@ def test_ukey_missed_by_four_dumps_is_deleted() -> None:
     assert len(env.dp) == 0  # the delete still reached the datapath
 
 
-def test_purge_deletes_everything_and_credits_it() -> None:
-    env = make_env()
+def test_purge_deletes_everything_and_credits_it(kind: str) -> None:
+    env = env_of(kind)
     env.udpif.enable_megaflows = False
     install(env, 3, 4, 5)
     for h in (3, 4, 5, 5):
@@ -164,8 +178,8 @@ def test_purge_deletes_everything_and_credits_it() -> None:
     assert env.credited() == env.injected == 7
 
 
-def test_scripted_dump_durations_drive_the_flow_limit() -> None:
-    env = make_env()
+def test_scripted_dump_durations_drive_the_flow_limit(kind: str) -> None:
+    env = env_of(kind)
     env.udpif.enable_megaflows = False
     install(env, *range(2, 40))
     durations = [10, 10, 1500, 2600, 1200, 5]
@@ -187,8 +201,8 @@ def test_every_flow_has_a_ukey_and_every_ukey_a_flow(semantics: str) -> None:
     assert all(u.state is UkeyState.OPERATIONAL for u in env.udpif.ukeys)
 
 
-def test_failed_modify_makes_the_ukey_inconsistent_then_deleted() -> None:
-    env = make_env()
+def test_failed_modify_makes_the_ukey_inconsistent_then_deleted(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     env.inject(frame(3))
     (ukey,) = list(env.udpif.ukeys)
@@ -202,8 +216,8 @@ def test_failed_modify_makes_the_ukey_inconsistent_then_deleted() -> None:
     assert env.credited() == env.injected == 2
 
 
-def test_too_expensive_to_revalidate_is_deleted() -> None:
-    env = make_env()
+def test_too_expensive_to_revalidate_is_deleted(kind: str) -> None:
+    env = env_of(kind)
     install(env, 3)
     env.inject(frame(3))
     env.udpif.revalidate()  # the ukey has now seen a use time
