@@ -25,21 +25,26 @@ import errno as _errno
 import itertools
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from conformance.backends import _genl
 from conformance.errors import BackendUnavailable, UsageError
 from reference._netlink import iter_attrs
 from reference.dpif import (
+    DelOp,
     Dpif,
     DpifError,
     DpifFeatures,
     DpifFlow,
     DpifNotFound,
     DpifNotSupported,
+    DpifOp,
+    DpifOpResult,
     FlowStats,
+    GetOp,
     PutFlags,
+    PutOp,
     UfidArg,
     Upcall,
     dpif_error,
@@ -60,6 +65,7 @@ __all__ = ["KernelDpif", "Transport", "kernel", "unavailable_reason"]
 
 _OPTIONS = ("where", "kernel", "modules", "boot_timeout", "op_timeout", "memory", "cpus")
 _DUMP_RETRIES = 5
+_BATCH = 50  # lib/dpif-netlink.c: MAX_OPS
 _names = itertools.count()
 
 
@@ -234,6 +240,58 @@ class KernelDpif(Dpif):
 
     def flow_flush(self) -> None:
         self._flow(_genl.flush_request())
+
+    def operate(self, ops: Sequence[DpifOp]) -> list[DpifOpResult]:
+        """Flow ops go to the kernel in batches of 50 messages per send (dpif_netlink_operate__)."""
+        results: list[DpifOpResult] = []
+        for start in range(0, len(ops), _BATCH):
+            chunk = ops[start : start + _BATCH]
+            if any(not isinstance(op, (PutOp, DelOp, GetOp)) for op in chunk):
+                results.extend(super().operate(chunk))  # executes go one by one, on the packet family
+                continue
+            results.extend(self._operate_flows(chunk))
+        return results
+
+    def _spec(self, op: DpifOp) -> _genl.FlowRequestSpec:
+        ufid_ok = self._ufid_supported
+        if isinstance(op, PutOp):
+            return _genl.put_request(op.key, op.mask, op.actions, ufid=op.ufid, flags=PutFlags(op.flags))
+        if isinstance(op, DelOp):
+            return _genl.del_request(ufid=op.ufid, key=op.key, terse=op.terse, ufid_supported=ufid_ok)
+        assert isinstance(op, GetOp)
+        return _genl.get_request(ufid=op.ufid, key=op.key, terse=op.terse, ufid_supported=ufid_ok)
+
+    def _operate_flows(self, ops: Sequence[DpifOp]) -> list[DpifOpResult]:
+        if self._closed:
+            raise DpifError("the kernel backend is closed", errno=_errno.EBADF)
+        seqs = [next(self._seq) for _ in ops]
+        data = b""
+        for op, n in zip(ops, seqs, strict=True):
+            spec = self._spec(op)
+            hdr = _genl.GenlHeader(self._flow_family, spec.cmd, OVS_FLOW_VERSION, self._dp_ifindex)
+            data += _genl.encode(hdr, spec.attrs, flags=spec.nlm_flags, seq=n)
+        try:
+            # The kernel answers the messages of one send in order, so the last one's ACK ends the batch.
+            raw = self._t.transact(self._chan, seqs[-1], data, self._timeout)
+        except OSError as exc:
+            raise dpif_error(exc.errno or _errno.EIO, f"netlink transaction failed: {exc}") from None
+        out: list[DpifOpResult] = []
+        for op, n in zip(ops, seqs, strict=True):
+            try:
+                answer = _genl.decode_answer(raw, n)
+            except DpifError as exc:
+                out.append(DpifOpResult(op, error=exc))
+                continue
+            if isinstance(op, GetOp):
+                if not answer.payloads:
+                    out.append(DpifOpResult(op, error=DpifError("GET answered without a flow", errno=_errno.EPROTO)))
+                    continue
+                flow = _genl.parse_flow(answer.payloads[0])
+                out.append(DpifOpResult(op, flow=flow, stats=flow.stats))
+            else:
+                stats = _genl.parse_flow(answer.payloads[0]).stats if answer.payloads else FlowStats()
+                out.append(DpifOpResult(op, stats=stats))
+        return out
 
     # -- ports and packets --------------------------------------------------
 

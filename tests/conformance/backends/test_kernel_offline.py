@@ -126,6 +126,21 @@ def test_operations_through_netlink_match_the_reference(batch: list[object], ter
     assert terse_dump == sorted((_norm(f) for f in direct.flow_dump(terse=True)), key=repr)
 
 
+@settings(max_examples=40, deadline=None)
+@given(batch=strategies.dpif_batches(max_size=120))
+def test_a_batch_is_one_send_per_50_ops_with_the_same_outcomes(batch: list[object]) -> None:
+    client, t, _dp = _client()
+    direct = ReferenceDatapath(semantics="kernel")
+    got = client.operate(batch)  # type: ignore[arg-type]
+    want = direct.operate(batch)  # type: ignore[arg-type]
+    assert len(t.requests) == -(-len(batch) // 50)
+    assert [len(split_messages(r)) for r in t.requests] == [min(50, len(batch) - i) for i in range(0, len(batch), 50)]
+    assert [g.op for g in got] == list(batch)
+    for g, w in zip(got, want, strict=True):
+        assert (g.error.errno if g.error else 0) == (w.error.errno if w.error else 0), g.op
+        assert g.stats == w.stats and _norm(g.flow) == _norm(w.flow), g.op
+
+
 def test_probe_finds_ufid_support_and_its_absence() -> None:
     assert KernelDpif.attach is not None
     client, _, _ = _client()

@@ -20,7 +20,7 @@ import pytest
 from conformance.backends import _nlio, _qemu
 from conformance.backends.kernel import KernelDpif, kernel
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, tcp_key, tcp_mask, ufid_n
-from reference.dpif import DpifError, DpifExists, DpifNotFound, DpifOutOfRange, PutFlags
+from reference.dpif import DelOp, DpifError, DpifExists, DpifNotFound, DpifOp, DpifOutOfRange, GetOp, PutFlags, PutOp
 from reference.odp.extract import extract_key
 from tests._support import require
 
@@ -138,3 +138,19 @@ def test_kernel_errors_keep_their_errno(kdp: KernelDpif) -> None:
     assert info.value.errno == errno.EINVAL
     with pytest.raises(DpifOutOfRange):
         kdp.flow_put(b"\x00\x00\x00", None, b"")  # a truncated attribute: ERANGE
+
+
+def test_a_batch_with_a_failing_op_in_the_middle(kdp: KernelDpif) -> None:
+    kdp.flow_flush()
+    key, mask = eth_key(1, src=9), eth_mask()
+    ops: list[DpifOp] = [
+        PutOp(key, mask, output(2), ufid=ufid_n(9)),
+        PutOp(key, mask, output(2), ufid=ufid_n(9)),  # EEXIST, and the batch goes on
+        GetOp(ufid=ufid_n(9), terse=True),
+        DelOp(ufid=ufid_n(9), terse=True),
+        DelOp(ufid=ufid_n(9)),  # ENOENT
+    ]
+    res = kdp.operate(ops)
+    assert [r.error.errno if r.error else 0 for r in res] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
+    flow = res[2].flow
+    assert flow is not None and flow.ufid == ufid_n(9) and flow.key is None
