@@ -8,15 +8,15 @@ from reference.udpif import TABLE_MISS, UdpifConfig, UkeyState
 from tests.reference.udpif._env import eth_src, frame, make_env, output
 
 
-@pytest.mark.parametrize("semantics", ["kernel", "netdev"])
-def test_upcall_installs_flow_with_the_ukeys_ufid(semantics: str) -> None:
-    env = make_env(semantics=semantics)  # type: ignore[arg-type]
+@pytest.mark.parametrize("kind", ["kernel", "netdev", "legacy"])
+def test_upcall_installs_flow_with_the_ukeys_ufid(kind: str) -> None:
+    env = make_env(ufid_support=False) if kind == "legacy" else make_env(semantics=kind)  # type: ignore[arg-type]
     pkt = frame(7)
     env.inject(pkt)
     assert env.udpif.handle_upcalls() == 1
     (ukey,) = list(env.udpif.ukeys)
     assert ukey.state is UkeyState.OPERATIONAL
-    flow = env.dp.flow_get(ufid=ukey.ufid)
+    flow = env.dp.flow_get(ufid=ukey.ufid, key=ukey.key)  # a legacy datapath finds it by key
     assert flow.actions == ukey.actions == output(env.p2)
     assert ukey.mask == env.rules.translate(ukey.key).mask
     # The packet was executed (sent to p2) and credited to the rule once.
@@ -25,7 +25,7 @@ def test_upcall_installs_flow_with_the_ukeys_ufid(semantics: str) -> None:
     # Later packets hit the datapath flow, not the handler.
     env.inject(pkt)
     assert env.udpif.handle_upcalls() == 0
-    assert env.dp.flow_get(ufid=ukey.ufid).stats.n_packets == 1
+    assert env.dp.flow_get(ufid=ukey.ufid, key=ukey.key).stats.n_packets == 1
 
 
 def test_one_operate_per_batch_of_64() -> None:
