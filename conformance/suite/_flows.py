@@ -27,6 +27,7 @@ __all__ = [
     "flow_spec",
     "mac",
     "match_of",
+    "match_view",
     "normalise",
     "normalise_attrs",
     "output",
@@ -127,13 +128,35 @@ def tcp_frame(src: int, flags: int, dst: int = 0xFFFF) -> bytes:
     return frame + bytes(max(0, 60 - len(frame)))
 
 
-def match_of(key: bytes, mask: bytes | None) -> dict[int, tuple[bytes, bytes]]:
-    """The match a flat key and mask describe: type -> (masked value, mask), fully wildcarded attributes dropped.
+# Packet metadata every frame arriving on a port has at 0 (Linux datapath and dpif-netdev): a
+# datapath may add them to the flows it returns (recirc_id(0), skb_mark(0), ct_state(0/...),
+# packet_type(ns=0,id=0), ...); matching them at 0 is the same match as leaving them out.
+_DEFAULT_ZERO = frozenset(
+    {
+        KeyAttr.PRIORITY,
+        KeyAttr.SKB_MARK,
+        KeyAttr.DP_HASH,
+        KeyAttr.RECIRC_ID,
+        KeyAttr.CT_STATE,
+        KeyAttr.CT_ZONE,
+        KeyAttr.CT_MARK,
+        KeyAttr.CT_LABELS,
+        KeyAttr.PACKET_TYPE,
+    }
+)
 
-    ``mask`` ``None`` is an exact match on every key attribute (as the kernel
-    does without OVS_FLOW_ATTR_MASK). Two representations of the same match
-    (attribute order, extra all-zero mask attributes, masked or unmasked
-    key) give the same dict.
+Match = tuple[tuple[int, bytes, bytes], ...]
+
+
+def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
+    """A key and mask as a canonical match: sorted ``(type, value, mask)`` triples.
+
+    ``mask`` ``None`` is an exact match on every key attribute (the kernel's
+    rule without OVS_FLOW_ATTR_MASK). Fully wildcarded attributes and
+    default-zero packet metadata are dropped, so representations of the same
+    match compare equal whatever the datapath adds or omits. ``masked``
+    gives ``value AND mask``; ``masked=False`` keeps the value as returned (to
+    tell a datapath's original key from its masked key).
     """
     keys = {t: p for t, p, _ in iter_attrs(key, where="flow key")}
     masks = (
@@ -141,13 +164,21 @@ def match_of(key: bytes, mask: bytes | None) -> dict[int, tuple[bytes, bytes]]:
         if mask is None
         else {t: p for t, p, _ in iter_attrs(mask, where="flow mask")}
     )
-    out: dict[int, tuple[bytes, bytes]] = {}
-    for t, m in masks.items():
-        if not any(m):
-            continue
+    out = []
+    for t in sorted(set(keys) | set(masks)):
+        m = masks.get(t, b"")
         v = keys.get(t, bytes(len(m)))
-        out[t] = (bytes(a & b for a, b in zip(v, m, strict=False)), m)
-    return out
+        m = m.ljust(len(v), b"\0")
+        anded = bytes(a & b for a, b in zip(v, m, strict=False))
+        if not any(m) or (t in _DEFAULT_ZERO and not any(anded)):
+            continue
+        out.append((t, anded if masked else v, m))
+    return tuple(out)
+
+
+def match_of(key: bytes, mask: bytes | None) -> Match:
+    """The match a key and mask describe (masked values); see :func:`match_view`."""
+    return match_view(key, mask, masked=True)
 
 
 def apply_mask(key: bytes, mask: bytes) -> bytes:
@@ -199,11 +230,21 @@ class NormFlow:
     ufid_present: bool
     key: tuple[tuple[int, bytes], ...] | None
     mask: tuple[tuple[int, bytes], ...] | None
+    match: Match | None
     actions: bytes | None
     n_packets: int
     n_bytes: int
     used: bool
     tcp_flags: int
+
+
+def _match_or_raw(key: bytes | None, mask: bytes | None) -> Match | None:
+    if key is None:
+        return None
+    try:
+        return match_view(key, mask, masked=False)
+    except UfidcertError:  # malformed bytes: compare them as they are
+        return ((-1, key, mask or b""),)
 
 
 def normalise(flow: DpifFlow, *, with_ufid: bool = True) -> NormFlow:
@@ -212,8 +253,11 @@ def normalise(flow: DpifFlow, *, with_ufid: bool = True) -> NormFlow:
     return NormFlow(
         ufid=flow.ufid if with_ufid else None,
         ufid_present=flow.ufid_present,
-        key=normalise_attrs(flow.key),
-        mask=normalise_attrs(flow.mask),
+        # The match as returned (values unmasked: masked vs original keys must still differ);
+        # key/mask stay None when omitted, so terse replies are told apart from full ones.
+        key=None if flow.key is None else (),
+        mask=None if flow.mask is None else (),
+        match=_match_or_raw(flow.key, flow.mask),
         actions=flow.actions,
         n_packets=s.n_packets,
         n_bytes=s.n_bytes,
