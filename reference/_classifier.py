@@ -55,6 +55,13 @@ _FLAG = b"\x01"
 # TUNNEL_INFO have no entry in the kernel's length table
 # (flow_netlink.c ovs_key_lens), so parse_flow_nlattrs rejects them.
 _REFUSED_TOP = frozenset({KeyAttr.UNSPEC, KeyAttr.TUNNEL_INFO})
+# Attributes the kernel accepts in a flow key although OVS userspace's schema
+# does not know them, with the payload length of the kernel's ovs_key_lens:
+# IPV6_EXTHDRS (u16) since Linux 5.18, emitted in every IPv6 upcall key.
+_KERNEL_ONLY_LENS: dict[int, int] = {KeyAttr.IPV6_EXTHDRS: 2}
+# flow_netlink.c ovs_key_from_nlattrs: an MPLS key holds 1..MPLS_LABEL_DEPTH
+# (3) label stack entries of 4 bytes, else EINVAL.
+_MPLS_LABEL_DEPTH = 3
 
 
 def and_bytes(value: bytes, mask: bytes) -> bytes:
@@ -105,8 +112,18 @@ def parse_key(data: bytes, *, where: str = "key") -> ParsedKey:
     """Decode and check a key; raises :class:`OdpDecodeError` naming what is wrong and where."""
     tree = decode_key(data, where=where).attrs
     for a in tree:
-        if a.type not in KEY_ATTRS or a.type in _REFUSED_TOP:
+        if a.type in _KERNEL_ONLY_LENS:
+            if len(a.payload) != _KERNEL_ONLY_LENS[a.type]:
+                raise OdpDecodeError(
+                    f"key attribute type {a.type} must carry {_KERNEL_ONLY_LENS[a.type]} bytes", where=where
+                )
+        elif a.type not in KEY_ATTRS or a.type in _REFUSED_TOP:
             raise OdpDecodeError(f"key attribute type {a.type} is not accepted in a flow", where=where)
+        if a.type == KeyAttr.MPLS and not 1 <= len(a.payload) // 4 <= _MPLS_LABEL_DEPTH:
+            raise OdpDecodeError(
+                f"mpls must hold 1 to {_MPLS_LABEL_DEPTH} label stack entries, not {len(a.payload) // 4}",
+                where=where,
+            )
     leaves: dict[Path, bytes] = {}
     flags: set[Path] = set()
     _walk(tree, (), leaves, flags)

@@ -32,7 +32,7 @@ from reference.dpif import (
 from reference.odp.extract import extract_key
 from reference.uapi import FlowAttr, FlowCmd
 from reference.ufid import Ufid
-from tests.reference._flowbuild import TERSE, eth_key, ipv4_key, ipv4_mask, output
+from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, output
 
 U = Ufid.parse("ufid:11111111-2222-3333-4444-555555555555")
 V = Ufid.parse("ufid:aaaaaaaa-2222-3333-4444-555555555555")
@@ -769,8 +769,22 @@ def test_failing_operations_leave_the_table_unchanged(  # noqa: PLR0917
         (K1, b"\x06\x00\x04\x00\xff\xff\x00\x00", b""),  # mask length differs from the key field
         (K1, None, b"\x04\x00\x63\x00"),  # unknown action type 99
         (K1, None, b"\x08\x00"),  # truncated actions
+        # flow_netlink.c ovs_key_from_nlattrs: 1..3 MPLS label stack entries
+        (eth_key(eth_type=0x8847) + attr(21, b""), None, b""),
+        (eth_key(eth_type=0x8847) + attr(21, b"\0\0\x01\x40" * 4), None, b""),
+        (eth_key(eth_type=0x86DD) + attr(32, b"\0\0\0\0"), None, b""),  # IPV6_EXTHDRS is a u16
     ],
-    ids=["truncated-key", "duplicate-attr", "mask-wider", "mask-length", "unknown-action", "truncated-actions"],
+    ids=[
+        "truncated-key",
+        "duplicate-attr",
+        "mask-wider",
+        "mask-length",
+        "unknown-action",
+        "truncated-actions",
+        "mpls-empty",
+        "mpls-4-labels",
+        "exthdrs-length",
+    ],
 )
 def test_malformed_input_is_einval(semantics: str, key: bytes, mask: bytes | None, actions: bytes) -> None:
     dp = _seeded(semantics)
@@ -778,6 +792,15 @@ def test_malformed_input_is_einval(semantics: str, key: bytes, mask: bytes | Non
     with pytest.raises(DpifInvalid):
         dp.flow_put(key, mask, actions, ufid=W)
     assert snapshot(dp) == before
+
+
+def test_ipv6_exthdrs_attribute_is_accepted_as_linux_does() -> None:
+    # Linux >= 5.18 puts OVS_KEY_ATTR_IPV6_EXTHDRS (32, u16) in every IPv6
+    # upcall key and accepts it back in a flow key (ovs_key_lens).
+    key = eth_key(eth_type=0x86DD) + attr(32, struct.pack("=H", 0x0042))
+    dp = ReferenceDatapath()
+    dp.flow_put(key, None, b"", ufid=W)
+    assert dp.flow_get(ufid=W).ufid == W
 
 
 def test_non_ufid_argument_is_einval() -> None:
