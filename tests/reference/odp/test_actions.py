@@ -247,6 +247,7 @@ def test_documented_extensions_parse() -> None:
         ("sample(sample=101%,actions(1))", 14, "between 0 and 100"),
         ("check_pkt_len(size=1,gt(1),le(2)", None, "check_pkt_len"),
         ("set(nosuchkey(1))", None, ""),
+        ("1,set(nsh(spi=0x5))", 6, "set(nsh"),
         ("clone(" * 40 + ")" * 40, None, "nested deeper"),
     ],
 )
