@@ -215,7 +215,13 @@ def serve(port_path: str) -> int:
     """Guest side: answer relay calls on the virtio-serial port until the host says SHUTDOWN or hangs up."""
     fd = os.open(port_path, os.O_RDWR)
     ops = LocalOps()
-    _write_all(fd, _ANSWER.pack(5, 0) + b"ready")  # the host waits for this before its first call
+    hello = b"ready"
+    try:
+        with open("/proc/uptime", "rb") as fh:
+            hello += b" uptime=" + fh.read().split()[0]  # for the boot figures in docs/kernel-backend.md
+    except OSError:
+        pass
+    _write_all(fd, _ANSWER.pack(len(hello), 0) + hello)  # the host waits for this before its first call
     try:
         while True:
             length, op = _CALL.unpack(_read_exact(fd, _CALL.size))

@@ -323,9 +323,11 @@ class Vm:
             finally:
                 listener.close()
             status, body = self._read_answer(config.boot_timeout_s, booting=True)
-            if status or body != b"ready":
+            if status or not body.startswith(b"ready"):
                 self._fail(f"unexpected hello from the guest relay: {status} {body[:40]!r}")
             self.boot_s = time.monotonic() - t0
+            # "ready uptime=S": how long the guest itself took (the rest is QEMU start and TCG load).
+            self.guest_uptime_s = float(body.split(b"uptime=")[1]) if b"uptime=" in body else 0.0
             rc, out = self.run(["uname", "-r"])
             self.kernel_release = out.decode().strip() if rc == 0 else "unknown"
         except BaseException:
