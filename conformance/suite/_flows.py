@@ -92,6 +92,8 @@ def tcp_key(port: int, src: int, dst: int = 0xFFFF) -> bytes:
             (KeyAttr.ETHERTYPE, struct.pack(">H", 0x0800)),
             (KeyAttr.IPV4, struct.pack(">4s4sBBBB", bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), 6, 0, 64, 0)),
             (KeyAttr.TCP, struct.pack(">HH", 1000, 80)),
+            # The Linux datapath requires TCP_FLAGS in every TCP key (flow_netlink.c match_validate).
+            (KeyAttr.TCP_FLAGS, struct.pack(">H", 0)),
         ]
     )
 
@@ -105,6 +107,7 @@ def tcp_mask() -> bytes:
             (KeyAttr.ETHERTYPE, b"\xff\xff"),
             (KeyAttr.IPV4, struct.pack(">4s4sBBBB", bytes(4), bytes(4), 0xFF, 0, 0, 0)),
             (KeyAttr.TCP, bytes(4)),
+            (KeyAttr.TCP_FLAGS, bytes(2)),
         ]
     )
 
@@ -142,8 +145,10 @@ _DEFAULT_ZERO = frozenset(
         KeyAttr.CT_MARK,
         KeyAttr.CT_LABELS,
         KeyAttr.PACKET_TYPE,
+        KeyAttr.TUNNEL,
     }
 )
+_NESTED = frozenset({KeyAttr.ENCAP, KeyAttr.TUNNEL, KeyAttr.NSH})
 
 Match = tuple[tuple[int, bytes, bytes], ...]
 
@@ -167,7 +172,18 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
     out = []
     for t in sorted(set(keys) | set(masks)):
         m = masks.get(t, b"")
-        v = keys.get(t, bytes(len(m)))
+        v = keys.get(t, b"")
+        if t in _NESTED:
+            # Nested attributes (tunnel, encap): the TLV headers inside are not match bits.
+            try:
+                inner = match_view(v, m, masked=masked) if v or m else ()
+            except UfidcertError:
+                inner = ((-1, v, m),)  # not a TLV stream: compare the bytes as they are
+            if not inner or (t in _DEFAULT_ZERO and not any(any(iv) for _, iv, _ in inner)):
+                continue
+            out.append((t, repr(inner).encode(), b""))
+            continue
+        v = v or bytes(len(m))
         m = m.ljust(len(v), b"\0")
         anded = bytes(a & b for a, b in zip(v, m, strict=False))
         if not any(m) or (t in _DEFAULT_ZERO and not any(anded)):
