@@ -79,6 +79,11 @@ def _assert_no_leftovers(pids: list[int], netns: str, rundir: Path) -> None:
     assert not [p for p in pids if _alive(p)], "daemons still running"
     assert netns not in _netns(), f"network namespace {netns} (and its tap devices) left behind"
     assert not rundir.exists(), f"run directory {rundir} left behind"
+    assert "ufidcert-" not in _root_links(), "a tap device of the daemon appeared in the root namespace"
+
+
+def _root_links() -> str:
+    return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +371,31 @@ def test_kill_9_of_the_daemon_ends_quickly_with_a_clear_error() -> None:
         d.flow_dump()  # every later call fails at once
     d.close()
     _assert_no_leftovers(pids, netns, rundir)
+
+
+def test_certify_cli_end_to_end_leaves_nothing_behind(tmp_path: Path) -> None:
+    """`ufidcert certify --backend netdev` runs to a verdict (0 pass / 1 fail, never 2) and cleans up."""
+    require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
+    import json
+    import sys
+
+    report = tmp_path / "report"
+    argv = [sys.executable, "-m", "conformance", "certify", "--backend", "netdev", "--profile", "smoke"]
+    proc = subprocess.Popen(
+        [*argv, "--report", str(report), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 1), out
+    data = json.loads((report / "report.json").read_text())
+    assert data["backend"]["name"] == "netdev" and "Open vSwitch" in data["backend"]["version"]
+    assert data["features"]["semantics"] == "netdev" and data["features"]["probe_ufid"] is True
+    assert data["verdict"] == ("pass" if proc.returncode == 0 else "fail")
+    # Names of everything the run made carry its pid: ufidcert-<pid>-<hex>.
+    mine = f"ufidcert-{proc.pid}-"
+    assert not [n for n in _netns() if n.startswith(mine)], "network namespace left behind"
+    assert not list(Path("/tmp").glob(f"ufidcert-ovs-{proc.pid}-*")), "run directory left behind"
+    daemons = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    assert f"ufidcert-ovs-{proc.pid}-" not in daemons, "a daemon of the run is still running"
