@@ -88,6 +88,8 @@ _ETH_TYPE_VLAN_8021AD = 0x88A8
 _DELIMITERS = ", \t\r\n"
 _DELIMITERS_END = ", \t\r\n)"
 _SPACES = " \t\n\v\f\r"  # C isspace()
+# recirc(): OVS scans %u (decimal, so "010" is ten) but prints %#x; we also read the 0x form.
+_DEC_OR_HEX = -10
 
 _VARIABLE = -2  # ATTR_LEN_VARIABLE
 _INVALID = -1  # ATTR_LEN_INVALID
@@ -700,11 +702,13 @@ class _Scanner:
         negative = pos < len(text) and text[pos] == "-"
         if pos < len(text) and text[pos] in "+-":
             pos += 1
-        if base in (0, 16) and text.startswith(("0x", "0X"), pos):
+        if base in (0, 16, _DEC_OR_HEX) and text.startswith(("0x", "0X"), pos):
             base = 16
             pos += 2
         elif base == 0:
             base = 8 if text.startswith("0", pos) else 10
+        elif base == _DEC_OR_HEX:
+            base = 10
         digits_start = pos
         while pos < len(text) and _hexit(text[pos]) < base:
             pos += 1
@@ -1461,7 +1465,7 @@ _PARSERS: tuple[Callable[[_Scanner], bytes], ...] = (
     _p_output,
     _p_u32_call("lb_output", ActionAttr.LB_OUTPUT, 10),
     _p_u32_call("trunc", ActionAttr.TRUNC, 0),
-    _p_u32_call("recirc", ActionAttr.RECIRC, 0),
+    _p_u32_call("recirc", ActionAttr.RECIRC, _DEC_OR_HEX),
     _p_userspace,
     _p_set,
     _p_push_vlan,

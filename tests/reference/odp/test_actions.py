@@ -166,6 +166,7 @@ def test_parse_builds_the_uapi_layouts() -> None:
     assert parse_actions("010,0x10") == pack_attr(A.OUTPUT, _u32(8)) + pack_attr(A.OUTPUT, _u32(16))  # C %i
     assert parse_actions("trunc( 100)") == pack_attr(A.TRUNC, _u32(100))  # ovs_scan skips spaces before numbers
     assert parse_actions("recirc(1)") == parse_actions("recirc(0x1)") == pack_attr(A.RECIRC, _u32(1))
+    assert parse_actions("recirc(010)") == pack_attr(A.RECIRC, _u32(10))  # %u: decimal, not octal
     assert parse_actions("push_vlan(vid=1,pcp=2)") == pack_attr(A.PUSH_VLAN, struct.pack("!HH", 0x8100, 0x5001))
     assert parse_actions("set(skb_mark(5))") == pack_attr(A.SET, pack_attr(KeyAttr.SKB_MARK, _u32(5)))
     masked = parse_actions("set(tcp(src=80/0xff00))")
