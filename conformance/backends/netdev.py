@@ -30,6 +30,12 @@ lib/dpctl.c ``dpctl_unixctl_handler`` strips them), so ``mod-flow --may-create
 creates it (CREATE) or modifies it (MODIFY), so MODIFY followed by CREATE on
 ENOENT gives the same outcome when nothing else writes the table meanwhile.
 
+The datapath name is left out of each command while ours is the only
+datapath of our own daemon; that frees the argument slot ``-s``/``--clear``
+need. Attached to another daemon (``target=``) the name is always given, so
+the stats a MODIFY or a delete returns come from a ``get-flow`` just before
+it, and MODIFY|ZERO_STATS raises DpifNotSupported.
+
 What dpctl cannot express is declared, never faked: terse replies
 (``omit_flags=0``), ``execute``, upcalls (``recv_upcalls``; a standalone datapath has no
 upcall handler), UFIDs that are not 16 bytes. Those raise
@@ -274,8 +280,10 @@ class NetdevDpif(Dpif):
         self.description = f"Open vSwitch userspace datapath (dpif-netdev), {self.version}, {self.dp}"
         # dpctl accepts options only within a command's argument limit; leaving
         # the datapath name out frees one slot, which works only while ours is
-        # the daemon's only datapath (lib/dpctl.c get_one_dp).
-        self._omit_dp = self._call("dpctl/dump-dps").split() == [self.dp]
+        # the daemon's only datapath (lib/dpctl.c get_one_dp). Only our own
+        # daemon guarantees that for the whole run: someone else's may gain a
+        # datapath at any time, so attached we always name ours.
+        self._omit_dp = self._ovs is not None and self._call("dpctl/dump-dps").split() == [self.dp]
         for i in range(1, ports + 1):
             self.port_add(f"p{i}")
 
