@@ -11,7 +11,7 @@ import time
 
 from conformance.backends.kernel import kernel
 from conformance.suite._flows import eth_key, eth_mask, output, ufid_n
-from reference.dpif import PutFlags
+from reference.dpif import DelOp, PutFlags, PutOp
 
 
 def main(n: int) -> None:
@@ -41,7 +41,18 @@ def main(n: int) -> None:
         for i in range(n):
             dpif.flow_del(ufid=ufid_n(i + 1), terse=True)
         t_del = time.monotonic() - t
-        assert len(full) == len(terse) == n
+        t = time.monotonic()
+        res = dpif.operate(
+            [PutOp(key, mask, output(3), ufid=ufid_n(i + 1), flags=PutFlags.CREATE) for i, key in enumerate(keys)]
+        )
+        t_bput = time.monotonic() - t
+        t = time.monotonic()
+        res += dpif.operate([DelOp(ufid=ufid_n(i + 1), terse=True) for i in range(n)])
+        t_bdel = time.monotonic() - t
+        assert len(full) == len(terse) == n and all(r.ok for r in res)
+        print(
+            f"operate: {n} puts {t_bput:.2f} s ({n / t_bput:.0f}/s); {n} terse dels {t_bdel:.2f} s ({n / t_bdel:.0f}/s)"
+        )
         print(f"kernel {getattr(dpif, 'version', '')}: open (boot + datapath + probe) {t_open:.2f} s")
         print(f"boot-to-first-operation {t_first:.2f} s")
         print(f"put  x{n}: {t_put:.2f} s ({n / t_put:.0f}/s)")
