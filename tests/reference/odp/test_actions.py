@@ -705,3 +705,64 @@ def test_real_daemon_rejects_our_extensions() -> None:
             parse_actions(text)  # we accept it
             with pytest.raises(UnixctlError, match="parsing actions"):
                 ovs.appctl("dpctl/add-flow", ovs.dp, _KEY.format(i + 1), text)
+
+
+def test_real_daemon_accepts_and_rejects_mutated_text_like_us() -> None:
+    """Mutated action texts: where ovs-vswitchd accepts, we print the same; where it rejects, we reject.
+
+    Allowed differences, both documented: numbers out of range for their field
+    (OVS keeps the low bits, we refuse) and our parse extensions.
+    """
+    import random
+
+    from conformance.backends._ovsd import PrivateOvs, ovs_available
+    from conformance.backends.unixctl import UnixctlError
+
+    require(ovs_available() is None, f"ovs-vswitchd unavailable: {ovs_available()}")
+    rng = random.Random(20261127)
+    bases = [_daemon_text(t) for t in ODP_AT_SUPPORTED if not _DAEMON_UNSUPPORTED.search(t)]
+    cases = []
+    for text in bases:
+        for _ in range(3):
+            chars = list(text)
+            for _ in range(rng.randint(1, 2)):
+                pos = rng.randrange(len(chars) + 1)
+                op = rng.choice("dis")
+                if op == "d" and pos < len(chars):
+                    del chars[pos]
+                elif op == "i":
+                    chars.insert(pos, rng.choice("(),=x0123456789abf /:.-% \t"))
+                elif pos < len(chars):
+                    chars.insert(pos, chars[pos])
+            cases.append("".join(chars))
+    range_error = re.compile(r"out of range|must not be negative|does not fit|too long")
+    problems: list[tuple[str, str, str | None, str | None]] = []
+    seen = {"both accept": 0, "both reject": 0}
+    with PrivateOvs(ports=1) as ovs:
+        for i, text in enumerate(cases):
+            ufid = f"{i:08x}-0000-4000-8000-000000000000"
+            try:
+                ovs.appctl("dpctl/add-flow", ovs.dp, f"ufid:{ufid}," + _KEY.format(i + 1), text)
+                theirs: str | None = (
+                    ovs.appctl("dpctl/get-flow", ovs.dp, f"ufid:{ufid}").split("actions:", 1)[1].strip()
+                )
+            except UnixctlError:
+                theirs = None
+            try:
+                ours: str | None = format_actions(parse_actions(text))
+                error = ""
+            except OdpSyntaxError as exc:
+                ours, error = None, str(exc)
+            if theirs is not None and ours is not None:
+                seen["both accept"] += 1
+                if theirs != ours:
+                    problems.append(("printed differently", text, theirs, ours))
+            elif theirs is None and ours is None:
+                seen["both reject"] += 1
+            elif ours is None:
+                if not range_error.search(error):
+                    problems.append(("only ovs accepts", text, theirs, error))
+            elif not _DAEMON_UNSUPPORTED.search(text) and "recirc(0x" not in text:
+                problems.append(("only we accept", text, theirs, ours))
+    assert problems == []
+    assert seen["both accept"] > 30 and seen["both reject"] > 100  # the mutations exercise both sides
