@@ -314,8 +314,7 @@ class Vm:
             try:
                 while self._conn is None:
                     if self._proc.poll() is not None:
-                        err = (self._dir / "qemu.err").read_text(errors="replace").strip().splitlines()[-1:]
-                        self._fail(f"QEMU exited with status {self._proc.returncode}: {' '.join(err)}")
+                        self._fail(self._exit_reason())
                     if time.monotonic() > deadline:
                         self._fail("QEMU did not connect the relay port within 30 s")
                     with contextlib.suppress(socket.timeout):
@@ -343,6 +342,16 @@ class Vm:
             return ""
         return " | ".join(lines[-3:])
 
+    def _exit_reason(self) -> str:
+        """'QEMU exited with status N: <last stderr line>' once QEMU has exited, else ''."""
+        if self._proc.poll() is None:
+            return ""
+        try:
+            err = (self._dir / "qemu.err").read_text(errors="replace").strip().splitlines()[-1:]
+        except OSError:
+            err = []
+        return f"QEMU exited with status {self._proc.returncode}" + (f": {err[0]}" if err else "")
+
     def _fail(self, what: str) -> None:
         tail = self._console_tail()
         self.shutdown(graceful=False)
@@ -356,7 +365,7 @@ class Vm:
             if left <= 0:
                 self._fail("the guest did not boot in time" if booting else "the guest stopped answering")
             if self._proc.poll() is not None:
-                self._fail(f"QEMU exited with status {self._proc.returncode}")
+                self._fail(self._exit_reason())
             self._conn.settimeout(min(left, 1.0))
             try:
                 chunk = self._conn.recv(n - len(buf))
@@ -365,7 +374,9 @@ class Vm:
             except OSError as exc:
                 self._fail(f"relay connection failed: {exc}")
             if not chunk:
-                self._fail("the guest closed the relay")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(2)  # QEMU closing the relay usually means QEMU is exiting: say why
+                self._fail(self._exit_reason() or "the guest closed the relay")
             buf += chunk
         return buf
 

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,14 @@ def test_a_batch_with_a_failing_op_in_the_middle(kdp: KernelDpif) -> None:
     assert [r.error.errno if r.error else 0 for r in res] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
     flow = res[2].flow
     assert flow is not None and flow.ufid == ufid_n(9) and flow.key is None
+
+
+def test_an_image_that_is_not_a_kernel_is_reported_with_qemus_reason(tmp_path: Path) -> None:
+    _require_vm()
+    before = set(_qemu_children())
+    image = tmp_path / "bzImage"
+    image.write_bytes(bytes(range(256)) * 400)
+    with pytest.raises(_qemu.GuestUnresponsive) as info:
+        kernel(where="vm", kernel=str(image), boot_timeout="20")
+    assert "QEMU exited with status" in str(info.value)
+    assert set(_qemu_children()) <= before
