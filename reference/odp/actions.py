@@ -14,8 +14,11 @@
   before accepting actions (lengths, required nested attributes, nesting).
 
 Attribute numbers are those of :mod:`reference.uapi` (Linux UAPI; OVS HEAD's
-userspace-only actions after them). Port names are out of scope: ports are
-numbers.
+userspace-only actions after them). OVS 3.1.0's own header numbers the
+userspace-only actions differently (TUNNEL_PUSH 23, TUNNEL_POP 24, DROP 25,
+LB_OUTPUT 26) and has no DEC_TTL/PSAMPLE; only the text is compared with it,
+and for DEC_TTL and PSAMPLE the printed form is OVS HEAD's. Port names are
+out of scope: ports are numbers.
 
 Deliberate differences from OVS's parser (documented in the tests):
 
@@ -26,7 +29,7 @@ Deliberate differences from OVS's parser (documented in the tests):
   ``hash(sym_l4(N))``, ``push_mpls(...)``, ``pop_mpls(eth_type=...)``,
   ``push_eth(src=...,dst=...)``, ``pop_eth`` (OVS has no parser for these, or
   an unreachable one), ``recirc(0x..)`` in hex (OVS scans ``%u`` but prints
-  ``%#x``), ``drop`` as the whole list inside ``clone(...)``,
+  ``%#x``; without ``0x`` the number is decimal, as in OVS), ``drop`` as the whole list inside ``clone(...)``,
   ``sample(...,actions(...))`` and ``dec_ttl(le_1(...))``, and
   ``dec_ttl(le_1(...))`` itself, and slow_path reasons separated by ``,``
   (OVS prints ``slow_path(cfm,lacp)`` but parses only ``slow_path(cfm|lacp)``).
