@@ -163,6 +163,6 @@ def test_an_image_that_is_not_a_kernel_is_reported_with_qemus_reason(tmp_path: P
     image = tmp_path / "bzImage"
     image.write_bytes(bytes(range(256)) * 400)
     with pytest.raises(_qemu.GuestUnresponsive) as info:
-        kernel(where="vm", kernel=str(image), boot_timeout="20")
+        _qemu.Vm(_qemu.VmConfig(kernel=str(image), boot_timeout_s=20))
     assert "QEMU exited with status" in str(info.value)
     assert set(_qemu_children()) <= before
