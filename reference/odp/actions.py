@@ -38,8 +38,7 @@ Deliberate differences from OVS's parser (documented in the tests):
 * ``push_nsh(...)``: a payload that OVS's ``odp_nsh_hdr_from_attr()``
   rejects prints as generic ``action17(..)`` hex (OVS prints a half-filled
   header there). ``set(nsh(...))`` is rejected when parsing, as OVS 3.1.0
-  rejects it; a masked NSH set prints as hex (``format_odp_set_nsh()`` is not
-  reproduced).
+  rejects it; a masked NSH set prints as ``format_odp_set_nsh()`` does.
 """
 
 from __future__ import annotations
@@ -351,13 +350,62 @@ def _fmt_set_masked(payload: bytes, depth: int, where: str) -> str:
 
     key_type, both = _single_key_attr(payload, where)
     if key_type == KeyAttr.NSH:
-        return _generic(ActionAttr.SET_MASKED, payload)  # format_odp_set_nsh(): not implemented
+        return _format_set_nsh(both)
     size = len(both) // 2
     if size <= _MAX_MASKED_SET:
         text = format_key_attr(key_type, both[:size], both[size : 2 * size], verbose=False)
     else:
         text = format_key_attr(key_type, both, None, verbose=False)
     return "set(" + text + ")"
+
+
+# ovs_nsh_key_attr_lens for the types format_odp_set_nsh() accepts (MD2 and above end it).
+_SET_NSH_LENS: dict[int, int] = {NshKeyAttr.UNSPEC: 0, NshKeyAttr.BASE: 8, NshKeyAttr.MD1: 16}
+
+
+def _format_set_nsh(nested: bytes) -> str:
+    """format_odp_set_nsh(): nested NSH key attributes, each value followed by its mask.
+
+    Like OVS, an attribute of the wrong size or of type MD2 or above makes the
+    whole action print as nothing at all.
+    """
+    key = bytearray(24)  # ovs_key_nsh: flags, ttl, mdtype, np, be32 path_hdr, be32 context[4]
+    mask = bytearray(b"\xff" * 24)
+    try:
+        attrs = list(iter_attrs(nested))
+    except OdpDecodeError:
+        return ""
+    for attr_type, value, _ in attrs:
+        expected = _SET_NSH_LENS.get(attr_type)
+        if expected is None or len(value) != 2 * expected:
+            return ""
+        if attr_type == NshKeyAttr.BASE:
+            key[0:8], mask[0:8] = value[:8], value[8:]
+        elif attr_type == NshKeyAttr.MD1:
+            key[8:24], mask[8:24] = value[:16], value[16:]
+    parts: list[str] = []
+
+    def u8(name: str, v: int, m: int) -> None:
+        if m:
+            parts.append(f"{name}={v}" if m == 0xFF else f"{name}=0x{v:02x}/0x{m:02x}")
+
+    def be32(name: str, v: int, m: int) -> None:
+        if m:
+            parts.append(f"{name}=0x{v:x}" if m == _U32_MAX else f"{name}=0x{v:x}/0x{m:08x}")
+
+    path, path_mask = int.from_bytes(key[4:8], "big"), int.from_bytes(mask[4:8], "big")
+    spi_mask = path_mask >> 8
+    for i, name in enumerate(("flags", "ttl", "mdtype", "np")):
+        u8(name, key[i], mask[i])
+    be32("spi", path >> 8, _U32_MAX if spi_mask == 0xFFFFFF else spi_mask)
+    u8("si", path & 0xFF, path_mask & 0xFF)
+    for i in range(4):
+        be32(
+            f"c{i + 1}",
+            int.from_bytes(key[8 + 4 * i : 12 + 4 * i], "big"),
+            int.from_bytes(mask[8 + 4 * i : 12 + 4 * i], "big"),
+        )
+    return "set(nsh(" + ",".join(parts) + "))"
 
 
 def _single_key_attr(payload: bytes, where: str) -> tuple[int, bytes]:

@@ -159,6 +159,24 @@ def test_format_known_bytes(data: bytes, text: str) -> None:
     assert format_actions(data) == text
 
 
+def test_masked_nsh_set_prints_like_format_odp_set_nsh() -> None:
+    # Each nested attribute carries value then mask; fields with a zero mask are left out, full masks
+    # print plain values. With a zero MD1 mask this is the text tests/nsh.at expects from OVS.
+    base = struct.pack("!BBBBI", 0, 0, 0, 0, 0x3020 << 8 | 254) + struct.pack("!BBBBI", 0, 0, 0, 0, 0xFFFFFFFF)
+    zero_md1 = pack_attr(2, bytes(32))
+    data = pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(1, base) + zero_md1))
+    assert format_actions(data) == "set(nsh(spi=0x3020,si=254))"
+    # Without an MD1 attribute OVS's mask for the context words stays all ones (memset 0xff).
+    data = pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(1, base)))
+    assert format_actions(data) == "set(nsh(spi=0x3020,si=254,c1=0x0,c2=0x0,c3=0x0,c4=0x0))"
+    md1 = bytes(4) + (5).to_bytes(4, "big") + bytes(8) + bytes(4) + b"\xff" * 4 + bytes(8)
+    base = struct.pack("!BBBBI", 1, 5, 0, 0, 0) + struct.pack("!BBBBI", 0xFF, 0x0F, 0, 0, 0)
+    data = pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(1, base) + pack_attr(2, md1)))
+    assert format_actions(data) == "set(nsh(flags=1,ttl=0x05/0x0f,c2=0x5))"
+    # A wrongly sized attribute or an MD2 attribute: OVS prints nothing for the action.
+    assert format_actions(pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(3, bytes(8))))) == ""
+
+
 def test_parse_builds_the_uapi_layouts() -> None:
     assert parse_actions("") == b""
     assert parse_actions("drop") == parse_actions("DROP") == pack_attr(A.DROP, _u32(0))
