@@ -1646,6 +1646,15 @@ def _v_set_masked(payload: bytes, where: str, depth: int) -> None:
     attr_type, both, _ = attrs[0]
     if attr_type in (KeyAttr.ENCAP, KeyAttr.TUNNEL):
         raise OdpDecodeError(f"key attribute {attr_type} cannot be set with a mask", where=where)
+    if attr_type == KeyAttr.NSH:
+        # Nested: every attribute carries its own value and mask (format_odp_set_nsh()).
+        for nsh_type, value, offset in iter_attrs(both, where=f"{where}/nsh"):
+            size = _SET_NSH_LENS.get(nsh_type)
+            if size is None or len(value) != 2 * size:
+                raise OdpDecodeError(
+                    f"masked nsh attribute {nsh_type} of {len(value)} bytes", where=f"{where}/nsh", offset=offset
+                )
+        return
     if len(both) % 2:
         raise OdpDecodeError(f"value and mask of odd total length {len(both)}", where=where)
     half = len(both) // 2

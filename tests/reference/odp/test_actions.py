@@ -173,8 +173,12 @@ def test_masked_nsh_set_prints_like_format_odp_set_nsh() -> None:
     base = struct.pack("!BBBBI", 1, 5, 0, 0, 0) + struct.pack("!BBBBI", 0xFF, 0x0F, 0, 0, 0)
     data = pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(1, base) + pack_attr(2, md1)))
     assert format_actions(data) == "set(nsh(flags=1,ttl=0x05/0x0f,c2=0x5))"
+    validate_actions(data)
     # A wrongly sized attribute or an MD2 attribute: OVS prints nothing for the action.
-    assert format_actions(pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(3, bytes(8))))) == ""
+    bad = pack_attr(A.SET_MASKED, pack_attr(KeyAttr.NSH, pack_attr(3, bytes(8))))
+    assert format_actions(bad) == ""
+    with pytest.raises(OdpDecodeError, match="masked nsh attribute 3"):
+        validate_actions(bad)
 
 
 def test_parse_builds_the_uapi_layouts() -> None:
