@@ -34,9 +34,11 @@ __all__ = [
     "ParsedKey",
     "TupleSpace",
     "and_bytes",
+    "decode_mask",
     "exact_mask",
     "fields_of",
     "mask_bytes",
+    "mask_of_tree",
     "masked_fields",
     "masked_key_bytes",
     "parse_key",
@@ -151,7 +153,16 @@ def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> Ma
     """
     if data is None:
         return exact_mask(key)
-    tree = decode_key(data, where=where, is_mask=True).attrs
+    return mask_of_tree(decode_mask(data, where=where), key, where=where)
+
+
+def decode_mask(data: bytes, *, where: str = "mask") -> tuple[Attribute, ...]:
+    """The top-level attributes of mask bytes (for checks that need the tree, like the kernel's match_validate)."""
+    return decode_key(data, where=where, is_mask=True).attrs
+
+
+def mask_of_tree(tree: tuple[Attribute, ...], key: ParsedKey, *, where: str = "mask") -> MaskSig:
+    """:func:`parse_mask` for an already decoded mask."""
     leaves: dict[Path, bytes] = {}
     mask_flags: set[Path] = set()
     _walk(tree, (), leaves, mask_flags)

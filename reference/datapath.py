@@ -38,12 +38,15 @@ from reference._classifier import (
     MaskSig,
     ParsedKey,
     TupleSpace,
+    decode_mask,
+    exact_mask,
     mask_bytes,
+    mask_of_tree,
     masked_fields,
     masked_key_bytes,
     parse_key,
-    parse_mask,
 )
+from reference._match_validate import validate_match
 from reference._netlink import split_attrs
 from reference.dpif import (
     Dpif,
@@ -64,6 +67,7 @@ from reference.dpif import (
 from reference.errors import OdpDecodeError, PacketDroppedError, UfidcertInputError
 from reference.odp.actions import validate_actions
 from reference.odp.extract import extract_key
+from reference.odp.fitness import KeyFitness, fitness_report
 from reference.odp.keys import canonical_key
 from reference.uapi import MAX_UFID_LENGTH, ActionAttr, FlowAttr, FlowCmd, KeyAttr, UfidFlags
 from reference.ufid import Ufid
@@ -308,10 +312,31 @@ class ReferenceDatapath(Dpif):
     def _parse_match(self, key: bytes, mask: bytes | None) -> tuple[ParsedKey, MaskSig, Fields]:
         try:
             pk = parse_key(key, where="key")
-            ms = parse_mask(mask, pk, where="mask")
+            if mask is None:
+                mtree = None
+                ms = exact_mask(pk)
+            else:
+                mtree = decode_mask(mask, where="mask")
+                ms = mask_of_tree(mtree, pk, where="mask")
+            if self._semantics == "kernel":
+                # flow_netlink.c ovs_nla_get_match -> match_validate.
+                validate_match(pk.tree, mtree, has_mask=True, where="key/mask")
         except OdpDecodeError as exc:
             raise _invalid(exc) from None
+        if self._semantics == "netdev":
+            self._n_check_key(pk.data)
         return pk, ms, masked_fields(pk.leaves, ms)
+
+    @staticmethod
+    def _n_check_key(key: bytes) -> None:
+        # dpif-netdev.c dpif_netdev_flow_from_nlattrs: anything but a perfect
+        # odp_flow_key_to_flow fit is EINVAL.
+        report = fitness_report(key)
+        if report.fitness is not KeyFitness.PERFECT:
+            raise DpifInvalid(
+                f"the userspace datapath needs a complete key: odp_flow_key_to_flow says "
+                f"{report.fitness.value} ({report.detail})"
+            )
 
     @staticmethod
     def _check_actions(actions: bytes) -> bytes:
@@ -486,7 +511,10 @@ class ReferenceDatapath(Dpif):
         # is used for the lookup: a malformed key fails the request.
         if req.key is not None:
             try:
-                parse_key(req.key, where="key")
+                pk = parse_key(req.key, where="key")
+                # ovs_nla_get_match with no mask (match.mask NULL): only the
+                # "Missing key" half of match_validate applies.
+                validate_match(pk.tree, None, has_mask=False, where="key")
             except OdpDecodeError as exc:
                 raise _invalid(exc) from None
 
@@ -728,6 +756,11 @@ class ReferenceDatapath(Dpif):
         if ufid is not None:
             u = self._n_ufid(self._raw_ufid(ufid) or b"")
         elif key is not None:
+            if not isinstance(key, (bytes, bytearray, memoryview)):
+                raise DpifInvalid(f"a key must be bytes, not {type(key).__name__}")
+            # dp_netdev_pmd_find_flow hashes the key only if it converts perfectly.
+            if fitness_report(bytes(key)).fitness is not KeyFitness.PERFECT:
+                raise DpifNotFound("flow not found (the key is not a complete userspace key)")
             u = self.generate_ufid(key).to_wire()
         else:
             raise DpifNotFound("neither UFID nor key given")

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 # OVS_KEY_ATTR_*
-IN_PORT, ETHERNET, ETHERTYPE, IPV4, TCP = 3, 4, 6, 7, 9
+IN_PORT, ETHERNET, ETHERTYPE, IPV4, TCP, TCP_FLAGS = 3, 4, 6, 7, 9, 18
 # OVS_ACTION_ATTR_OUTPUT
 _OUTPUT = 1
 TERSE = 0x7  # OMIT_KEY | OMIT_MASK | OMIT_ACTIONS
@@ -50,7 +50,7 @@ def eth_key(*, in_port: int = 1, src: int = 1, dst: int = 2, eth_type: int = 0x8
 def ipv4_key(
     dst: str = "10.1.2.2", *, src: str = "10.0.0.1", in_port: int = 1, sport: int = 1, dport: int = 2
 ) -> bytes:
-    """An exact TCP/IPv4 key."""
+    """An exact TCP/IPv4 key (with tcp_flags, which the kernel requires for TCP: flow_netlink.c match_validate)."""
     ip = ipaddress.IPv4Address(src).packed + ipaddress.IPv4Address(dst).packed + bytes([6, 0, 64, 0])
     return (
         attr(IN_PORT, struct.pack("=I", in_port))
@@ -58,6 +58,7 @@ def ipv4_key(
         + attr(ETHERTYPE, struct.pack("!H", 0x0800))
         + attr(IPV4, ip)
         + attr(TCP, struct.pack("!HH", sport, dport))
+        + attr(TCP_FLAGS, struct.pack("!H", 0))
     )
 
 
@@ -71,6 +72,7 @@ def ipv4_mask(prefix: int = 24, *, in_port: bool = True) -> bytes:
         + attr(ETHERTYPE, b"\xff\xff")
         + attr(IPV4, ip)
         + attr(TCP, b"\xff" * 4)
+        + attr(TCP_FLAGS, b"\xff\xff")
     )
 
 

@@ -349,9 +349,10 @@ class TestReplyContents:
         ack = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, flags="A"))
         key = extract_key(syn, port)
         # tcp_flags (attribute 18) differs per packet: wildcard it, match the rest exactly
+        # (ct_state, 22: only the CT_SUPPORTED_MASK bits 0xff, which is all the kernel accepts in a mask)
         mask = b"".join(
             struct.pack("=HH", 4 + len(a.payload), a.type)
-            + bytes([0 if a.type == 18 else 0xFF]) * len(a.payload)
+            + (struct.pack("=I", 0xFF) if a.type == 22 else bytes([0 if a.type == 18 else 0xFF]) * len(a.payload))
             + b"\0" * (-len(a.payload) % 4)
             for a in decode_key(key).attrs
         )
@@ -797,7 +798,9 @@ def test_malformed_input_is_einval(semantics: str, key: bytes, mask: bytes | Non
 def test_ipv6_exthdrs_attribute_is_accepted_as_linux_does() -> None:
     # Linux >= 5.18 puts OVS_KEY_ATTR_IPV6_EXTHDRS (32, u16) in every IPv6
     # upcall key and accepts it back in a flow key (ovs_key_lens).
-    key = eth_key(eth_type=0x86DD) + attr(32, struct.pack("=H", 0x0042))
+    # ipv6(src, dst, label, proto=59 (no next header), tclass, hlimit, frag=no): the kernel needs it for 0x86dd
+    ipv6 = attr(8, bytes(15) + b"\x01" + bytes(15) + b"\x02" + struct.pack("!I", 0) + bytes([59, 0, 64, 0]))
+    key = eth_key(eth_type=0x86DD) + ipv6 + attr(32, struct.pack("=H", 0x0042))
     dp = ReferenceDatapath()
     dp.flow_put(key, None, b"", ufid=W)
     assert dp.flow_get(ufid=W).ufid == W

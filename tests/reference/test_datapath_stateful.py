@@ -12,6 +12,7 @@ stats.
 from __future__ import annotations
 
 import errno
+import sys
 from dataclasses import dataclass, field
 
 from hypothesis import settings
@@ -55,6 +56,8 @@ def _mask(key: bytes, *, wildcard_dst_octet: bool) -> bytes:
         payload = bytearray(b"\xff" * (length - 4))
         if atype == 18:  # tcp_flags differ per packet in general: wildcard
             payload = bytearray(len(payload))
+        if atype == 22:  # ct_state: the kernel refuses mask bits outside CT_SUPPORTED_MASK (0xff), host order
+            payload = bytearray((0xFF).to_bytes(4, sys.byteorder))
         if atype == 7 and wildcard_dst_octet:  # ipv4: dst is bytes 4..7, last octet at 7
             payload[7] = 0
         out += key[pos : pos + 4] + bytes(payload) + b"\0" * (-length % 4)
