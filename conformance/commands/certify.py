@@ -73,7 +73,7 @@ def build_pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
 
     suite = str(Path(conformance.suite.__file__).parent)
     # Our own ini and rootdir: the project's or the caller's pytest configuration must not apply.
-    out = [suite, "-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider"]
+    out = [suite, "-c", str(ini), "--rootdir", str(ini.parent), "-p", "no:cacheprovider", "-p", "no:benchmark"]
     if not _plugin_autoloaded():
         out += ["-p", "conformance.plugin"]
     out += ["--dpif-backend", args.backend, "--dpif-profile", args.profile]
