@@ -104,6 +104,9 @@ _TCP_FLAG_WORDS = re.compile(r"\[(200|400|800)\]")
 # lib/dpctl.c dpctl_error: "<program>: <what> (<strerror>)" as the first line of a reply.
 _ERROR_LINE = re.compile(r"^[A-Za-z0-9_.-]+: .*\([^()]+\)\s*$")
 _PORT_LINE = re.compile(r"^\s*port (\d+): (\S+)")
+# lib/odp-util.c prints a known port by name (odp_portno_name_format) when names are on.
+_IN_PORT_NAME = re.compile(r"(?<![a-z_])in_port\(([A-Za-z][A-Za-z0-9_.-]*)\)")
+_ACTION_PORT_NAME = re.compile(r"(?:(?<=^)|(?<=[,(]))([A-Za-z][A-Za-z0-9_.-]*)(?=[,)]|$)")
 _TRANSPORT_ERRNOS = frozenset(
     {
         _errno.ECONNRESET,
@@ -253,6 +256,7 @@ class NetdevDpif(Dpif):
         self._client: UnixctlClient | None = None
         self._dead: str | None = None
         self._port_names: dict[int, str] = {}
+        self._names: dict[str, int] = {}  # every port of our datapath, by name (for -m replies)
         self._owned_ports: set[int] = set()
         self._closed = False
         self._lock = threading.RLock()  # a scratch datapath must not be seen by other commands
@@ -465,12 +469,33 @@ class NetdevDpif(Dpif):
             if key is None:
                 raise DpifInvalid("flow_get needs a UFID or a key")
             text = str(self._generated_ufid(key))
-        reply = self._dpctl("get-flow", text)
+        # Only the -m form prints every attribute (the short form leaves fully
+        # wildcarded fields out, losing their unmasked values), and through
+        # unixctl "-m --no-names [dp] ufid" exceeds get-flow's two arguments: so
+        # -m with port names, mapped back to numbers, when the name can be left out.
+        verbose = self._fits("get-flow", 2)
+        reply = self._dpctl("get-flow", text, opts=("-m",) if verbose else ())
         lines = [ln for ln in reply.splitlines() if ln.strip()]
         if len(lines) != 1:
             raise DpifError(f"dpctl/get-flow returned {len(lines)} lines: {reply!r}", errno=_errno.EPROTO)
         parsed = parse_flow_line(lines[0], now_ms=_now_ms())
+        if verbose:
+            parsed = self._unname(parsed)
         return self._to_flow(parsed, Ufid.parse(text))
+
+    def _unname(self, parsed: ParsedLine) -> ParsedLine:
+        """Port names in a ``-m`` line (``in_port(p1)``, ``actions:p2``) replaced by their numbers."""
+        names = self._names
+        if not names or any(name not in names for name in _IN_PORT_NAME.findall(parsed.key_text)):
+            names = self._names = self._ports()
+
+        def sub(m: re.Match[str]) -> str:
+            number = names.get(m.group(1))
+            return m.group(0) if number is None else m.group(0).replace(m.group(1), str(number))
+
+        key_text = _IN_PORT_NAME.sub(sub, parsed.key_text)
+        actions_text = _ACTION_PORT_NAME.sub(sub, parsed.actions_text)
+        return ParsedLine(parsed.ufid, key_text, parsed.stats, actions_text)
 
     def _generated_ufid(self, key: bytes) -> Ufid:
         """The UFID this daemon gives ``key`` when it arrives without one.
@@ -551,6 +576,7 @@ class NetdevDpif(Dpif):
             raise DpifError(f"port {name!r} did not appear in dpctl/show {self.dp}", errno=_errno.EPROTO)
         self._port_names[number] = name
         self._owned_ports.add(number)
+        self._names = {}  # re-read on the next -m reply that names a port
         return number
 
     def port_del(self, port: int) -> None:

@@ -153,6 +153,19 @@ def test_dump_agrees_with_the_ovs_packages_parser(clean: NetdevDpif) -> None:
         assert clean._parse_key(text) == (whole.key, whole.mask)
 
 
+def test_port_names_of_verbose_replies_become_numbers(clean: NetdevDpif) -> None:
+    # get-flow -m prints ports by name (lib/odp-util.c odp_portno_name_format); the port table says which.
+    names = clean._ports()
+    line = parse_flow_line(
+        "ufid:11111111-2222-3333-4444-555555555555, recirc_id(0),in_port(p1),eth_type(0x1234), "
+        "packets:0, bytes:0, used:never, dp:ovs, actions:clone(p2),ct(commit,zone=1),p1,drop",
+        now_ms=0,
+    )
+    got = clean._unname(line)
+    assert got.key_text == f"recirc_id(0),in_port({names['p1']}),eth_type(0x1234)"
+    assert got.actions_text == f"clone({names['p2']}),ct(commit,zone=1),{names['p1']},drop"
+
+
 def test_modify_returns_stats_and_replaces_actions(clean: NetdevDpif) -> None:
     key, mask = key_of(K)
     clean.flow_put(key, mask, output(2), ufid=U)
