@@ -311,7 +311,6 @@ class _State:
     t0: float
     records: dict[str, TestRecord] = field(default_factory=dict)
     backend: dict[str, Any] = field(default_factory=dict)
-    workers: int = 1
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
 
@@ -366,9 +365,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args[:] = [suite]
     elif not any(suite.startswith(str(Path(a.split("::")[0]).resolve())) or a.startswith(suite) for a in config.args):
         config.args.append(suite)
-    numprocesses = getattr(config.option, "numprocesses", None)
-    if numprocesses:
-        state.workers = -1  # known at the end from the records
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
