@@ -14,12 +14,12 @@ command (lib/dpctl.c), rendered and parsed with :mod:`reference.odp`:
 ``flow_put`` CREATE            ``dpctl/add-flow [ufid:U,]KEY ACTIONS``
 ``flow_put`` MODIFY            ``dpctl/mod-flow -s`` (``--clear`` with ZERO_STATS)
 ``flow_put`` CREATE|MODIFY     ``mod-flow -s``/``--clear``, then ``add-flow`` on ENOENT
-``flow_get``                   ``dpctl/get-flow ufid:U`` (a key alone: see ``_generated_ufid``)
+``flow_get``                   ``dpctl/get-flow -m ufid:U`` (a key alone: see ``_generated_ufid``)
 ``flow_del``                   ``dpctl/del-flow -s ufid:U`` (or ``-s KEY``)
 ``flow_dump``                  ``dpctl/dump-flows -m --no-names``
 ``flow_flush``                 ``dpctl/del-flows``
 ``port_add`` / ``port_del``    ``dpctl/add-if NAME,type=dummy`` / ``dpctl/del-if``
-``inject``                     ``netdev-dummy/receive NAME HEX`` (``ports=dummy-pmd`` only)
+``inject``                     ``netdev-dummy/receive NAME HEX`` (``port_type=dummy-pmd`` only)
 =============================  ==============================================
 
 Why CREATE|MODIFY is two commands: through ``ovs-appctl`` dpctl's options count
