@@ -169,11 +169,12 @@ def _parse_tcp_flags(text: str) -> int:
     return flags
 
 
-def parse_flow_line(line: str, *, now_ms: int) -> ParsedLine:
+def parse_flow_line(line: str, *, now_ms: int, known: tuple[str, Ufid] | None = None) -> ParsedLine:
     """Split one ``dump-flows``/``get-flow`` line (lib/dpctl.c format_dpif_flow).
 
     ``[ufid:U, ]KEY, packets:N, bytes:N, used:T[, flags:F][, dp:D], actions:A[, dp-extra-info:X]``.
     Keys and actions contain no ``", "`` (attributes are joined by ``","``).
+    ``known`` is a UFID's text and value expected in the line (saves parsing it again).
     """
     rest = line.strip()
     ufid: Ufid | None = None
@@ -181,10 +182,16 @@ def parse_flow_line(line: str, *, now_ms: int) -> ParsedLine:
         head, sep, rest = rest.partition(", ")
         if not sep:
             raise DpifError(f"dpctl line has a UFID but no key: {line!r}", errno=_errno.EPROTO)
+        if known is not None and head == known[0]:
+            return _split_rest(line, rest, known[1], now_ms)
         try:
             ufid = Ufid.parse(head)
         except UfidcertError as exc:
             raise DpifError(f"unparsable UFID in dpctl line {line!r}: {exc}", errno=_errno.EPROTO) from None
+    return _split_rest(line, rest, ufid, now_ms)
+
+
+def _split_rest(line: str, rest: str, ufid: Ufid | None, now_ms: int) -> ParsedLine:
     key_text, sep, tail = rest.partition(", packets:")
     if not sep:
         raise DpifError(f"dpctl line has no stats: {line!r}", errno=_errno.EPROTO)
@@ -478,10 +485,11 @@ class NetdevDpif(Dpif):
         lines = [ln for ln in reply.splitlines() if ln.strip()]
         if len(lines) != 1:
             raise DpifError(f"dpctl/get-flow returned {len(lines)} lines: {reply!r}", errno=_errno.EPROTO)
-        parsed = parse_flow_line(lines[0], now_ms=_now_ms())
+        the_ufid = ufid if isinstance(ufid, Ufid) else Ufid.parse(text)
+        parsed = parse_flow_line(lines[0], now_ms=_now_ms(), known=(text, the_ufid))
         if verbose:
             parsed = self._unname(parsed)
-        return self._to_flow(parsed, Ufid.parse(text))
+        return self._to_flow(parsed, the_ufid)
 
     def _unname(self, parsed: ParsedLine) -> ParsedLine:
         """Port names in a ``-m`` line (``in_port(p1)``, ``actions:p2``) replaced by their numbers."""
