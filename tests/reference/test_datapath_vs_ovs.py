@@ -222,3 +222,36 @@ def test_random_dpctl_sequences_agree(ovs: PrivateOvs, steps: list[tuple[str, st
     ours = [str(f.ufid) for f in dp.flow_dump(terse=True)]
     assert len(ours) == len(real)
     assert sorted(u for u in ours if u in _UFIDS) == sorted(u for u in real if u in _UFIDS)
+
+
+_ETH = "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02)"
+_V6 = "ipv6(src=::1,dst=::2,label=0,proto={p},tclass=0,hlimit=64,frag=no)"
+# backends.md 2.3 row 18 and neighbours: dpif-netdev takes only keys odp_flow_key_to_flow
+# converts perfectly. The model answers from reference.odp.fitness; the daemon decides itself.
+COMPLETENESS = [
+    f"{_ETH},eth_type(0x86dd)",  # row 18: no ipv6()
+    f"{_ETH},eth_type(0x0806)",  # row 18: no arp()
+    f"{_ETH},eth_type(0x1234)",
+    K,  # TCP without tcp_flags: complete for userspace (the kernel wants tcp_flags)
+    f"{K},tcp_flags(0)",
+    K.replace("proto=6", "proto=17"),  # tcp() under UDP: too much
+    K.replace(",tcp(src=1,dst=2)", ""),  # TCP without tcp(): too little
+    K.replace(",tcp(src=1,dst=2)", "").replace("frag=no", "frag=later"),  # later fragment: no L4 expected
+    f"{_ETH},eth_type(0x86dd),{_V6.format(p=58)},icmpv6(type=135,code=0)",  # neighbour solicitation without nd()
+    f"{_ETH},eth_type(0x86dd),{_V6.format(p=58)},icmpv6(type=128,code=0)",
+    f"{_ETH},eth_type(0x8847),mpls(label=1,tc=0,ttl=64,bos=1)",
+    f"{_ETH},eth_type(0x8847),mpls(label=1,tc=0,ttl=64,bos=0)",  # stack not terminated: too little
+]
+
+
+def test_netdev_completeness_rule_agrees_with_ovs_vswitchd(ovs: PrivateOvs) -> None:
+    ovs.appctl("dpctl/del-flows", ovs.dp)
+    real, model = [], []
+    for i, text in enumerate(COMPLETENESS):
+        flow_text = f"ufid:{i + 1:08x}-2222-3333-4444-555555555555,{text}"
+        real.append(run_ovs(ovs, "add-flow", flow_text))
+        ovs.appctl("dpctl/del-flows", ovs.dp)  # each key alone: no overlaps
+        model.append(run_model(ReferenceDatapath(semantics="netdev"), "add-flow", flow_text))
+    assert list(zip(COMPLETENESS, model, strict=True)) == list(zip(COMPLETENESS, real, strict=True))
+    assert errno.EINVAL in real and 0 in real  # both outcomes exercised
+    ovs.appctl("dpctl/del-flows", ovs.dp)
