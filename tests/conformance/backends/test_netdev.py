@@ -412,3 +412,16 @@ def test_certify_cli_end_to_end_leaves_nothing_behind(tmp_path: Path) -> None:
     assert not list(Path("/tmp").glob(f"ufidcert-ovs-{proc.pid}-*")), "run directory left behind"
     daemons = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     assert f"ufidcert-ovs-{proc.pid}-" not in daemons, "a daemon of the run is still running"
+
+
+def test_missing_binaries_are_reported_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.backends import _ovsd as ovsd
+    from conformance.registry import list_backends, open_backend
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr(ovsd, "Path", lambda *parts: Path("/nonexistent", *parts))
+    (info,) = [b for b in list_backends() if b.name == "netdev"]
+    assert not info.available
+    assert "apt-get install openvswitch-switch" in info.reason
+    with pytest.raises(BackendUnavailable, match="openvswitch-switch"):
+        open_backend("netdev")
