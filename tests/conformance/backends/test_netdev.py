@@ -425,3 +425,19 @@ def test_missing_binaries_are_reported_with_the_install_command(monkeypatch: pyt
     assert "apt-get install openvswitch-switch" in info.reason
     with pytest.raises(BackendUnavailable, match="openvswitch-switch"):
         open_backend("netdev")
+
+
+def test_a_hung_daemon_times_out_instead_of_hanging() -> None:
+    require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
+    d = netdev(timeout="1")
+    assert d._ovs is not None
+    pid = d._ovs.pids["ovs-vswitchd"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(BackendUnavailable, match="no reply"):
+            d.flow_dump()
+        with pytest.raises(BackendUnavailable):
+            d.flow_flush()  # once timed out, the backend stays unusable: no second wait
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        d.close()
