@@ -247,6 +247,9 @@ def _initramfs(modules_dir: str | None) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp_out.write_bytes(gzip.compress(cpio, compresslevel=1))
         tmp_out.replace(out)
+    for stale in out.parent.glob("initramfs-*.cpio.gz"):
+        if stale != out and stale.stat().st_mtime < time.time() - 86400:
+            stale.unlink(missing_ok=True)  # older relays' images; a day's grace for runs still using one
     return out
 
 
