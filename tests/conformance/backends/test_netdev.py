@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance import strategies as cs
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.netdev import NetdevDpif, netdev, parse_flow_line, parse_stats
 from conformance.errors import BackendUnavailable, UsageError
@@ -35,7 +36,7 @@ from reference.dpif import (
     FlowStats,
     PutFlags,
 )
-from reference.odp import canonical_key, extract_key, parse_flow
+from reference.odp import canonical_key, extract_key, format_key, parse_flow
 from reference.probe import probe_ufid
 from reference.uapi import ActionAttr, KeyAttr
 from reference.ufid import Ufid
@@ -264,6 +265,16 @@ def test_bad_options_are_usage_errors() -> None:
         netdev(timeout="soon")
     with pytest.raises(UsageError):
         NetdevDpif(target="tcp:1.2.3.4:5")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair=cs.keys_with_masks())
+def test_cached_attribute_parse_equals_parse_flow(dp: NetdevDpif, pair: tuple[bytes, bytes]) -> None:
+    """_parse_key (split at top-level commas, one cache entry per attribute text) == parse_flow, nested keys too."""
+    text = format_key(pair[0], pair[1], verbose=True)
+    whole = parse_flow(text)
+    for _ in range(2):  # cold, then from the cache
+        assert dp._parse_key(text) == (whole.key, whole.mask or b"")
 
 
 # -- stats text -----------------------------------------------------------------------
