@@ -898,6 +898,7 @@ def _leaf_actions() -> st.SearchStrategy[bytes]:
         _act_set(True),
         _act_tnl_push(),
         _act_push_nsh(),
+        _empty_nested(),
     )
 
 
@@ -908,29 +909,39 @@ def _sample_probability(tenths: int) -> int:
     return min(max(math.floor(_U32 * (tenths / 10 / 100.0) + 0.5), 0), _U32)
 
 
-def _nest(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
-    inner = st.lists(children, max_size=3).map(b"".join)
+def _sample(tenths: int, acts: bytes) -> bytes:
+    probability = _pack_attr(_SMP.PROBABILITY, _u32h(_sample_probability(tenths)))
+    return _pack_attr(_AA.SAMPLE, probability + _pack_attr(_SMP.ACTIONS, acts))
+
+
+def _check_pkt_len(size: int, gt: bytes, le: bytes) -> bytes:
+    body = _pack_attr(_CPL.PKT_LEN, _struct.pack("=H", size))
+    body += _pack_attr(_CPL.ACTIONS_IF_GREATER, gt) + _pack_attr(_CPL.ACTIONS_IF_LESS_EQUAL, le)
+    return _pack_attr(_AA.CHECK_PKT_LEN, body)
+
+
+def _empty_nested() -> st.SearchStrategy[bytes]:
+    """Nested actions with empty lists (printed as "drop" inside), as leaves of the recursion."""
     return st.one_of(
-        st.builds(
-            lambda t, acts: _pack_attr(
-                _AA.SAMPLE, _pack_attr(_SMP.PROBABILITY, _u32h(_sample_probability(t))) + _pack_attr(_SMP.ACTIONS, acts)
-            ),
-            st.integers(0, 1000),
-            inner,
-        ),
-        inner.map(lambda acts: _pack_attr(_AA.CLONE, acts)),
-        st.builds(
-            lambda size, gt, le: _pack_attr(
-                _AA.CHECK_PKT_LEN,
-                _pack_attr(_CPL.PKT_LEN, _struct.pack("=H", size))
-                + _pack_attr(_CPL.ACTIONS_IF_GREATER, gt)
-                + _pack_attr(_CPL.ACTIONS_IF_LESS_EQUAL, le),
-            ),
-            st.integers(0, 0xFFFF),
-            inner,
-            inner,
-        ),
-        inner.map(lambda acts: _pack_attr(_AA.DEC_TTL, _pack_attr(_DTL.ACTION, acts))),
+        st.integers(0, 1000).map(lambda t: _sample(t, b"")),
+        st.just(_pack_attr(_AA.CLONE)),
+        st.integers(0, 0xFFFF).map(lambda size: _check_pkt_len(size, b"", b"")),
+        st.just(_pack_attr(_AA.DEC_TTL, _pack_attr(_DTL.ACTION))),
+    )
+
+
+def _nest(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    # Every branch needs at least one child (empty lists come from _empty_nested), so that
+    # hypothesis sees the recursion use its argument.
+    some = st.lists(children, min_size=1, max_size=3).map(b"".join)
+    any_ = st.lists(children, max_size=3).map(b"".join)
+    sizes = st.integers(0, 0xFFFF)
+    return st.one_of(
+        st.builds(_sample, st.integers(0, 1000), some),
+        some.map(lambda acts: _pack_attr(_AA.CLONE, acts)),
+        st.builds(_check_pkt_len, sizes, some, any_),
+        st.builds(_check_pkt_len, sizes, any_, some),
+        some.map(lambda acts: _pack_attr(_AA.DEC_TTL, _pack_attr(_DTL.ACTION, acts))),
     )
 
 
