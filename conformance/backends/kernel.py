@@ -101,7 +101,7 @@ class KernelDpif(Dpif):
         upcall_pid: int = 0,
         op_timeout_s: float = 30.0,
         description: str = "",
-        on_close: list[object] | None = None,
+        on_close: list[Callable[[], None]] | None = None,
     ) -> None:
         self._t = transport
         self._flow_family = flow_family
@@ -155,18 +155,27 @@ class KernelDpif(Dpif):
         dp_ifindex = _genl.parse_datapath_ifindex(
             _genl.decode_answer(transport.transact(chan, n, req, op_timeout_s), n)
         )
-        transport.close_socket(chan)
-        self = cls(
-            transport,
-            flow_family=families[OVS_FLOW_FAMILY],
-            dp_ifindex=dp_ifindex,
-            families=families,
-            dp_name=dp_name,
-            upcall_chan=up_chan,
-            upcall_pid=up_pid,
-            op_timeout_s=op_timeout_s,
-            description=description or f"Linux openvswitch datapath {dp_name}",
-        )
+        try:
+            self = cls(
+                transport,
+                flow_family=families[OVS_FLOW_FAMILY],
+                dp_ifindex=dp_ifindex,
+                families=families,
+                dp_name=dp_name,
+                upcall_chan=up_chan,
+                upcall_pid=up_pid,
+                op_timeout_s=op_timeout_s,
+                description=description or f"Linux openvswitch datapath {dp_name}",
+            )
+        except BaseException:
+            # The probe failed: do not leave the datapath behind (it matters with where=host).
+            with contextlib.suppress(Exception):
+                n = next(seq)
+                transport.transact(chan, n, _genl.dp_del(families[OVS_DATAPATH_FAMILY], dp_name, n), op_timeout_s)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                transport.close_socket(chan)
         self.version = version
         return self
 
@@ -390,8 +399,7 @@ class KernelDpif(Dpif):
         finally:
             self._closed = True
             for hook in self._on_close:
-                if callable(hook):
-                    hook()
+                hook()
 
 
 def _in_port(key: bytes) -> int:
