@@ -148,6 +148,8 @@ def test_killed_owner_leaves_no_daemons_and_sweep_removes_rest(tmp_path: Path) -
     finally:
         child.kill()
         child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
     pids = [int(p) for p in pid_text]
     assert len(pids) == 2
     for _ in range(100):
