@@ -110,10 +110,15 @@ def fields_of(leaves: Mapping[Path, bytes]) -> Fields:
     return frozenset((p, v) for p, v in leaves.items() if _nonzero(v))
 
 
-def parse_key(data: bytes, *, where: str = "key") -> ParsedKey:
-    """Decode and check a key; raises :class:`OdpDecodeError` naming what is wrong and where."""
+def parse_key(data: bytes, *, where: str = "key", for_flow: bool = True) -> ParsedKey:
+    """Decode and check a key; raises :class:`OdpDecodeError` naming what is wrong and where.
+
+    ``for_flow=False`` is for a packet's own key (``inject``): the kernel
+    looks packets up with whatever key_extract() produced, e.g. an empty
+    MPLS attribute for a cut label stack, which a flow request may not carry.
+    """
     tree = decode_key(data, where=where).attrs
-    for a in tree:
+    for a in tree if for_flow else ():
         if a.type in _KERNEL_ONLY_LENS:
             if len(a.payload) != _KERNEL_ONLY_LENS[a.type]:
                 raise OdpDecodeError(

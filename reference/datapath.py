@@ -818,7 +818,7 @@ class ReferenceDatapath(Dpif):
                 raise DpifNotFound(f"no port {port}")
             try:
                 key = extract_key(packet, port)
-                pk = parse_key(key, where="extracted key")
+                pk = parse_key(key, where="extracted key", for_flow=False)
             except PacketDroppedError:
                 # Frames the kernel drops before any lookup (runts, bad NSH):
                 # no stats, no upcall (datapath.c ovs_dp_process_packet).

@@ -806,6 +806,19 @@ def test_ipv6_exthdrs_attribute_is_accepted_as_linux_does() -> None:
     assert dp.flow_get(ufid=W).ufid == W
 
 
+def test_inject_of_a_cut_mpls_stack_misses_and_upcalls_its_key() -> None:
+    # key_extract() keys a frame whose MPLS stack is cut short with an empty
+    # MPLS attribute; the kernel still looks it up and sends the upcall,
+    # although the same key is refused in a flow request (see above).
+    frame = bytes(12) + b"\x88\x47" + b"\x00\x00\x01"
+    dp = ReferenceDatapath()
+    port = dp.port_add("p1")
+    dp.inject(port, frame)
+    (up,) = dp.recv_upcalls()
+    assert up.key == extract_key(frame, port)
+    assert b"\x04\x00\x15\x00" in up.key  # the empty OVS_KEY_ATTR_MPLS (21) header
+
+
 def test_non_ufid_argument_is_einval() -> None:
     dp = ReferenceDatapath()
     with pytest.raises(DpifInvalid):
