@@ -66,7 +66,9 @@ def iter_attrs(data: bytes, *, where: str = "attributes", base: int = 0) -> Iter
             )
         length, attr_type = _HDR.unpack_from(data, pos)
         if length < _HDR.size:
-            raise OdpDecodeError(f"attribute length {length} is shorter than its header", where=where, offset=base + pos)
+            raise OdpDecodeError(
+                f"attribute length {length} is shorter than its header", where=where, offset=base + pos
+            )
         if pos + length > end:
             raise OdpDecodeError(
                 f"attribute type {attr_type & NLA_TYPE_MASK} claims {length} bytes but only {end - pos} remain",
@@ -82,4 +84,3 @@ def split_attrs(data: bytes, *, where: str = "attributes", depth: int = 0) -> li
     if depth > _MAX_DEPTH:
         raise OdpDecodeError(f"nesting deeper than {_MAX_DEPTH} levels", where=where)
     return [(t, p) for t, p, _ in iter_attrs(data, where=where)]
-

@@ -19,4 +19,3 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") or os.environ.get("UFIDCERT_STRICT") else "dev")
-
