@@ -44,6 +44,7 @@ class OP:
     IFINDEX = 6
     CLOSE = 7
     SHUTDOWN = 8
+    LINK_UP = 9
 
 
 def pack_frames(frames: list[bytes]) -> bytes:
@@ -157,6 +158,26 @@ class LocalOps:
             tx.send(frame)
 
     @staticmethod
+    def link_up(name: str) -> None:
+        """Disable IPv6 on ``name`` (no router solicitations as stray upcalls) and set it up.
+
+        ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS) rather than ``ip link``: no iproute2
+        needed, and no fork in the slow guest.
+        """
+        import fcntl
+
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as fh:
+                fh.write("1")
+        except OSError:
+            pass  # no IPv6 in this kernel: nothing to silence
+        ifr = struct.Struct("=16sH")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            got = fcntl.ioctl(s, 0x8913, ifr.pack(name.encode(), 0))  # SIOCGIFFLAGS
+            flags = ifr.unpack_from(got)[1]
+            fcntl.ioctl(s, 0x8914, ifr.pack(name.encode(), flags | 0x1))  # SIOCSIFFLAGS, IFF_UP
+
+    @staticmethod
     def ifindex(name: str) -> int:
         return socket.if_nametoindex(name)
 
@@ -185,6 +206,9 @@ class LocalOps:
         if op == OP.SEND_FRAME:
             name, _, frame = body.partition(b"\0")
             self.send_frame(name.decode(), frame)
+            return b""
+        if op == OP.LINK_UP:
+            self.link_up(body.decode())
             return b""
         if op == OP.IFINDEX:
             return _U32.pack(self.ifindex(body.decode()))

@@ -431,6 +431,9 @@ class Vm:
         out = self.call(_nlio.OP.EXEC, b"\0".join(a.encode() for a in argv), 90)
         return struct.unpack_from("=i", out)[0], out[4:]
 
+    def link_up(self, name: str) -> None:
+        self.call(_nlio.OP.LINK_UP, name.encode())
+
     def send_frame(self, ifname: str, frame: bytes) -> None:
         self.call(_nlio.OP.SEND_FRAME, ifname.encode() + b"\0" + frame)
 

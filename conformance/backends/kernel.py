@@ -78,6 +78,7 @@ class Transport(Protocol):
     def close_socket(self, chan: int) -> None: ...
     def run(self, argv: list[str]) -> tuple[int, bytes]: ...
     def send_frame(self, ifname: str, frame: bytes) -> None: ...
+    def link_up(self, name: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -317,11 +318,13 @@ class KernelDpif(Dpif):
         answer = self._transact(fam, lambda n: _genl.vport_new(fam, self._dp_ifindex, name, up_pid, n))
         port = _genl.parse_vport_no(answer)
         self._ports[port] = name
-        # No IPv6 on the port: router solicitations would arrive as upcalls the suite did not inject.
-        self._t.run(["sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1"])
-        rc, out = self._t.run(["ip", "link", "set", "dev", name, "up"])
-        if rc:
-            raise DpifError(f"ip link set {name} up failed: {out.decode(errors='replace').strip()}", errno=_errno.EIO)
+        # No IPv6 on the port (router solicitations would arrive as upcalls nobody injected), then up.
+        try:
+            self._t.link_up(name)
+        except DpifError:
+            raise
+        except OSError as exc:
+            raise dpif_error(exc.errno or _errno.EIO, f"setting {name} up: {exc}") from None
         return port
 
     def port_del(self, port: int) -> None:

@@ -77,6 +77,9 @@ class EndpointTransport:
     def send_frame(self, ifname: str, frame: bytes) -> None:
         raise OSError(errno.EOPNOTSUPP, "no frames here")
 
+    def link_up(self, name: str) -> None:
+        raise OSError(errno.EOPNOTSUPP, "no links here")
+
     def close(self) -> None:
         pass
 

@@ -80,6 +80,9 @@ class PtyRelay:
     def send_frame(self, ifname: str, frame: bytes) -> None:
         self.call(_nlio.OP.SEND_FRAME, ifname.encode() + b"\0" + frame)
 
+    def link_up(self, name: str) -> None:
+        self.call(_nlio.OP.LINK_UP, name.encode())
+
     def close(self) -> None:
         os.write(self.master, _CALL.pack(0, _nlio.OP.SHUTDOWN))
         assert self._answer() == (0, b"")
@@ -120,6 +123,10 @@ def test_relay_runs_commands_and_reports_errors(relay: PtyRelay) -> None:
         relay.call(_nlio.OP.TRANSACT, b"\x01")  # a malformed body is an answer, not a dead relay
     assert relay.call(_nlio.OP.HELLO, b"still here") == b"still here"
     assert struct.unpack("=I", relay.call(_nlio.OP.IFINDEX, b"lo"))[0] == socket.if_nametoindex("lo")
+    # (no success case here: it would change a device of this host; test_kernel_vm.py covers it)
+    with pytest.raises(OSError) as info:
+        relay.link_up("nosuchdev0")
+    assert info.value.errno == errno.ENODEV
 
 
 def test_a_kernel_without_openvswitch_is_reported_in_one_line(relay: PtyRelay) -> None:
