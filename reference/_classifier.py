@@ -19,6 +19,7 @@ order they were first installed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -64,6 +65,9 @@ _KERNEL_ONLY_LENS: dict[int, int] = {KeyAttr.IPV6_EXTHDRS: 2}
 # flow_netlink.c ovs_key_from_nlattrs: an MPLS key holds 1..MPLS_LABEL_DEPTH
 # (3) label stack entries of 4 bytes, else EINVAL.
 _MPLS_LABEL_DEPTH = 3
+# flow_netlink.c nlattr_set: the exact mask of ct_state is CT_SUPPORTED_MASK.
+_CT_STATE_PATH: Path = (int(KeyAttr.CT_STATE),)
+_CT_STATE_EXACT = (0xFF).to_bytes(4, sys.byteorder)
 
 
 def and_bytes(value: bytes, mask: bytes) -> bytes:
@@ -141,9 +145,15 @@ def exact_mask(key: ParsedKey) -> MaskSig:
     """The mask the kernel builds when a request has no MASK: every key field exact.
 
     flow_netlink.c ovs_nla_get_match copies the key attributes and sets
-    their payloads to 0xff (mask_set_nlattr).
+    their payloads to 0xff (mask_set_nlattr), except ct_state, which
+    nlattr_set cuts to CT_SUPPORTED_MASK (0xff, host order).
     """
-    return tuple(sorted((p, _FLAG if p in key.flags else b"\xff" * len(v)) for p, v in key.leaves.items()))
+    return tuple(
+        sorted(
+            (p, _FLAG if p in key.flags else _CT_STATE_EXACT if p == _CT_STATE_PATH else b"\xff" * len(v))
+            for p, v in key.leaves.items()
+        )
+    )
 
 
 def parse_mask(data: bytes | None, key: ParsedKey, *, where: str = "mask") -> MaskSig:

@@ -9,6 +9,7 @@ tunnel, nsh) are always matched exactly.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from reference._netlink import iter_attrs, pack_attr
@@ -26,6 +27,12 @@ _ALWAYS_EXACT = frozenset({int(KeyAttr.IN_PORT), int(KeyAttr.ETHERTYPE), int(Key
 # looked at; the kernel refuses L4 masks without an exact protocol. Keep both
 # exact: (attribute, byte offsets) of proto and frag in ovs_key_ipv4/ipv6.
 _IP_EXACT_BYTES: Mapping[int, tuple[int, ...]] = {int(KeyAttr.IPV4): (8, 11), int(KeyAttr.IPV6): (36, 39)}
+# OVS userspace masks ct_state as its u8 of CS_* bits (odp-util.c ovs_to_odp_ct_state),
+# and the kernel refuses mask bits outside CT_SUPPORTED_MASK (flow_netlink.c
+# metadata_from_nlattrs): an "exact" ct_state mask is 0xff, host order. (Rules
+# of the stand-in may still look at other ct_state bits; such masks are theirs.)
+_CT_STATE = int(KeyAttr.CT_STATE)
+_CT_SUPPORTED_MASK = 0xFF
 
 
 def key_fields(key: bytes, *, where: str = "key") -> dict[int, bytes]:
@@ -79,6 +86,9 @@ def build_mask(key: bytes, needed: Mapping[int, int], *, exact: bool = False, wh
         n = len(payload)
         if t in _NESTED_TOP:
             parts.append(pack_attr(t, _exact(payload, _LEVELS["key"][t], where, 1)))
+            continue
+        if exact and t == _CT_STATE and n == 4:
+            parts.append(pack_attr(t, _CT_SUPPORTED_MASK.to_bytes(4, sys.byteorder)))
             continue
         if exact or t in _ALWAYS_EXACT:
             parts.append(pack_attr(t, b"\xff" * n))
