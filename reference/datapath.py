@@ -47,7 +47,7 @@ from reference._classifier import (
     parse_key,
 )
 from reference._match_validate import validate_match
-from reference._netlink import split_attrs
+from reference._netlink import pack_attrs, split_attrs
 from reference.dpif import (
     Dpif,
     DpifExists,
@@ -203,6 +203,27 @@ class _Flow:
         if self.ufid_obj is None and self.ufid is not None and len(self.ufid) == 16:
             self.ufid_obj = Ufid.from_wire(self.ufid)
         return self.ufid_obj
+
+
+# The header of OVS_KEY_ATTR_PACKET_TYPE (u32 payload) as it appears in a key, for a cheap pre-check.
+_PACKET_TYPE_HDR = struct.pack("=HH", 8, KeyAttr.PACKET_TYPE)
+
+
+def _exclude_packet_type(attrs: bytes) -> bytes:
+    """``attrs`` without OVS_KEY_ATTR_PACKET_TYPE, as lib/dpif-netlink.c put_exclude_packet_type sends keys and masks.
+
+    The kernel has no such attribute (it refuses it); anything that does not
+    parse is passed on unchanged for the kernel side to judge.
+    """
+    if not isinstance(attrs, (bytes, bytearray)) or _PACKET_TYPE_HDR not in attrs:
+        return attrs
+    try:
+        parts = split_attrs(bytes(attrs), where="key")
+    except OdpDecodeError:
+        return attrs
+    if all(t != KeyAttr.PACKET_TYPE for t, _ in parts):
+        return attrs
+    return pack_attrs([(t, p) for t, p in parts if t != KeyAttr.PACKET_TYPE])
 
 
 def _invalid(exc: Exception) -> DpifInvalid:
@@ -587,7 +608,10 @@ class ReferenceDatapath(Dpif):
                 return self._n_put(key, mask, actions, raw, pf)
         # lib/dpif-netlink.c: CREATE -> OVS_FLOW_CMD_NEW (NLM_F_CREATE unless
         # MODIFY), otherwise OVS_FLOW_CMD_SET; ZERO_STATS -> CLEAR; the stats
-        # come from the echoed reply.
+        # come from the echoed reply. packet_type() is stripped from the key
+        # and the mask on the way (put_exclude_packet_type).
+        key = _exclude_packet_type(key)
+        mask = None if mask is None else _exclude_packet_type(mask)
         if pf & _CREATE:
             req = FlowRequest(
                 FlowCmd.NEW,
@@ -631,7 +655,7 @@ class ReferenceDatapath(Dpif):
     ) -> FlowRequest:
         raw = self._raw_ufid(ufid)
         # dpif-netlink sends the key unless the request is terse and has a UFID.
-        send_key = key if not (terse and raw is not None) else None
+        send_key = _exclude_packet_type(key) if key is not None and not (terse and raw is not None) else None
         flags = _TERSE if terse or stats_only else 0
         return FlowRequest(cmd, key=send_key, ufid=raw, ufid_flags=flags)
 

@@ -131,7 +131,6 @@ REFUSED = [
     ("arp-op-256", base(0x0806) + arp(0x100), None, "ARP opcode"),
     ("in-port-dp-max", in_port(0xFFFF) + eth() + eth_type(0x1234), None, "in_port"),
     ("ct-state-unsupported", base(0x1234) + attr(CT_STATE, struct.pack("=I", 0x100)), None, "ct_state"),
-    ("packet-type", base(0x1234) + attr(PACKET_TYPE, bytes(4)), None, "not supported"),
     ("nd-extensions", ND6 + attr(ND_EXTENSIONS, bytes(8)), None, "not supported"),
     ("vlan-without-encap", in_port() + eth() + eth_type(0x8100) + attr(VLAN, b"\x10\x05"), None, "VLAN frame"),
     ("vlan-tci-without-cfi", vlan(0x0005, eth_type(0x1234)), None, "CFI"),
@@ -234,6 +233,25 @@ def test_kernel_accepts(name: str, key: bytes, mask: bytes | None, ufid_support:
     dp = ReferenceDatapath(ufid_support=ufid_support)
     dp.flow_put(key, mask, b"", ufid=U)
     assert len(dp) == 1
+
+
+def test_packet_type_is_refused_by_the_kernel_and_stripped_by_dpif_netlink() -> None:
+    key = base(0x1234) + attr(PACKET_TYPE, bytes(4))
+    mask = ones(key)
+    dp = ReferenceDatapath()
+    # __parse_flow_nlattrs: "Key type 29 is not supported"
+    with pytest.raises(DpifInvalid, match="not supported"):
+        dp.flow_request(FlowRequest(FlowCmd.NEW, key=key, mask=mask, actions=b"", ufid=U.to_wire()))
+    assert len(dp) == 0
+    # the Dpif methods map onto netlink as dpif-netlink does: put_exclude_packet_type
+    dp.flow_put(key, mask, b"", ufid=U)
+    got = dp.flow_get(ufid=U)
+    assert got.key == base(0x1234) and got.mask == ones(base(0x1234))
+    dp.flow_flush()
+    dp.flow_put(key, mask, b"")  # key-identified: found again by the same key, packet_type and all
+    assert dp.flow_get(key=key).key == base(0x1234)
+    dp.flow_del(key=key)
+    assert len(dp) == 0
 
 
 KEY_ONLY = [c for c in REFUSED if c[2] is None and "missing" in c[0]]
