@@ -34,10 +34,13 @@ _ACTIONS = _attr(1, struct.pack("=I", 2))
 
 
 def key(i: int) -> bytes:
-    """A distinct exact TCP/IPv4 key per ``i`` (destination address and port vary)."""
+    """A distinct exact TCP/IPv4 key per ``i`` (destination address and port vary; tcp_flags as the kernel requires)."""
     ip = ipaddress.IPv4Address(0x0A000000 + i).packed
     return (
-        _PREFIX + _attr(7, b"\x0a\x00\x00\x01" + ip + b"\x06\x00\x40\x00") + _attr(9, struct.pack("!HH", 1, i & 0xFFFF))
+        _PREFIX
+        + _attr(7, b"\x0a\x00\x00\x01" + ip + b"\x06\x00\x40\x00")
+        + _attr(9, struct.pack("!HH", 1, i & 0xFFFF))
+        + _attr(18, b"\x00\x00")
     )
 
 
