@@ -300,13 +300,14 @@ class Vm:
             "-device", f"virtserialport,chardev=relay,name={_PORT_NAME}",
         ]  # fmt: skip
         try:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=open(self._dir / "qemu.err", "wb"),  # noqa: SIM115 - the child owns it
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed so QEMU never outlives us
-            )
+            with open(self._dir / "qemu.err", "wb") as err:  # the child keeps its own copy of the fd
+                self._proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed so QEMU never outlives us
+                )
         except OSError as exc:
             listener.close()
             shutil.rmtree(self._dir, ignore_errors=True)
