@@ -44,6 +44,7 @@ __all__ = [
     "masked_key_bytes",
     "parse_key",
     "parse_mask",
+    "stored_mask",
 ]
 
 Path = tuple[int, ...]
@@ -65,6 +66,9 @@ _KERNEL_ONLY_LENS: dict[int, int] = {KeyAttr.IPV6_EXTHDRS: 2}
 # flow_netlink.c ovs_key_from_nlattrs: an MPLS key holds 1..MPLS_LABEL_DEPTH
 # (3) label stack entries of 4 bytes, else EINVAL.
 _MPLS_LABEL_DEPTH = 3
+_IN_PORT_PATH: Path = (int(KeyAttr.IN_PORT),)
+_ARP_PATH: Path = (int(KeyAttr.ARP),)
+_ARP_OP_HIGH = 8  # struct ovs_key_arp: sip, tip, then the be16 opcode
 # flow_netlink.c nlattr_set: the exact mask of ct_state is CT_SUPPORTED_MASK.
 _CT_STATE_PATH: Path = (int(KeyAttr.CT_STATE),)
 _CT_STATE_EXACT = (0xFF).to_bytes(4, sys.byteorder)
@@ -199,6 +203,28 @@ def mask_of_tree(tree: tuple[Attribute, ...], key: ParsedKey, *, where: str = "m
         if _nonzero(m):
             out.append((path, m))
     return tuple(sorted(out))
+
+
+def stored_mask(mask: MaskSig) -> MaskSig:
+    """``mask`` as a datapath stores it: bits its flow key struct cannot hold are dropped or widened.
+
+    As flow_netlink.c ovs_key_from_nlattrs (is_mask) stores them: a non-zero
+    in_port mask is always exact; the ARP opcode lands in the u8 ip.proto,
+    so the opcode mask's high byte is lost (dpif-netdev's struct flow keeps
+    the same u8 nw_proto).
+    """
+    out: list[tuple[Path, bytes]] = []
+    changed = False
+    for path, given in mask:
+        m = given
+        if path == _IN_PORT_PATH and m != b"\xff\xff\xff\xff":
+            m, changed = b"\xff\xff\xff\xff", True
+        elif path == _ARP_PATH and len(m) > _ARP_OP_HIGH and m[_ARP_OP_HIGH]:
+            m, changed = m[:_ARP_OP_HIGH] + b"\0" + m[_ARP_OP_HIGH + 1 :], True
+            if not _nonzero(m):
+                continue
+        out.append((path, m))
+    return tuple(out) if changed else mask
 
 
 def masked_fields(leaves: Mapping[Path, bytes], mask: MaskSig) -> Fields:

@@ -45,6 +45,7 @@ from reference._classifier import (
     masked_fields,
     masked_key_bytes,
     parse_key,
+    stored_mask,
 )
 from reference._match_validate import validate_match
 from reference._netlink import pack_attrs, split_attrs
@@ -346,6 +347,7 @@ class ReferenceDatapath(Dpif):
             raise _invalid(exc) from None
         if self._semantics == "netdev":
             self._n_check_key(pk.data)
+        ms = stored_mask(ms)
         return pk, ms, masked_fields(pk.leaves, ms)
 
     @staticmethod

@@ -339,3 +339,29 @@ def test_datapath_strategy_yields_what_the_kernel_accepts(pair: tuple[bytes, byt
     dp = ReferenceDatapath()
     dp.flow_put(key, mask, b"", ufid=U)
     assert len(dp) == 1
+
+
+@pytest.mark.parametrize("semantics", ["kernel", "netdev"])
+def test_masks_are_stored_as_the_flow_key_struct_holds_them(semantics: str) -> None:
+    # ovs_key_from_nlattrs (is_mask): the ARP opcode goes into the u8 ip.proto, so
+    # an opcode mask of 0xffff comes back as 0x00ff (dpif-netdev: u8 nw_proto too).
+    key = base(0x0806) + arp(1)
+    mask = ones(key)
+    dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+    dp.flow_put(key, mask, b"", ufid=U)
+    got = dp.flow_get(ufid=U).mask
+    assert got is not None
+    at = got.index(struct.pack("=HH", 28, ARP))
+    assert got[at + 4 + 8 : at + 4 + 10] == b"\x00\xff"
+
+
+def test_kernel_in_port_mask_is_always_exact() -> None:
+    # metadata_from_nlattrs (is_mask): a non-zero in_port mask is stored as 0xffffffff.
+    key = base(0x1234)
+    dp = ReferenceDatapath()
+    dp.flow_put(key, ones(key, **{str(IN_PORT): struct.pack("=I", 0xFF)}), b"", ufid=U)
+    got = dp.flow_get(ufid=U).mask
+    assert got is not None and attr(IN_PORT, b"\xff" * 4) in got
+    # so a flow on port 257 (equal to port 1 under the given 0xff mask) does not overlap it
+    dp.flow_put(in_port(1 + 256) + eth() + eth_type(0x1234), ones(key), b"", ufid=V)
+    assert len(dp) == 2
