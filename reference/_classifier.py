@@ -205,19 +205,20 @@ def mask_of_tree(tree: tuple[Attribute, ...], key: ParsedKey, *, where: str = "m
     return tuple(sorted(out))
 
 
-def stored_mask(mask: MaskSig) -> MaskSig:
+def stored_mask(mask: MaskSig, *, exact_in_port: bool = True) -> MaskSig:
     """``mask`` as a datapath stores it: bits its flow key struct cannot hold are dropped or widened.
 
     As flow_netlink.c ovs_key_from_nlattrs (is_mask) stores them: a non-zero
     in_port mask is always exact; the ARP opcode lands in the u8 ip.proto,
     so the opcode mask's high byte is lost (dpif-netdev's struct flow keeps
-    the same u8 nw_proto).
+    the same u8 nw_proto). ``exact_in_port=False`` keeps the in_port mask
+    as given (dpif-netdev, which refuses a non-exact one itself).
     """
     out: list[tuple[Path, bytes]] = []
     changed = False
     for path, given in mask:
         m = given
-        if path == _IN_PORT_PATH and m != b"\xff\xff\xff\xff":
+        if exact_in_port and path == _IN_PORT_PATH and m != b"\xff\xff\xff\xff":
             m, changed = b"\xff\xff\xff\xff", True
         elif path == _ARP_PATH and len(m) > _ARP_OP_HIGH and m[_ARP_OP_HIGH]:
             m, changed = m[:_ARP_OP_HIGH] + b"\0" + m[_ARP_OP_HIGH + 1 :], True

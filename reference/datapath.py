@@ -347,7 +347,7 @@ class ReferenceDatapath(Dpif):
             raise _invalid(exc) from None
         if self._semantics == "netdev":
             self._n_check_key(pk.data)
-        ms = stored_mask(ms)
+        ms = stored_mask(ms, exact_in_port=self._semantics == "kernel")
         return pk, ms, masked_fields(pk.leaves, ms)
 
     @staticmethod

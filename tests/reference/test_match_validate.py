@@ -365,3 +365,7 @@ def test_kernel_in_port_mask_is_always_exact() -> None:
     # so a flow on port 257 (equal to port 1 under the given 0xff mask) does not overlap it
     dp.flow_put(in_port(1 + 256) + eth() + eth_type(0x1234), ones(key), b"", ufid=V)
     assert len(dp) == 2
+    # dpif-netdev keeps the mask as given and refuses it: "in_port is not an exact match"
+    netdev = ReferenceDatapath(semantics="netdev")
+    with pytest.raises(DpifInvalid, match="in_port"):
+        netdev.flow_put(key, ones(key, **{str(IN_PORT): struct.pack("=I", 0xFF)}), b"", ufid=U)
