@@ -197,7 +197,7 @@ mount -t tmpfs tmpfs /up; mkdir /up/u /up/w
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/up/u,workdir=/up/w /newroot || fail "overlay failed"
 for d in proc sys dev run tmp; do mkdir -p /newroot/$d; done
 mount -t proc proc /newroot/proc; mount -t sysfs sys /newroot/sys; mount -t devtmpfs dev /newroot/dev
-mount -t tmpfs tmpfs /newroot/run; mount -t tmpfs tmpfs /newroot/tmp
+mount -t tmpfs tmpfs /newroot/run
 {link}echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
 echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
 PORT=

@@ -479,7 +479,10 @@ def kernel(**options: str) -> KernelDpif:
     )
     vm = _qemu.acquire(config)
     try:
-        vm.run(["modprobe", "openvswitch"])
+        rc, out = vm.run(["modprobe", "openvswitch"])
+        if rc:
+            text = " ".join(out.decode(errors="replace").split())
+            raise BackendUnavailable(f"modprobe openvswitch failed in the guest (kernel {vm.kernel_release}): {text}")
         dpif = KernelDpif.create(vm, op_timeout_s=op_timeout, version=vm.kernel_release)
     except BaseException:
         _qemu.release(vm)
