@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import shutil
 import struct
 
 import pytest
@@ -346,16 +347,17 @@ def test_missing_kernel_image_is_reported_in_one_line(tmp_path: object) -> None:
 
 
 def test_unavailable_reasons_name_the_missing_piece(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.backends import _qemu, kernel as kernel_module
+    from conformance.backends import _qemu
+    from conformance.backends import kernel as kernel_module
 
     monkeypatch.setattr(kernel_module, "_host_has_module", lambda: False)
-    monkeypatch.setattr(_qemu.shutil, "which", lambda name: None if name == _qemu.QEMU else f"/usr/bin/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == _qemu.QEMU else f"/usr/bin/{name}")
     reason = kernel_module.unavailable_reason()
     assert reason is not None and "qemu-system-x86_64 not found" in reason and "\n" not in reason
     with pytest.raises(BackendUnavailable) as info:
         kernel(where="vm")
     assert "qemu-system-x86_64" in str(info.value)
-    monkeypatch.setattr(_qemu.shutil, "which", lambda name: None if name == "busybox" else f"/usr/bin/{name}")
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "busybox" else f"/usr/bin/{name}")
     assert "busybox" in (kernel_module.unavailable_reason() or "")
     with pytest.raises(BackendUnavailable) as info:
         kernel(where="host")
