@@ -26,7 +26,36 @@ from reference.uapi import KeyAttr
 
 __all__ = ["validate_match"]
 
-_K = KeyAttr
+
+class _K:
+    """Plain-int attribute numbers: IntEnum comparisons are slow on the put path."""
+
+    ARP = int(KeyAttr.ARP)
+    CT_ORIG_TUPLE_IPV4 = int(KeyAttr.CT_ORIG_TUPLE_IPV4)
+    CT_ORIG_TUPLE_IPV6 = int(KeyAttr.CT_ORIG_TUPLE_IPV6)
+    CT_STATE = int(KeyAttr.CT_STATE)
+    ENCAP = int(KeyAttr.ENCAP)
+    ETHERNET = int(KeyAttr.ETHERNET)
+    ETHERTYPE = int(KeyAttr.ETHERTYPE)
+    ICMP = int(KeyAttr.ICMP)
+    ICMPV6 = int(KeyAttr.ICMPV6)
+    IN_PORT = int(KeyAttr.IN_PORT)
+    IPV4 = int(KeyAttr.IPV4)
+    IPV6 = int(KeyAttr.IPV6)
+    MPLS = int(KeyAttr.MPLS)
+    ND = int(KeyAttr.ND)
+    ND_EXTENSIONS = int(KeyAttr.ND_EXTENSIONS)
+    NSH = int(KeyAttr.NSH)
+    PACKET_TYPE = int(KeyAttr.PACKET_TYPE)
+    SCTP = int(KeyAttr.SCTP)
+    TCP = int(KeyAttr.TCP)
+    TCP_FLAGS = int(KeyAttr.TCP_FLAGS)
+    TUNNEL = int(KeyAttr.TUNNEL)
+    TUNNEL_INFO = int(KeyAttr.TUNNEL_INFO)
+    UDP = int(KeyAttr.UDP)
+    VLAN = int(KeyAttr.VLAN)
+
+
 _ETH_P_802_2 = 0x0004
 _ETH_P_802_3_MIN = 0x0600
 _ETH_P_IP, _ETH_P_IPV6, _ETH_P_ARP, _ETH_P_RARP, _ETH_P_NSH = 0x0800, 0x86DD, 0x0806, 0x8035, 0x894F
@@ -204,7 +233,7 @@ def _fields(attrs: Attrs, img: _Image, *, is_mask: bool, where: str) -> None:
     for t in (_K.ICMP, _K.ICMPV6):
         if t in attrs:
             img.tp_src = attrs[t].payload[0]
-    leftover = {t for t in attrs if t in (_K.ENCAP, _K.VLAN)}
+    leftover = {t for t in (_K.ENCAP, _K.VLAN) if t in attrs}
     if leftover:
         raise OdpDecodeError(f"unexpected key attributes: {_names(leftover)}", where=where)
 
