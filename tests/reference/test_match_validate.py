@@ -87,6 +87,12 @@ def vlan(tci: int, inner: bytes) -> bytes:
     return in_port() + eth() + eth_type(0x8100) + attr(VLAN, struct.pack("!H", tci)) + attr(ENCAP, inner)
 
 
+def qinq(inner: bytes, ctci: int = 0x1006) -> bytes:
+    """802.1ad outer tag (TCI 0x1005), 802.1Q inner tag ``ctci``, then ``inner`` (parse_vlan_from_nlattrs: C-VLAN)."""
+    c = eth_type(0x8100) + attr(VLAN, struct.pack("!H", ctci)) + attr(ENCAP, inner)
+    return in_port() + eth() + eth_type(0x88A8) + attr(VLAN, b"\x10\x05") + attr(ENCAP, c)
+
+
 def ones(key: bytes, **over: bytes) -> bytes:
     """An exact mask for ``key`` (top-level attributes; nested ones copied), with payloads replaced per ``over``."""
     out, pos = b"", 0
@@ -141,6 +147,8 @@ REFUSED = [
     # empty encap() mask is all-zero and left out, so the vlan() mask is not
     # consumed and ovs_key_from_nlattrs refuses it ("VLAN attribute unexpected").
     ("truncated-vlan-exact-mask", vlan(0x0000, b""), None, "vlan() unexpected"),
+    ("qinq-inner-ipv4-missing", qinq(eth_type(0x0800)), None, "ipv4"),
+    ("qinq-inner-tci-without-cfi", qinq(eth_type(0x1234), ctci=0x0006), None, "C-VLAN TCI"),
     ("duplicate-inside-encap", vlan(0x1005, eth_type(0x1234) + in_port(2)), None, "duplicate"),
     # masks
     ("mask-ipv4-ethertype-wild", TCP4, ones(TCP4, **{str(ETHERTYPE): b"\0\0"}), "unexpected mask attributes: ipv4"),
@@ -191,6 +199,7 @@ ACCEPTED = [
     ("arp-complete", base(0x0806) + arp(1), None),
     ("mpls-complete", base(0x8847) + mpls(), None),
     ("vlan-complete", vlan(0x1005, eth_type(0x0800) + ipv4(17) + ports(UDP)), None),
+    ("qinq-complete", qinq(eth_type(0x0800) + ipv4(17) + ports(UDP)), None),
     ("truncated-vlan-tci-wild", vlan(0x0000, b""), ones(vlan(0x0000, b""), **{str(VLAN): b"\0\0"})),
     (
         "mask-l3-l4-wild-with-ethertype-wild",
