@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from conformance.backends import _nlio
@@ -39,6 +40,7 @@ __all__ = [
     "GuestUnresponsive",
     "Vm",
     "VmConfig",
+    "VmState",
     "acquire",
     "cache_dir",
     "ensure_debian_kernel",
@@ -259,6 +261,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+class VmState(Enum):
+    """Where a guest is in its life; :data:`_VM_TRANSITIONS` lists the legal moves."""
+
+    BOOTING = "booting"
+    READY = "ready"
+    STOPPED = "stopped"
+
+
+# BOOTING -> READY when the relay says hello; any state -> STOPPED (shutdown is idempotent).
+_VM_TRANSITIONS: dict[VmState, frozenset[VmState]] = {
+    VmState.BOOTING: frozenset({VmState.READY, VmState.STOPPED}),
+    VmState.READY: frozenset({VmState.STOPPED}),
+    VmState.STOPPED: frozenset({VmState.STOPPED}),
+}
+
+
 class Vm:
     """One running guest with the relay: a :class:`~conformance.backends.kernel.Transport`.
 
@@ -287,6 +305,7 @@ class Vm:
         listener.listen(1)
         self._lock = threading.Lock()
         self._conn: socket.socket | None = None
+        self.state = VmState.BOOTING
         t0 = time.monotonic()
         argv = [
             QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", str(config.memory_mib), "-smp", str(config.cpus),
@@ -329,6 +348,7 @@ class Vm:
             if status or not body.startswith(b"ready"):
                 self._fail(f"unexpected hello from the guest relay: {status} {body[:40]!r}")
             self.boot_s = time.monotonic() - t0
+            self._move(VmState.READY)
             # "ready uptime=S": how long the guest itself took (the rest is QEMU start and TCG load).
             self.guest_uptime_s = float(body.split(b"uptime=")[1]) if b"uptime=" in body else 0.0
             rc, out = self.run(["uname", "-r"])
@@ -336,6 +356,11 @@ class Vm:
         except BaseException:
             self.shutdown()
             raise
+
+    def _move(self, new: VmState) -> None:
+        if new not in _VM_TRANSITIONS[self.state]:
+            raise ConformanceError(f"kernel VM: illegal state change {self.state.value} -> {new.value}")
+        self.state = new
 
     # -- relay --------------------------------------------------------------
 
@@ -392,8 +417,8 @@ class Vm:
     def call(self, op: int, body: bytes, timeout_s: float | None = None) -> bytes:
         """One relay call; an errno answer raises OSError, silence raises :class:`GuestUnresponsive`."""
         with self._lock:
-            if self._conn is None:
-                raise GuestUnresponsive("kernel VM: the guest is not running")
+            if self.state is not VmState.READY or self._conn is None:
+                raise GuestUnresponsive(f"kernel VM: the guest is {self.state.value}, not ready")
             try:
                 self._conn.sendall(_CALL.pack(len(body), op) + body)
                 status, out = self._read_answer(timeout_s or self.config.op_timeout_s)
@@ -443,6 +468,7 @@ class Vm:
 
     def shutdown(self, *, graceful: bool = True) -> None:
         """Power the guest off (relay SHUTDOWN, then SIGKILL after 10 s); remove the temp dir."""
+        self._move(VmState.STOPPED)
         conn, self._conn = self._conn, None
         proc = getattr(self, "_proc", None)
         if conn is not None:
@@ -472,7 +498,7 @@ def acquire(config: VmConfig) -> Vm:
     """The process's guest, booted on first use (later configs must match the first)."""
     with _Shared.lock:
         vm = _Shared.vm
-        if vm is not None and (vm._conn is None or vm._proc.poll() is not None):
+        if vm is not None and (vm.state is not VmState.READY or vm._proc.poll() is not None):
             vm.shutdown(graceful=False)
             _Shared.vm, _Shared.refs = None, 0
         if _Shared.vm is None:

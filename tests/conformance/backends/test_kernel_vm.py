@@ -20,6 +20,7 @@ import pytest
 
 from conformance.backends import _nlio, _qemu
 from conformance.backends.kernel import KernelDpif, kernel
+from conformance.errors import ConformanceError
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, tcp_key, tcp_mask, ufid_n
 from reference._netlink import iter_attrs, pack_attrs
 from reference.dpif import DelOp, DpifError, DpifExists, DpifNotFound, DpifOp, DpifOutOfRange, GetOp, PutFlags, PutOp
@@ -130,7 +131,9 @@ def test_a_guest_that_stops_answering_is_killed() -> None:
         with pytest.raises(_qemu.GuestUnresponsive) as info:
             vm.call(_nlio.OP.HELLO, b"x")
         assert "stopped answering" in str(info.value)
-        assert vm._proc.poll() is not None
+        assert vm._proc.poll() is not None and vm.state is _qemu.VmState.STOPPED
+        with pytest.raises(ConformanceError):
+            vm._move(_qemu.VmState.READY)  # a stopped guest never comes back
         with pytest.raises(_qemu.GuestUnresponsive):
             vm.run(["true"])
     finally:
