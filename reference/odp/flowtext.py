@@ -880,49 +880,37 @@ class _Parser:
                 m = (1 << bits) - 1
         return value, m, pos
 
-    def scan_ipv4_raw(self, pos: int, what: str) -> tuple[bytes, int]:
+    def _scan_octets(self, pos: int, what: str, *, count: int, sep: str, base: int, name: str) -> tuple[bytes, int]:
+        """``count`` 8-bit numbers separated by ``sep`` (dotted quad, MAC)."""
         out = bytearray()
-        for i in range(4):
+        for i in range(count):
             if i:
-                if self.at(pos) != ".":
-                    raise self.error(f"{what}: expected '.' in IPv4 address", pos)
+                if self.at(pos) != sep:
+                    raise self.error(f"{what}: expected {sep!r} in {name}", pos)
                 pos += 1
-            v, pos = self.scan_int(pos, 8, what, base=10)
+            v, pos = self.scan_int(pos, 8, what, base=base)
             out.append(v)
         return bytes(out), pos
 
-    def scan_ipv4(self, pos: int, what: str, mask: bool) -> tuple[bytes, bytes | None, int]:
-        k, pos = self.scan_ipv4_raw(pos, what)
+    def _scan_octets_masked(
+        self, pos: int, what: str, mask: bool, *, count: int, sep: str, base: int, name: str
+    ) -> tuple[bytes, bytes | None, int]:
+        k, pos = self._scan_octets(pos, what, count=count, sep=sep, base=base, name=name)
         m: bytes | None = None
         if mask:
-            m = b"\xff" * 4
+            m = b"\xff" * count
             if self.at(pos) == "/":
                 # OVS: a "/" not followed by an address leaves the mask exact
                 # and the "/" unconsumed, which then fails as a delimiter.
                 with contextlib.suppress(OdpSyntaxError):
-                    m, pos = self.scan_ipv4_raw(pos + 1, f"{what} mask")
+                    m, pos = self._scan_octets(pos + 1, f"{what} mask", count=count, sep=sep, base=base, name=name)
         return k, m, pos
 
-    def scan_mac_raw(self, pos: int, what: str) -> tuple[bytes, int]:
-        out = bytearray()
-        for i in range(6):
-            if i:
-                if self.at(pos) != ":":
-                    raise self.error(f"{what}: expected ':' in Ethernet address", pos)
-                pos += 1
-            v, pos = self.scan_int(pos, 8, what, base=16)
-            out.append(v)
-        return bytes(out), pos
+    def scan_ipv4(self, pos: int, what: str, mask: bool) -> tuple[bytes, bytes | None, int]:
+        return self._scan_octets_masked(pos, what, mask, count=4, sep=".", base=10, name="IPv4 address")
 
     def scan_mac(self, pos: int, what: str, mask: bool) -> tuple[bytes, bytes | None, int]:
-        k, pos = self.scan_mac_raw(pos, what)
-        m: bytes | None = None
-        if mask:
-            m = b"\xff" * 6
-            if self.at(pos) == "/":
-                with contextlib.suppress(OdpSyntaxError):
-                    m, pos = self.scan_mac_raw(pos + 1, f"{what} mask")
-        return k, m, pos
+        return self._scan_octets_masked(pos, what, mask, count=6, sep=":", base=16, name="Ethernet address")
 
     def scan_in6_raw(self, pos: int, what: str) -> tuple[bytes, int]:
         end = pos
