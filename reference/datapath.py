@@ -475,9 +475,12 @@ class ReferenceDatapath(Dpif):
         actions = self._check_actions(req.actions)
         found = self._by_ufid.get(ufid) if ufid is not None else None
         if found is None:
-            # Packet-style lookup of the new masked key over every mask:
-            # catches an overlapping flow whatever its identifier or mask.
-            found = self._table.lookup(dict(masked))
+            # Packet-style lookup of the request's *unmasked* key over every
+            # installed mask, as Linux does since "openvswitch: Fix flow
+            # lookup to use unmasked key" (68bb10101e6b, in 6.1 stable): the
+            # out-of-tree module looked up the masked key instead, which
+            # misses an installed flow matching bits the new mask wildcards.
+            found = self._table.lookup(pk.leaves)
         if found is None:
             flow = _Flow(pk, ms, masked, actions, ufid)
             self._insert(flow)
