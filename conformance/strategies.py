@@ -360,7 +360,9 @@ def keys_with_masks(*, compact: bool = False) -> st.SearchStrategy[tuple[bytes, 
 
     With ``compact=True`` the pair is in the form the compact printer
     preserves (key bits outside the mask cleared, wildcarded attributes
-    dropped); otherwise it survives the verbose (``-m``) form.
+    dropped); otherwise it survives the verbose (``-m``) form. A datapath
+    refuses most of these pairs (their L3/L4 attributes need not agree);
+    use :func:`datapath_keys_with_masks` for puts that should succeed.
     """
     return _key_mask_attrs(compact).map(
         lambda attrs: (
