@@ -488,9 +488,13 @@ class ReferenceDatapath(Dpif):
         if req.create:
             raise DpifExists("flow already exists (NLM_F_CREATE/NLM_F_EXCL)")
         # A modify: the identifier must match (ovs_flow_cmp). The request's
-        # side is match.key: the masked key for a UFID request, the unmasked
-        # key for a key-identified one (ovs_flow_cmd_new swaps it in).
-        req_key = masked if ufid is not None else pk.fields
+        # side is match.key, which since 68bb10101e6b is the *unmasked*
+        # request key for every request: a UFID flow's stored masked key is
+        # compared with it, so a UFID request whose key has bits where the
+        # mask wildcards gets ENOENT (observed on Debian's 6.1.192).
+        # (The kernel compares only the mask's byte range of struct
+        # sw_flow_key; we compare every field, a documented simplification.)
+        req_key = pk.fields
         if found.ufid is not None:
             if found.masked != req_key:
                 raise DpifNotFound("UFID matches but key is different")

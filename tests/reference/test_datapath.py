@@ -150,6 +150,23 @@ class TestKernelNew:
             dp.flow_put(key, wild_dst, output(2))
         assert len(dp) == 1
 
+    def test_modify_through_new_compares_the_unmasked_request_key(self) -> None:
+        # Linux 6.1 (docs/certification/kernel-6.1.md): a UFID flow put with
+        # eth dst wildcarded, then the same request with CREATE|MODIFY: the
+        # stored masked key (dst 00:..:00) differs from the request's
+        # unmasked key (dst ..:05), so the kernel answers ENOENT.
+        key = eth_key(src=1, dst=5, eth_type=0x1234)
+        wild_dst = attr(3, b"\xff" * 4) + attr(4, b"\xff" * 6 + b"\0" * 6) + attr(6, b"\xff\xff")
+        dp = ReferenceDatapath()
+        dp.flow_put(key, wild_dst, output(2), ufid=U)
+        with pytest.raises(DpifNotFound):
+            dp.flow_put(key, wild_dst, output(3), ufid=U, flags=PutFlags.CREATE | PutFlags.MODIFY)
+        assert dp.flow_get(ufid=U).actions == output(2)
+        # an exact flow's masked key is its key: the same request modifies it
+        dp.flow_put(eth_key(src=2), None, output(2), ufid=V)
+        dp.flow_put(eth_key(src=2), None, output(3), ufid=V, flags=PutFlags.CREATE | PutFlags.MODIFY)
+        assert dp.flow_get(ufid=V).actions == output(3)
+
     def test_insert_goes_to_both_tables(self) -> None:
         dp = ReferenceDatapath()
         new(dp, K1, ufid=U.to_wire(), actions=b"")
@@ -226,8 +243,11 @@ class TestKernelNew:
             new(dp, ipv4_key("10.1.2.2"), mask=ipv4_mask(24), actions=output(1), create=False)
         new(dp, ipv4_key("10.1.2.0"), mask=ipv4_mask(24), actions=output(1), create=False)
         assert dp.flow_get(ufid=U).actions == output(1)
-        # a UFID request compares its masked key: .9/24 masks to .0 and matches
-        new(dp, ipv4_key("10.1.2.9"), mask=ipv4_mask(24), actions=output(2), ufid=U.to_wire(), create=False)
+        # since 68bb10101e6b a UFID request compares its unmasked key too:
+        # .9/24 is not the stored .0 (Linux 6.1 answers ENOENT), .0/24 is
+        with pytest.raises(DpifNotFound):
+            new(dp, ipv4_key("10.1.2.9"), mask=ipv4_mask(24), actions=output(2), ufid=U.to_wire(), create=False)
+        new(dp, ipv4_key("10.1.2.0"), mask=ipv4_mask(24), actions=output(2), ufid=U.to_wire(), create=False)
         assert dp.flow_get(ufid=U).actions == output(2)
 
     def test_key_only_update_can_modify_a_ufid_flow(self) -> None:
