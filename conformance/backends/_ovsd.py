@@ -411,6 +411,29 @@ class PrivateOvs:
         """Run an ``ovs-appctl`` command in ovs-vswitchd; returns the reply, raises ``UnixctlError``."""
         return self.client.call(command, *args)
 
+    def vsctl(self, *args: str) -> str:
+        """Run ``ovs-vsctl`` against the private database; returns its stdout, raises :class:`BackendUnavailable`."""
+        return self._tool("ovs-vsctl", f"--db=unix:{self.db_sock}", f"--timeout={max(int(self.timeout), 1)}", *args)
+
+    def ofctl(self, *args: str) -> str:
+        """Run ``ovs-ofctl`` (name a bridge as ``unix:<rundir>/run/<bridge>.mgmt``); returns its stdout."""
+        return self._tool("ovs-ofctl", *args)
+
+    def _tool(self, name: str, *args: str) -> str:
+        argv = [_which(name), *args]
+        try:
+            done = subprocess.run(
+                argv, env=self._env(), capture_output=True, text=True, timeout=self.timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendUnavailable(f"{name} failed: {exc}") from exc
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise BackendUnavailable(
+                f"{name} {' '.join(args[:2])} exited {done.returncode}: {detail[-1] if detail else ''}"
+            )
+        return done.stdout
+
     def __repr__(self) -> str:
         state = "running" if self._client is not None else "stopped"
         return f"PrivateOvs(dp={self.dp!r}, ports={self.ports}, {state})"

@@ -59,6 +59,7 @@ __all__ = [
     "Progress",
     "frame_for",
     "measure_memory",
+    "measure_ovs_revalidation",
     "measure_revalidation",
     "register",
     "run",
@@ -276,6 +277,141 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
         "points": points,
         "handler_flows_per_s": round(flows / handler_s) if handler_s else None,
     }
+
+
+# --- revalidation cost of the real ovs-vswitchd -----------------------------------------------
+
+OVS_SAMPLES_PER_BLOCK = 5
+OVS_CHURN_NOTE = (
+    "not measured with --backend netdev: the churn figure simulates our own udpif, which needs upcalls and "
+    "terse dumps that dpctl cannot give; run without --backend for it"
+)
+
+
+def measure_ovs_revalidation(
+    flows: int = 40_000,
+    *,
+    blocks: int = 3,
+    samples: int = OVS_SAMPLES_PER_BLOCK,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Time the REAL ovs-vswitchd's revalidation rounds over ``flows`` idle flows, terse vs full.
+
+    Recipe of /work/shared/backends.md section 6: a private netdev bridge
+    (one revalidator, megaflows off, flows made by upcalls one packet at a
+    time), then ``blocks`` alternating blocks per mode; each block switches
+    the mode (``upcall/enable-ufid`` / ``upcall/disable-ufid``), lets the
+    round in flight finish, then reads ``upcall/show``'s dump duration after
+    each of ``samples`` rounds. Figures are medians over all samples of a
+    mode. Needs root and Open vSwitch (see ``ufidcert backends``).
+    """
+    from conformance.backends._ovs_bridge import RevalidatorBridge
+
+    if flows < 1 or blocks < 1 or samples < 1:
+        raise UsageError(f"flows, blocks and samples must be >= 1, got {flows}, {blocks}, {samples}")
+    prog = progress if progress is not None else Progress(enabled=False)
+    prog.update("starting a private ovs-vswitchd with a netdev bridge", force=True)
+    with RevalidatorBridge() as br:
+        started = time.perf_counter()
+        for i in range(flows):
+            br.receive(frame_for(i))
+            if i % 1024 == 0:
+                prog.update("installing flows through ovs-vswitchd's handlers", i, flows)
+        inject_s = time.perf_counter() - started
+        # Handlers install asynchronously; wait until the flow count stops growing.
+        status = br.show()
+        for _ in range(20):
+            br.wait_round()
+            now = br.show()
+            if now.current == status.current and now.current >= flows:
+                break
+            status = now
+        status = br.show()
+        installed = status.current
+        if installed < 1:
+            raise ConformanceError(f"ovs-vswitchd installed no flow for {flows} packets (upcalls lost?)")
+        times: dict[bool, list[int]] = {True: [], False: []}
+        block_medians: list[dict[str, Any]] = []
+        for b in range(blocks):
+            for terse in (True, False) if b % 2 == 0 else (False, True):
+                br.set_terse(terse)
+                # The round in flight may have started in the other mode: let it finish unsampled.
+                br.wait_round()
+                got: list[int] = []
+                for _ in range(samples):
+                    br.wait_round()
+                    st = br.show()
+                    if st.ufid_enabled != terse:
+                        raise ConformanceError(
+                            f"upcall/show says 'ufid enabled : {str(st.ufid_enabled).lower()}' after switching "
+                            f"dumps to {'terse' if terse else 'full'}: the datapath lacks UFID support?"
+                        )
+                    got.append(st.dump_duration_ms)
+                times[terse].extend(got)
+                block_medians.append({"mode": "terse" if terse else "full", "median_ms": statistics.median(got)})
+            prog.update(f"timing ovs-vswitchd rounds at {installed} flows", b + 1, blocks, force=not prog.tty)
+        br.set_terse(True)
+        final = br.show()
+        version = br.version.rsplit(" ", 1)[-1] if br.version else "unknown"
+    terse_ms, full_ms = statistics.median(times[True]), statistics.median(times[False])
+    prog.done(f"ovs-vswitchd revalidation measured at {installed} flows")
+    return {
+        "flows": installed,
+        "terse_ms": terse_ms,
+        "full_ms": full_ms,
+        "ratio": round(terse_ms / full_ms, 3),
+        "source": f"ovs-vswitchd {version} revalidator (upcall/show dump duration)",
+        "datapath": f"ovs-vswitchd {version}, netdev bridge, dummy ports, megaflows off, 1 revalidator",
+        "requested_flows": flows,
+        "flows_after_timing": final.current,
+        "blocks_per_mode": blocks,
+        "samples_per_block": samples,
+        "resolution_ms": 1,
+        "terse_rounds_ms": times[True],
+        "full_rounds_ms": times[False],
+        "blocks": block_medians,
+        "packets_per_s": round(flows / inject_s) if inject_s else None,
+    }
+
+
+def _run_ovs(args: argparse.Namespace, options: dict[str, str], prog: Progress) -> dict[str, Any]:
+    if options:
+        raise UsageError("--backend netdev takes no --option: the bridge recipe is fixed (backends.md section 6)")
+    if args.plot:
+        raise UsageError("--plot needs the churn series, which --backend netdev does not measure")
+    started = time.time()
+    reval = measure_ovs_revalidation(args.flows, blocks=args.rounds, progress=prog)
+    memory = measure_memory(args.ukeys, progress=prog)
+    return {
+        "machine": _machine(),
+        "revalidation": reval,
+        "churn": {"measured": False, "note": OVS_CHURN_NOTE},
+        "memory": memory,
+        "elapsed_s": round(time.time() - started, 1),
+    }
+
+
+def _format_ovs_text(result: dict[str, Any]) -> str:
+    r = result["revalidation"]
+    m = result["memory"]
+    mach = result["machine"]
+    n = r["blocks_per_mode"] * r["samples_per_block"]
+    return "\n".join(
+        [
+            f"machine: {mach['processor']}, {mach['cpus']} CPUs, Python {mach['python']} ({mach['platform']})",
+            "",
+            f"revalidation round of {r['datapath']}",
+            f"  source: {r['source']}, median of {n} rounds per mode in {r['blocks_per_mode']} alternating blocks",
+            f"  {'flows':>8}  {'terse ms':>9}  {'full ms':>9}  {'terse/full':>10}",
+            f"  {r['flows']:>8}  {r['terse_ms']:>9.1f}  {r['full_ms']:>9.1f}  {r['ratio']:>10.3f}",
+            f"  ({r['requested_flows']} packets sent at {r['packets_per_s']}/s; dump duration has 1 ms resolution)",
+            "",
+            f"churn: {OVS_CHURN_NOTE}",
+            "",
+            f"memory (reference udpif, not ovs-vswitchd): {m['bytes_per_ukey']} bytes per ukey at {m['ukeys']} "
+            f"ukeys, netlink key+mask+actions {m['netlink_bytes_per_ukey']} bytes (x{m['ratio']})",
+        ]
+    )
 
 
 # --- churn ---------------------------------------------------------------------------------
@@ -545,7 +681,8 @@ def register(subparsers: Any) -> None:
         "--backend",
         metavar="SPEC",
         help="revalidate over this backend (registry name or python:MODULE:FACTORY; needs packet I/O) "
-        "instead of the in-process reference datapath",
+        "instead of the in-process reference datapath; 'netdev' times the real ovs-vswitchd's own revalidator "
+        "(terse vs full dumps; --rounds = alternating blocks per mode; no churn figure)",
     )
     parser.add_argument(
         "--option",
@@ -580,6 +717,11 @@ def run(args: argparse.Namespace, *, write: Callable[[str], object] | None = Non
         except OSError as exc:
             raise UsageError(f"cannot write the plot to {args.plot!r}: {exc.strerror or exc}") from exc
     prog = Progress(enabled=not args.quiet)
+    if args.backend == "netdev":
+        # The real daemon's own revalidator, not our udpif over dpctl (which cannot give upcalls or terse dumps).
+        result = _run_ovs(args, options, prog)
+        out(json.dumps(result, indent=2) + "\n" if args.json else _format_ovs_text(result) + "\n")
+        return 0
     # Slow full rounds make the revalidator warn ("Spent an unreasonably long ...ms dumping flows"); that is
     # the point of the measurement, not news for the reader of the report.
     udpif_log = logging.getLogger("reference.udpif")
