@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from conformance.cli import main
 from conformance.commands.bench import CostModel, measure_memory, simulate_churn
+from tests._support import require
 
 
 def ovs_adapt(limit: int, duration: int, n_flows: int, cap: int) -> int:
@@ -127,4 +129,79 @@ def test_cli_over_a_registered_backend(capsys: pytest.CaptureFixture[str]) -> No
 )
 def test_cli_backend_errors(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quiet", "--flows", "8", "--rounds", "1", "--ukeys", "10", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+# --- --backend netdev: the real ovs-vswitchd's own revalidator -----------------------------------
+
+
+def _ovs_reason() -> str | None:
+    from conformance.backends._ovsd import ovs_available
+
+    return ovs_available()
+
+
+def _our_namespaces() -> list[str]:
+    import os
+    import subprocess
+
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    return [line.split()[0] for line in listing.splitlines() if line.startswith(f"ufidcert-{os.getpid()}-")]
+
+
+def test_bridge_upcall_show_agrees_with_dpctl() -> None:
+    reason = _ovs_reason()
+    require(reason is None, reason or "")
+    from conformance.backends._ovs_bridge import RevalidatorBridge
+    from conformance.commands.bench import frame_for
+
+    with RevalidatorBridge() as br:
+        for i in range(40):
+            br.receive(frame_for(i))
+        br.wait_round()
+        br.wait_round()
+        status = br.show()
+        # Independent count: the datapath's own flow table, one exact-match flow per distinct frame.
+        dumped = [ln for ln in br.ovs.appctl("dpctl/dump-flows", "netdev@ovs-netdev").splitlines() if "actions:" in ln]
+        assert status.current == len(dumped) == 40
+        assert sum(r.keys for r in status.revalidators) == 40
+        assert len(status.revalidators) == 1  # n-revalidator-threads=1
+        assert status.ufid_enabled
+        br.set_terse(False)
+        assert not br.show().ufid_enabled
+        pids = list(br.ovs.pids.values())
+    assert pids and all(not Path(f"/proc/{pid}").exists() for pid in pids)
+    assert _our_namespaces() == []
+
+
+def test_cli_netdev_measures_the_real_revalidator(capsys: pytest.CaptureFixture[str]) -> None:
+    reason = _ovs_reason()
+    require(reason is None, reason or "")
+    import subprocess
+
+    args = ["bench", "--backend", "netdev", "--json", "--quiet", "--flows", "2000", "--rounds", "1", "--ukeys", "50"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    reval = out["revalidation"]
+    assert 1900 <= reval["flows"] <= 2000  # one packet per flow, sent one request at a time
+    version = subprocess.run(["ovs-vswitchd", "--version"], capture_output=True, text=True, check=True).stdout
+    assert reval["source"] == f"ovs-vswitchd {version.split()[3]} revalidator (upcall/show dump duration)"
+    assert len(reval["terse_rounds_ms"]) == len(reval["full_rounds_ms"]) == reval["samples_per_block"]
+    assert reval["terse_ms"] == statistics.median(reval["terse_rounds_ms"])
+    assert reval["full_ms"] == statistics.median(reval["full_rounds_ms"])
+    assert reval["ratio"] == pytest.approx(reval["terse_ms"] / reval["full_ms"], abs=1e-3)
+    assert [b["mode"] for b in reval["blocks"]] == ["terse", "full"]
+    assert out["churn"]["measured"] is False and "not measured" in out["churn"]["note"]
+    assert _our_namespaces() == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["-o", "x=1"], "takes no --option"), (["--plot", "PLOT"], "--plot needs the churn series")],
+)
+def test_cli_netdev_rejects_what_it_cannot_do(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = [str(tmp_path / "p.svg") if e == "PLOT" else e for e in extra]
+    assert main(["bench", "--quiet", "--backend", "netdev", "--flows", "8", *extra]) == 2
     assert message in capsys.readouterr().err
