@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import platform
+import re
 import statistics
 import struct
 import sys
@@ -328,6 +329,8 @@ def measure_ovs_revalidation(
             status = now
         status = br.show()
         installed = status.current
+        # Where missing flows went: the datapath's own counters (dpctl/show "lookups: hit:N missed:N lost:N").
+        lookups = _lookups(br.ovs.appctl("dpctl/show", "netdev@ovs-netdev"))
         if installed < 1:
             raise ConformanceError(f"ovs-vswitchd installed no flow for {flows} packets (upcalls lost?)")
         times: dict[bool, list[int]] = {True: [], False: []}
@@ -371,7 +374,13 @@ def measure_ovs_revalidation(
         "full_rounds_ms": times[False],
         "blocks": block_medians,
         "packets_per_s": round(flows / inject_s) if inject_s else None,
+        "datapath_lookups": lookups,
     }
+
+
+def _lookups(dpctl_show: str) -> dict[str, int]:
+    m = re.search(r"lookups: hit:(\d+) missed:(\d+) lost:(\d+)", dpctl_show)
+    return {} if m is None else {"hit": int(m.group(1)), "missed": int(m.group(2)), "lost": int(m.group(3))}
 
 
 def _run_ovs(args: argparse.Namespace, options: dict[str, str], prog: Progress) -> dict[str, Any]:
@@ -404,7 +413,8 @@ def _format_ovs_text(result: dict[str, Any]) -> str:
             f"  source: {r['source']}, median of {n} rounds per mode in {r['blocks_per_mode']} alternating blocks",
             f"  {'flows':>8}  {'terse ms':>9}  {'full ms':>9}  {'terse/full':>10}",
             f"  {r['flows']:>8}  {r['terse_ms']:>9.1f}  {r['full_ms']:>9.1f}  {r['ratio']:>10.3f}",
-            f"  ({r['requested_flows']} packets sent at {r['packets_per_s']}/s; dump duration has 1 ms resolution)",
+            f"  ({r['requested_flows']} packets sent at {r['packets_per_s']}/s; datapath lookups "
+            f"{r['datapath_lookups'] or 'unknown'}; dump duration has 1 ms resolution)",
             "",
             f"churn: {OVS_CHURN_NOTE}",
             "",

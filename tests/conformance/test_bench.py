@@ -191,6 +191,8 @@ def test_cli_netdev_measures_the_real_revalidator(capsys: pytest.CaptureFixture[
     assert reval["full_ms"] == statistics.median(reval["full_rounds_ms"])
     assert reval["ratio"] == pytest.approx(reval["terse_ms"] / reval["full_ms"], abs=1e-3)
     assert [b["mode"] for b in reval["blocks"]] == ["terse", "full"]
+    # Every installed flow came from a miss upcall (the datapath's own counter, dpctl/show).
+    assert reval["datapath_lookups"]["missed"] >= reval["flows"]
     assert out["churn"]["measured"] is False and "not measured" in out["churn"]["note"]
     assert _our_namespaces() == []
 
