@@ -15,6 +15,10 @@ Three measurements in one run, side by side:
 * **memory** per ukey at 200,000 ukeys (tracemalloc) against the netlink
   bytes of key + mask + actions.
 
+``--backend netdev`` measures something else for the first figure: the REAL
+ovs-vswitchd's own revalidator rounds, terse vs full (see
+:func:`measure_ovs_revalidation`); churn is then not measured.
+
 ``--json`` prints one JSON object; ``--plot PATH`` writes an SVG (churn:
 flows and limit over time for both modes; revalidation: round time against
 flows). Progress goes to stderr.
