@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 
 import pytest
 
-__all__ = ["require"]
+__all__ = ["require", "require_module"]
 
 
 def require(condition: bool, reason: str) -> None:
@@ -21,3 +23,17 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("UFIDCERT_STRICT") == "1":
         pytest.fail(f"required in CI but missing: {reason}")
     pytest.skip(reason)
+
+
+def require_module(name: str, reason: str) -> ModuleType:
+    """Import ``name``, or skip (fail under UFIDCERT_STRICT=1) with ``reason``.
+
+    Unlike ``pytest.importorskip`` this also catches a module that is
+    present but cannot import (e.g. ``ovs.flow`` without pyparsing), and CI
+    cannot skip it silently.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        require(False, f"{reason} ({exc})")
+        raise  # unreachable: require() skipped or failed

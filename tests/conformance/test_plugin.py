@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._support import require_module
+
 pytest_plugins = ["pytester"]
 
 _BACKENDS = """
@@ -124,7 +126,7 @@ def test_hung_backend_times_out_instead_of_hanging(pytester: pytest.Pytester) ->
 
 
 def test_xdist_workers_merge_into_one_report(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
+    require_module("xdist", "pytest-xdist: pip install -e '.[test]'")
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--dpif-backend=reference", "--dpif-profile=smoke", "--dpif-report=rep", "-n", "2"
     )
@@ -152,7 +154,7 @@ def test_suite_dir_is_collected_from_anywhere(tmp_path: Path, pytester: pytest.P
 
 
 def test_single_worker_backend_ignores_xdist(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("xdist")
+    require_module("xdist", "pytest-xdist: pip install -e '.[test]'")
     pytester.makepyfile(
         onedp=(
             "from reference.datapath import ReferenceDatapath\n"

@@ -40,7 +40,7 @@ from reference.odp import canonical_key, extract_key, format_key, parse_flow
 from reference.probe import probe_ufid
 from reference.uapi import ActionAttr, KeyAttr
 from reference.ufid import Ufid
-from tests._support import require
+from tests._support import require, require_module
 
 K = (
     "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),"
@@ -128,7 +128,7 @@ def _attrs(data: bytes) -> list[tuple[int, bytes]]:
 
 def test_dump_agrees_with_the_ovs_packages_parser(clean: NetdevDpif) -> None:
     """Our reading of dump-flows -m equals ovs.flow.odp.ODPFlow's reading of the same text."""
-    odp = pytest.importorskip("ovs.flow.odp")
+    odp = require_module("ovs.flow.odp", "OVS's Python flow parser: pip install 'ovs[flow]'")
     key, mask = key_of(K)
     clean.flow_put(key, mask, output(2), ufid=U)
     key2, mask2 = key_of(K.replace("dst=2)", "dst=3)"))

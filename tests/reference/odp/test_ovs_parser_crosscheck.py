@@ -19,8 +19,9 @@ from conformance.strategies import keys_with_masks
 from reference.odp import format_key
 from reference.odp.keys import KEY_ATTRS, FieldKind, decode_key
 from reference.uapi import KeyAttr
+from tests._support import require_module
 
-odp = pytest.importorskip("ovs.flow.odp", reason="pip install 'ovs[flow]' (needs netaddr)")
+odp = require_module("ovs.flow.odp", "OVS's Python flow parser: pip install 'ovs[flow]'")
 
 # Attributes whose fields ODPFlow exposes as value/mask pairs, and single-value ones.
 _STRUCTS = {
