@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from conformance.backends._ovsd import PrivateOvs, ovs_available
-from tests._support import require
+from conformance.backends._ovsd import PrivateOvs
+from tests._ovs import private_ovs
 
 _N = 1000
 _KEY = (
@@ -30,9 +30,7 @@ _KEY = (
 
 @pytest.fixture(scope="module")
 def ovs() -> Iterator[PrivateOvs]:
-    require(ovs_available() is None, f"ovs-vswitchd unavailable: {ovs_available()}")
-    with PrivateOvs(ports=2) as daemon:
-        yield daemon
+    yield from private_ovs()
 
 
 def _flows(ovs: PrivateOvs, n: int, base: int = 0) -> list[tuple[str, str]]:

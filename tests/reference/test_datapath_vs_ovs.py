@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.backends._ovsd import PrivateOvs, ovs_available
+from conformance.backends._ovsd import PrivateOvs
 from conformance.backends.unixctl import UnixctlError
 from reference._classifier import parse_key
 from reference.datapath import ReferenceDatapath
 from reference.dpif import DpifError, PutFlags
 from reference.odp.flowtext import parse_flow
 from reference.ufid import Ufid
-from tests._support import require
+from tests._ovs import private_ovs
 
 K = (
     "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),"
@@ -106,25 +105,7 @@ def run_model(dp: ReferenceDatapath, cmd: str, text: str) -> int:
 
 @pytest.fixture(scope="module")
 def ovs() -> Iterator[PrivateOvs]:
-    reason = ovs_available()
-    require(reason is None, reason or "")
-    last: Exception | None = None
-    for _ in range(4):  # the daemon's dpctl commands appear shortly after its socket
-        daemon = PrivateOvs(ports=2)
-        try:
-            daemon.start()
-        except Exception as exc:  # retried below
-            last = exc
-            daemon.close()
-            time.sleep(1.0)
-            continue
-        try:
-            yield daemon
-        finally:
-            daemon.close()
-        return
-    assert last is not None
-    raise last
+    yield from private_ovs()
 
 
 def test_netdev_model_answers_like_ovs_vswitchd(ovs: PrivateOvs) -> None:

@@ -40,6 +40,7 @@ from reference.odp import canonical_key, extract_key, format_key, parse_flow
 from reference.probe import probe_ufid
 from reference.uapi import ActionAttr, KeyAttr
 from reference.ufid import Ufid
+from tests._ovs import assert_no_leftovers, netns_names
 from tests._support import require, require_module
 
 K = (
@@ -59,27 +60,8 @@ def key_of(text: str) -> tuple[bytes, bytes | None]:
     return flow.key, flow.mask
 
 
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def _assert_no_leftovers(pids: list[int], netns: str, rundir: Path) -> None:
-    for _ in range(100):
-        if not any(_alive(p) for p in pids):
-            break
-        time.sleep(0.05)
-    assert not [p for p in pids if _alive(p)], "daemons still running"
-    assert netns not in _netns(), f"network namespace {netns} (and its tap devices) left behind"
-    assert not rundir.exists(), f"run directory {rundir} left behind"
+    assert_no_leftovers(pids, netns, rundir)
     assert "ufidcert-" not in _root_links(), "a tap device of the daemon appeared in the root namespace"
 
 
@@ -373,7 +355,7 @@ def test_close_leaves_nothing_behind() -> None:
     d = netdev()
     assert d._ovs is not None and d._ovs.rundir is not None
     pids, netns, rundir = list(d._ovs.pids.values()), d._ovs.netns, d._ovs.rundir
-    assert len(pids) == 2 and netns in _netns()
+    assert len(pids) == 2 and netns in netns_names()
     d.close()
     d.close()  # idempotent
     _assert_no_leftovers(pids, netns, rundir)
@@ -419,7 +401,7 @@ def test_certify_cli_end_to_end_leaves_nothing_behind(tmp_path: Path) -> None:
     assert data["verdict"] == ("pass" if proc.returncode == 0 else "fail")
     # Names of everything the run made carry its pid: ufidcert-<pid>-<hex>.
     mine = f"ufidcert-{proc.pid}-"
-    assert not [n for n in _netns() if n.startswith(mine)], "network namespace left behind"
+    assert not [n for n in netns_names() if n.startswith(mine)], "network namespace left behind"
     assert not list(Path("/tmp").glob(f"ufidcert-ovs-{proc.pid}-*")), "run directory left behind"
     daemons = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
     assert f"ufidcert-ovs-{proc.pid}-" not in daemons, "a daemon of the run is still running"

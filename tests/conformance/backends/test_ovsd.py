@@ -15,6 +15,7 @@ import pytest
 
 from conformance.backends._ovsd import PrivateOvs, ovs_available, sweep_stale
 from conformance.backends.unixctl import UnixctlClient, UnixctlError
+from tests._ovs import alive, assert_no_leftovers, netns_names
 from tests._support import require
 
 UFID = "11111111-2222-3333-4444-555555555555"
@@ -25,30 +26,6 @@ def _key(in_port: int) -> str:
         f"in_port({in_port}),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),"
         "ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=1,dst=2)"
     )
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
-
-
-def _alive(pid: int) -> bool:
-    """True if ``pid`` runs (zombies count as gone: they hold no resources and cannot act)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _assert_gone(pids: list[int], netns: str, rundir: Path) -> None:
-    for _ in range(100):
-        if not any(_alive(p) for p in pids):
-            break
-        time.sleep(0.05)
-    assert not [p for p in pids if _alive(p)], "daemons still running"
-    assert netns not in _netns()
-    assert not rundir.exists()
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +40,7 @@ def test_start_add_dump_stop() -> None:
         assert rundir is not None
         assert len(pids) == 2
         assert ovs.dp.startswith("netdev@ufidcert-")
-        assert netns in _netns()
+        assert netns in netns_names()
         assert "Open vSwitch" in ovs.version
         show = ovs.appctl("dpctl/show", ovs.dp)
         for name, number in zip(ovs.port_names, ovs.ports, strict=True):
@@ -89,7 +66,7 @@ def test_start_add_dump_stop() -> None:
         with pytest.raises(UnixctlError) as info:
             ovs.appctl("dpctl/get-flow", ovs.dp, f"ufid:{UFID}")
         assert info.value.errno == errno.ENOENT
-    _assert_gone(pids, netns, rundir)
+    assert_no_leftovers(pids, netns, rundir)
     ovs.close()  # idempotent
 
 
@@ -111,7 +88,7 @@ def test_cleanup_on_exception_and_keyboard_interrupt() -> None:
             netns, rundir = ovs.netns, ovs.rundir
             raise exc
         assert rundir is not None
-        _assert_gone(pids, netns, rundir)
+        assert_no_leftovers(pids, netns, rundir)
 
 
 def test_killed_daemon_gives_clear_error_and_cleanup_still_works() -> None:
@@ -124,7 +101,7 @@ def test_killed_daemon_gives_clear_error_and_cleanup_still_works() -> None:
         with pytest.raises(UnixctlError) as info:
             ovs.appctl("dpctl/show", ovs.dp)
         assert info.value.errno in (errno.ECONNRESET, errno.ECONNREFUSED, errno.ENOENT, errno.EPIPE)
-    _assert_gone(pids, netns, rundir)
+    assert_no_leftovers(pids, netns, rundir)
 
 
 def test_killed_owner_leaves_no_daemons_and_sweep_removes_rest(tmp_path: Path) -> None:
@@ -153,13 +130,13 @@ def test_killed_owner_leaves_no_daemons_and_sweep_removes_rest(tmp_path: Path) -
     pids = [int(p) for p in pid_text]
     assert len(pids) == 2
     for _ in range(100):
-        if not any(_alive(p) for p in pids):
+        if not any(alive(p) for p in pids):
             break
         time.sleep(0.05)
-    assert not [p for p in pids if _alive(p)], "daemons outlived their killed owner"
-    assert netns in _netns()  # a SIGKILLed owner cannot clean up...
+    assert not [p for p in pids if alive(p)], "daemons outlived their killed owner"
+    assert netns in netns_names()  # a SIGKILLed owner cannot clean up...
     sweep_stale()  # ...so the next PrivateOvs does it (or a concurrent one already did)
-    _assert_gone(pids, netns, Path(rundir))
+    assert_no_leftovers(pids, netns, Path(rundir))
 
 
 def test_multi_megabyte_dump(tmp_path: Path) -> None:
@@ -208,4 +185,4 @@ def test_daemon_failing_at_startup_is_reported_and_cleaned(monkeypatch: pytest.M
         ovs.start()
     assert ovs.rundir is None
     assert ovs.pids == {}
-    assert ovs.netns not in _netns()
+    assert ovs.netns not in netns_names()

@@ -25,6 +25,7 @@ from reference.odp.fitness import KeyFitness, fitness_report
 from reference.odp.keys import Attribute, decode_key, encode_key
 from reference.uapi import KeyAttr
 from reference.ufid import Ufid
+from tests._ovs import private_ovs
 from tests._support import require
 
 # Flows the userspace datapath accepts (complete keys, exact in_port).
@@ -74,33 +75,9 @@ CURATED = [
 ]
 
 
-def _start() -> PrivateOvs:
-    # ovs-vswitchd answers on its control socket slightly before its dpctl
-    # commands exist; a loaded machine occasionally loses that race.
-    last: Exception | None = None
-    for _ in range(4):
-        ovs = PrivateOvs(ports=2)
-        try:
-            ovs.start()
-        except Exception as exc:  # retried, re-raised below
-            last = exc
-            ovs.close()
-            time.sleep(1.0)
-            continue
-        return ovs
-    assert last is not None
-    raise last
-
-
 @pytest.fixture(scope="module")
 def ovs() -> Iterator[PrivateOvs]:
-    reason = ovs_available()
-    require(reason is None, reason or "")
-    daemon = _start()
-    try:
-        yield daemon
-    finally:
-        daemon.close()
+    yield from private_ovs()
 
 
 def _dumped_keys(ovs: PrivateOvs, verbose: bool) -> list[tuple[str | None, str]]:
@@ -246,11 +223,8 @@ def test_empty_mpls_stack_as_the_daemon_logs_it() -> None:
     vsctl = shutil.which("ovs-vsctl")
     require(vsctl is not None, "ovs-vsctl is needed (apt-get install openvswitch-switch)")
     assert vsctl is not None
-    ovs = _start()
-    try:
+    for ovs in private_ovs():
         lines = _refused_key_log(ovs, vsctl)
-    finally:
-        ovs.close()
     logged = [line.split("the flow key in error is: ", 1)[1] for line in lines if "the flow key in error is: " in line]
     assert logged, "ovs-vswitchd logged no refused key"
     text = logged[0]

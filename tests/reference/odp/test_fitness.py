@@ -9,21 +9,20 @@ the key" and "key_fitness() is PERFECT" must agree.
 from __future__ import annotations
 
 import struct
-import time
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from conformance.backends._ovsd import PrivateOvs, ovs_available
+from conformance.backends._ovsd import PrivateOvs
 from conformance.strategies import keys_with_masks
 from reference._netlink import pack_attr
 from reference.odp import format_key, parse_flow
 from reference.odp.fitness import KeyFitness, fitness_report, key_fitness
 from reference.odp.keys import Attribute, decode_key, encode_key
 from reference.uapi import KeyAttr, TunnelKeyAttr
-from tests._support import require
+from tests._ovs import private_ovs
 from tests.reference.odp.test_keys import kernel_upcall_keys
 
 
@@ -131,31 +130,9 @@ def test_vlan_limit() -> None:
 # --- differential against ovs-vswitchd -------------------------------------------------------
 
 
-def _start() -> PrivateOvs:
-    last: Exception | None = None
-    for _ in range(4):
-        ovs = PrivateOvs(ports=2)
-        try:
-            ovs.start()
-        except Exception as exc:  # startup race in the daemon; retried
-            last = exc
-            ovs.close()
-            time.sleep(1.0)
-            continue
-        return ovs
-    assert last is not None
-    raise last
-
-
 @pytest.fixture(scope="module")
 def ovs() -> Iterator[PrivateOvs]:
-    reason = ovs_available()
-    require(reason is None, reason or "")
-    daemon = _start()
-    try:
-        yield daemon
-    finally:
-        daemon.close()
+    yield from private_ovs()
 
 
 def _exact_in_port(pair: tuple[bytes, bytes]) -> list[Attribute]:
