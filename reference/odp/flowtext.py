@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -186,22 +187,25 @@ def _fmt_be64(o: _Out, name: str, key: bytes, mask: bytes | None, verbose: bool)
         o.put(",")
 
 
-def _fmt_ipv4(o: _Out, name: str, key: bytes, mask: bytes | None, verbose: bool) -> None:
+def _fmt_address(
+    o: _Out, name: str, key: bytes, mask: bytes | None, verbose: bool, *, render: Callable[[bytes], str]
+) -> None:
+    # odp-util.c format_ipv4/format_in6_addr: omitted when fully wildcarded
+    # (compact form), "/mask" unless exact.
     mask_empty = mask is not None and not any(mask)
     if verbose or not mask_empty:
-        o.put(f"{name}={_ip4(key)}")
-        if mask is not None and mask != b"\xff" * 4:
-            o.put(f"/{_ip4(mask)}")
+        o.put(f"{name}={render(key)}")
+        if mask is not None and mask != b"\xff" * len(key):
+            o.put(f"/{render(mask)}")
         o.put(",")
+
+
+def _fmt_ipv4(o: _Out, name: str, key: bytes, mask: bytes | None, verbose: bool) -> None:
+    _fmt_address(o, name, key, mask, verbose, render=_ip4)
 
 
 def _fmt_in6(o: _Out, name: str, key: bytes, mask: bytes | None, verbose: bool) -> None:
-    mask_empty = mask is not None and not any(mask)
-    if verbose or not mask_empty:
-        o.put(f"{name}={_ip6(key)}")
-        if mask is not None and mask != b"\xff" * 16:
-            o.put(f"/{_ip6(mask)}")
-        o.put(",")
+    _fmt_address(o, name, key, mask, verbose, render=_ip6)
 
 
 def _fmt_ipv6_label(o: _Out, name: str, key: int, mask: int | None, verbose: bool) -> None:
