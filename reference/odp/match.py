@@ -2,15 +2,23 @@
 
 A :class:`Match` is what a flow cache keeps per entry (OVS's ``struct
 match`` = ``struct flow`` + ``struct flow_wildcards``; the revalidator's
-ukey keeps key and mask). It is made of two parts:
+ukey keeps the key, unmasked, and the mask). It is made of two parts:
 
 * a *layout* (:class:`Layout`) naming, in wire order, every attribute of the
   key and mask, its payload size, whether the key and/or the mask carries it,
-  and whether its mask is all zero. Layouts are interned: every match of the
-  same shape (same attributes, same sizes, same wildcarded attributes) shares
-  one layout object, so it costs nothing per entry;
-* ``data``: one ``bytes`` holding, for every attribute that is not fully
-  wildcarded, the masked key payload followed by the mask payload.
+  the mask payload, and the key's netlink framing (attribute headers and
+  padding). Layouts are interned per shape (same framing, same mask bytes):
+  every match of that shape shares one layout object, so it costs nothing
+  per entry;
+* ``data``: one ``bytes`` holding the *unmasked* key payloads of the key's
+  leaf attributes, in key order. :meth:`Match.key` gives back the key byte
+  for byte (framing from the layout, payloads from ``data``); the masked key
+  is ``data & mask`` computed when asked for.
+
+Keeping the unmasked key is what lets a ukey hold only a Match: deleting a
+key-identified flow and re-translating need the key as the upcall carried it
+(ofproto-dpif-upcall.c ``struct udpif_key`` keeps ``keybuf``, not a masked
+copy).
 
 Semantics follow the kernel datapath (``net/openvswitch/flow_netlink.c``
 ``ovs_nla_get_match``, ``flow_table.c`` ``ovs_flow_cmp_masked_key``): a key
@@ -19,17 +27,18 @@ attribute without a mask attribute is wildcarded; a field is compared as
 counts as all-zero bytes (as a missing header leaves ``struct sw_flow_key``
 zeroed); a flag attribute (tunnel ``df``/``csum``/``oam``, no payload) with a
 mask matches on its presence. Without any mask (``mask=None``) every
-attribute is exact, as OVS treats a key given without a mask.
+attribute is exact, as OVS treats a key given without a mask. Two matches are
+equal when they have the same layout and the same masked key (the bits
+outside the mask do not count).
 
-:meth:`Match.to_netlink` gives back the *masked* key and the mask: a match
-built from ``(key, mask)`` round-trips exactly when ``key == key & mask``.
+:meth:`Match.to_netlink` gives back the *masked* key and the mask.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from reference._netlink import iter_attrs, pack_attr
+from reference._netlink import iter_attrs
 from reference.errors import OdpDecodeError
 from reference.odp.keys import KEY_ATTRS, NSH_ATTRS, TUNNEL_ATTRS, VXLAN_EXT_ATTRS, AttrSpec, Length, decode_key
 
@@ -47,8 +56,11 @@ _TABLES: dict[str, dict[int, AttrSpec]] = {
 class Slot:
     """One attribute of a match layout.
 
-    ``size`` is the payload size (leaves) ; ``children`` the nested layout of
-    nested attributes. ``wild`` means the mask is all zero (no data stored).
+    ``size`` is the payload size (leaves); ``children`` the nested layout of
+    nested attributes. ``wild`` means the mask is all zero. ``mask`` is the
+    effective mask payload (zeros for a key attribute the mask leaves out,
+    all ones without any mask); ``offset`` is where the key payload sits in
+    :attr:`Match.data` (-1 for an attribute only the mask carries).
     """
 
     type: int
@@ -57,28 +69,51 @@ class Slot:
     in_mask: bool
     wild: bool
     children: Layout | None = None
+    mask: bytes = b""
+    offset: int = -1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Layout:
     """The shape of a match: its slots in key order. Interned; compare with ``is``.
 
     ``mask_order`` lists the indices of the slots the mask carries, in the
-    mask's own attribute order (it may differ from the key's).
+    mask's own attribute order (it may differ from the key's). ``frame`` is
+    the key's netlink framing as ``(key offset, bytes)`` pieces between the
+    leaf payloads, ``spans`` the leaf payloads' ``(start, end)`` in the key
+    and ``full_mask`` the effective mask as netlink bytes.
     """
 
     slots: tuple[Slot, ...]
     mask_order: tuple[int, ...]
+    key_len: int = 0
+    frame: tuple[tuple[int, bytes], ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
+    full_mask: bytes = b""
+    # The effective mask over ``data`` as one integer: masking is one AND.
+    data_mask: int = field(default=0, repr=False)
+    data_len: int = 0
+
+    def rebuild(self, data: bytes) -> bytes:
+        """Netlink key bytes: this layout's framing around the payloads in ``data``."""
+        parts: list[bytes] = []
+        pos = 0
+        for (_, piece), (start, end) in zip(self.frame, self.spans, strict=False):
+            parts.append(piece)
+            parts.append(data[pos : pos + end - start])
+            pos += end - start
+        if len(self.frame) > len(self.spans):
+            parts.append(self.frame[-1][1])
+        return b"".join(parts)
+
+    def fits(self, key: bytes) -> bool:
+        """Whether ``key`` has exactly this layout's framing (so only payloads differ)."""
+        return len(key) == self.key_len and all(key.startswith(piece, off) for off, piece in self.frame)
 
 
-_LAYOUTS: dict[tuple[tuple[Slot, ...], tuple[int, ...]], Layout] = {}
-
-
-def _intern(slots: tuple[Slot, ...], mask_order: tuple[int, ...]) -> Layout:
-    layout = _LAYOUTS.get((slots, mask_order))
-    if layout is None:
-        layout = _LAYOUTS.setdefault((slots, mask_order), Layout(slots, mask_order))
-    return layout
+# Layouts by (key framing, effective mask); shapes by (key length, mask) for the fast path.
+_LAYOUTS: dict[tuple[int, tuple[tuple[int, bytes], ...], bytes], Layout] = {}
+_SHAPES: dict[tuple[int, bytes | None], list[Layout]] = {}
 
 
 def _is_nested(table: str, attr_type: int) -> str | None:
@@ -88,35 +123,52 @@ def _is_nested(table: str, attr_type: int) -> str | None:
     return None
 
 
-def _pairs(data: bytes, where: str) -> list[tuple[int, bytes]]:
-    return [(t, p) for t, p, _ in iter_attrs(data, where=where)]
+class _Walk:
+    """Accumulators of one schema walk: leaf payload spans and their effective masks, in key order."""
+
+    __slots__ = ("masks", "size", "spans")
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int]] = []
+        self.masks: list[bytes] = []
+        self.size = 0
+
+    def leaf(self, start: int, payload_mask: bytes) -> int:
+        offset = self.size
+        if payload_mask:
+            self.spans.append((start, start + len(payload_mask)))
+            self.masks.append(payload_mask)
+            self.size += len(payload_mask)
+        return offset
 
 
 def _build(
-    key: list[tuple[int, bytes]],
+    key: bytes,
+    base: int,
     mask: list[tuple[int, bytes]] | None,
     table: str,
     where: str,
-    out: bytearray,
-) -> Layout:
+    *,
+    walk: _Walk,
+) -> tuple[tuple[Slot, ...], tuple[int, ...]]:
     slots: list[Slot] = []
     mask_by_type: dict[int, bytes] = {}
     if mask is not None:
         for t, p in mask:
             mask_by_type.setdefault(t, p)
     seen: set[int] = set()
-    for t, kp in key:
+    for t, kp, off in iter_attrs(key, where=where, base=base):
         seen.add(t)
         label = f"{where}/{t}"
         mp = mask_by_type.get(t) if mask is not None else None
         nested = _is_nested(table, t)
         if nested is not None:
-            kids = _pairs(kp, label)
             if mask is None:
                 mkids: list[tuple[int, bytes]] | None = None
             else:
-                mkids = _pairs(mp, label) if mp is not None else []
-            child = _build(kids, mkids, nested, label, out)
+                mkids = [(a, p) for a, p, _ in iter_attrs(mp, where=label)] if mp is not None else []
+            kids, order = _build(kp, off + 4, mkids, nested, label, walk=walk)
+            child = _intern_children(kids, order)
             slots.append(Slot(t, 0, True, mask is None or mp is not None, False, child))
             continue
         if mp is None:
@@ -124,11 +176,8 @@ def _build(
         if len(mp) != len(kp):
             raise OdpDecodeError(f"mask is {len(mp)} bytes but key is {len(kp)}", where=f"mask{label[3:]}")
         wild = not any(mp) and len(kp) > 0
-        if not wild:
-            out += bytes(a & b for a, b in zip(kp, mp, strict=True))
-            out += mp
         in_mask = mask is None or t in mask_by_type
-        slots.append(Slot(t, len(kp), True, in_mask, wild))
+        slots.append(Slot(t, len(kp), True, in_mask, wild, None, mp, walk.leaf(off + 4, mp)))
     if mask is not None:
         # Mask-only attributes (e.g. eth_type(0/0xffff) for non-Ethernet II
         # frames): the key side is absent and counts as zeros.
@@ -138,72 +187,91 @@ def _build(
             seen.add(t)
             nested = _is_nested(table, t)
             if nested is not None:
-                child = _build([], _pairs(mp, f"{where}/{t}"), nested, f"{where}/{t}", out)
-                slots.append(Slot(t, 0, False, True, False, child))
+                label = f"{where}/{t}"
+                kids, order = _build(
+                    b"", 0, [(a, p) for a, p, _ in iter_attrs(mp, where=label)], nested, label, walk=walk
+                )
+                slots.append(Slot(t, 0, False, True, False, _intern_children(kids, order)))
                 continue
             wild = not any(mp) and len(mp) > 0
-            if not wild:
-                out += bytes(len(mp)) + mp
-            slots.append(Slot(t, len(mp), False, True, wild))
+            slots.append(Slot(t, len(mp), False, True, wild, None, mp))
     if mask is None:
         mask_order = tuple(range(len(slots)))
     else:
         index = {s.type: i for i, s in enumerate(slots)}
         mask_order = tuple(index[t] for t in dict.fromkeys(t for t, _ in mask))
-    return _intern(tuple(slots), mask_order)
+    return tuple(slots), mask_order
 
 
-def _emit(layout: Layout, data: bytes, pos: int) -> tuple[bytes, bytes, int]:
-    key_parts: list[bytes] = []
-    mask_parts: dict[int, bytes] = {}
-    for i, s in enumerate(layout.slots):
-        if s.children is not None:
-            kb, mb, pos = _emit(s.children, data, pos)
-            if s.in_key:
-                key_parts.append(pack_attr(s.type, kb))
-            if s.in_mask:
-                mask_parts[i] = pack_attr(s.type, mb)
-            continue
-        if s.wild:
-            value = mask = bytes(s.size)
-        else:
-            value, mask = data[pos : pos + s.size], data[pos + s.size : pos + 2 * s.size]
-            pos += 2 * s.size
-        if s.in_key:
-            key_parts.append(pack_attr(s.type, value))
-        if s.in_mask:
-            mask_parts[i] = pack_attr(s.type, mask)
-    return b"".join(key_parts), b"".join(mask_parts[i] for i in layout.mask_order), pos
+def _intern_children(slots: tuple[Slot, ...], mask_order: tuple[int, ...]) -> Layout:
+    # Nested levels carry no framing of their own: the top-level layout owns it.
+    return Layout(slots, mask_order)
 
 
-def _matches(layout: Layout, data: bytes, pos: int, packet: dict[int, bytes], table: str) -> tuple[bool, int]:
-    ok = True
+def _frame(key: bytes, spans: list[tuple[int, int]]) -> tuple[tuple[int, bytes], ...]:
+    pieces: list[tuple[int, bytes]] = []
+    pos = 0
+    for start, end in spans:
+        pieces.append((pos, key[pos:start]))
+        pos = end
+    pieces.append((pos, key[pos:]))
+    return tuple(pieces)
+
+
+def _new_layout(key: bytes, mask: bytes | None) -> Layout:
+    decode_key(key, where="key")
+    if mask is not None:
+        decode_key(mask, where="mask", is_mask=True)
+    mpairs = [(t, p) for t, p, _ in iter_attrs(mask, where="mask")] if mask is not None else None
+    walk = _Walk()
+    slots, order = _build(key, 0, mpairs, "key", "key", walk=walk)
+    frame = _frame(key, walk.spans)
+    data_mask = b"".join(walk.masks)
+    layout = Layout(
+        slots,
+        order,
+        key_len=len(key),
+        frame=frame,
+        spans=tuple(walk.spans),
+        data_mask=int.from_bytes(data_mask, "big"),
+        data_len=len(data_mask),
+    )
+    # Without a mask every key attribute is exact: the mask is the key's
+    # framing around all-ones payloads. Interning on the effective mask makes
+    # a key without mask and the same key with its all-ones mask one layout.
+    full = mask if mask is not None else layout.rebuild(data_mask)
+    object.__setattr__(layout, "full_mask", full)
+    layout = _LAYOUTS.setdefault((len(key), frame, full), layout)
+    shapes = _SHAPES.setdefault((len(key), mask), [])
+    if layout not in shapes:
+        shapes.append(layout)
+    return layout
+
+
+def _matches(layout: Layout, data: bytes, packet: dict[int, bytes], table: str) -> bool:
     for s in layout.slots:
         got = packet.get(s.type)
         if s.children is not None:
             nested = _is_nested(table, s.type) or "key"
             inner = {t: p for t, p, _ in iter_attrs(got, where="packet")} if got else {}
-            sub_ok, pos = _matches(s.children, data, pos, inner, nested)
-            ok = ok and sub_ok
+            if not _matches(s.children, data, inner, nested):
+                return False
             continue
         if s.size == 0:
             # Flag attributes: with a mask, presence must agree with the key.
             if s.in_mask and (got is not None) != s.in_key:
-                ok = False
+                return False
             continue
         if s.wild:
             continue
-        value, mask = data[pos : pos + s.size], data[pos + s.size : pos + 2 * s.size]
-        pos += 2 * s.size
-        if not ok:
-            continue
+        value = data[s.offset : s.offset + s.size] if s.in_key else bytes(s.size)
         payload = (got or b"")[: s.size].ljust(s.size, b"\0")
-        if any((p & m) != v for p, m, v in zip(payload, mask, value, strict=True)):
-            ok = False
-    return ok, pos
+        if any((p & m) != (v & m) for p, m, v in zip(payload, s.mask, value, strict=True)):
+            return False
+    return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Match:
     """Fixed fields + wildcards of one flow; build it with :meth:`from_netlink`."""
 
@@ -214,22 +282,30 @@ class Match:
     def from_netlink(cls, key: bytes, mask: bytes | None = None) -> Match:
         """A match from netlink key and mask bytes (``mask=None``: every attribute exact).
 
-        Raises :class:`OdpDecodeError` for malformed bytes or a mask whose
-        attribute size differs from the key's.
+        A key framed like one seen before with the same mask reuses that
+        layout without walking the schema. Raises :class:`OdpDecodeError` for
+        malformed bytes or a mask whose attribute size differs from the key's.
         """
-        decode_key(key, where="key")
+        key = bytes(key)
         if mask is not None:
-            decode_key(mask, where="mask", is_mask=True)
-        out = bytearray()
-        kpairs = _pairs(bytes(key), "key")
-        mpairs = _pairs(bytes(mask), "mask") if mask is not None else None
-        layout = _build(kpairs, mpairs, "key", "key", out)
-        return cls(layout, bytes(out))
+            mask = bytes(mask)
+        for layout in _SHAPES.get((len(key), mask), ()):
+            if layout.fits(key):
+                return cls(layout, b"".join([key[a:b] for a, b in layout.spans]))
+        layout = _new_layout(key, mask)
+        return cls(layout, b"".join([key[a:b] for a, b in layout.spans]))
+
+    def key(self) -> bytes:
+        """The key as given to :meth:`from_netlink`, byte for byte (unmasked, original order and padding)."""
+        return self.layout.rebuild(self.data)
+
+    def _masked_data(self) -> int:
+        return int.from_bytes(self.data, "big") & self.layout.data_mask
 
     def to_netlink(self) -> tuple[bytes, bytes]:
         """``(masked key, mask)`` as netlink bytes, attributes in the original order."""
-        key, mask, _ = _emit(self.layout, self.data, 0)
-        return key, mask
+        lay = self.layout
+        return lay.rebuild(self._masked_data().to_bytes(lay.data_len, "big")), lay.full_mask
 
     @property
     def masked_key(self) -> bytes:
@@ -238,8 +314,8 @@ class Match:
 
     @property
     def mask(self) -> bytes:
-        """The mask as netlink bytes."""
-        return self.to_netlink()[1]
+        """The mask as netlink bytes (all-ones payloads when built without a mask)."""
+        return self.layout.full_mask
 
     def matches(self, packet_key: bytes) -> bool:
         """Whether a packet with this (exact) netlink key hits the match.
@@ -248,5 +324,12 @@ class Match:
         """
         decode_key(packet_key, where="packet key")
         packet = {t: p for t, p, _ in iter_attrs(bytes(packet_key), where="packet key")}
-        ok, _ = _matches(self.layout, self.data, 0, packet, "key")
-        return ok
+        return _matches(self.layout, self.data, packet, "key")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return self.layout is other.layout and self._masked_data() == other._masked_data()
+
+    def __hash__(self) -> int:
+        return hash((id(self.layout), self._masked_data()))

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.strategies import keys_with_masks
-from reference._netlink import pack_attr, split_attrs
+from reference._netlink import iter_attrs, pack_attr, split_attrs
 from reference.errors import OdpDecodeError
 from reference.odp import Match, parse_flow
 from reference.uapi import KeyAttr, TunnelKeyAttr
@@ -180,3 +180,63 @@ def test_linux_upcall_keys_as_exact_matches() -> None:
     for key, other in zip(keys, rnd.sample(keys, len(keys)), strict=True):
         _, full = Match.from_netlink(key).to_netlink()
         assert Match.from_netlink(key).matches(other) == _naive_matches(key, full, other)
+
+
+# --- the unmasked key (Match.key) and the layout cache ---
+
+
+def _renoise(key: bytes, rnd: random.Random) -> bytes:
+    """``key`` with every leaf payload byte replaced by noise, framing (headers, padding) kept."""
+    out = bytearray(key)
+    stack = [(0, key, "key")]
+    while stack:
+        base, data, level = stack.pop()
+        for t, p, off in iter_attrs(data):
+            start = base + off + 4
+            inner = _inner(t, level)
+            if inner is not None:
+                stack.append((start, p, inner))
+                continue
+            out[start : start + len(p)] = bytes(rnd.getrandbits(8) for _ in p)
+    return bytes(out)
+
+
+@given(keys_with_masks())
+def test_key_gives_back_the_unmasked_key(pair: tuple[bytes, bytes]) -> None:
+    key, mask = pair
+    assert Match.from_netlink(key, mask).key() == key
+    assert Match.from_netlink(key).key() == key
+    # Built again (now from the cached layout): still the same bytes.
+    assert Match.from_netlink(key, mask).key() == key
+
+
+@given(keys_with_masks(), st.randoms(use_true_random=False))
+def test_seen_shape_with_other_payloads(pair: tuple[bytes, bytes], rnd: random.Random) -> None:
+    key, mask = pair
+    first = Match.from_netlink(key, mask)
+    other = _renoise(key, rnd)
+    try:
+        m = Match.from_netlink(other, mask)
+    except OdpDecodeError:
+        return  # noise made a nested payload malformed
+    assert m.key() == other
+    assert m.masked_key == _masked(other, mask)
+    assert m.mask == mask
+    assert (m == first) == (_masked(other, mask) == _masked(key, mask))
+
+
+def test_key_keeps_non_canonical_padding() -> None:
+    # eth_type has 2 bytes of payload and 2 of padding; the padding here is
+    # not zero. The key must come back as given (the UFID hashes these bytes).
+    key = pack_attr(KeyAttr.IN_PORT, b"\1\0\0\0") + b"\x06\x00" + bytes([KeyAttr.ETHERTYPE, 0]) + b"\x08\x00\xab\xcd"
+    assert split_attrs(key)[1] == (KeyAttr.ETHERTYPE, b"\x08\x00")
+    canonical = pack_attr(KeyAttr.IN_PORT, b"\1\0\0\0") + pack_attr(KeyAttr.ETHERTYPE, b"\x08\x00")
+    m, c = Match.from_netlink(key), Match.from_netlink(canonical)
+    assert m.key() == key
+    assert c.key() == canonical
+    assert m.matches(canonical)
+
+
+def test_linux_upcall_keys_give_back_the_key() -> None:
+    for key in kernel_upcall_keys():
+        assert Match.from_netlink(key).key() == key
