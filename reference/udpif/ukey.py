@@ -2,8 +2,9 @@
 
 Reproduces ``struct udpif_key`` and ``transition_ukey_at()`` from
 ofproto/ofproto-dpif-upcall.c. A handler builds a ukey for every flow it
-installs (UFID, key, mask, actions); revalidators find it again by UFID when
-the flow is dumped, so a terse dump (UFID + stats) is enough to revalidate.
+installs (UFID, key and mask as one :class:`~reference.odp.match.Match`,
+actions); revalidators find it again by UFID when the flow is dumped, so a
+terse dump (UFID + stats) is enough to revalidate.
 
 The transition rules live in one table, :data:`TRANSITIONS`. OVS aborts the
 process on a backward transition and logs (leaving the state unchanged) any
@@ -87,8 +88,9 @@ def check_transition(src: UkeyState, dst: UkeyState, ufid: object = "ukey") -> N
 class Ukey:
     """One cached datapath flow (``struct udpif_key``).
 
-    Immutable after creation: ``ufid``, ``ufid_present``, ``pmd_id``, ``key``,
-    ``mask`` (netlink bytes, the installed key and megaflow mask). Everything
+    Immutable after creation: ``ufid``, ``ufid_present``, ``pmd_id``, ``match``
+    (the installed key, unmasked, and megaflow mask in match format, built once
+    here; ``key`` and ``mask`` give them back as netlink bytes). Everything
     else is guarded by ``lock`` (``ukey->mutex``): ``actions``, the last seen
     statistics (``n_packets``, ``n_bytes``, ``used``, ``tcp_flags``),
     ``dump_seq``, ``reval_seq``, ``missed_dumps``, ``state``, ``xcache`` (the
@@ -101,9 +103,9 @@ class Ukey:
         "created",
         "dp_layer",
         "dump_seq",
-        "key",
         "lock",
-        "mask",
+        "mask_given",
+        "match",
         "missed_dumps",
         "n_bytes",
         "n_packets",
@@ -135,8 +137,11 @@ class Ukey:
         self.ufid = ufid
         self.ufid_present = ufid_present
         self.pmd_id = pmd_id
-        self.key = key
-        self.mask = mask
+        # An empty mask means "no mask" (every attribute exact), as the handler
+        # and the dump path pass it; ``mask_given`` keeps ``mask`` round-tripping.
+        # Raises OdpDecodeError for malformed key or mask bytes.
+        self.match = Match.from_netlink(key, mask or None)
+        self.mask_given = bool(mask)
         self.actions = actions
         self.n_packets = 0
         self.n_bytes = 0
@@ -152,15 +157,18 @@ class Ukey:
         self.lock = threading.Lock()
 
     @property
-    def match(self) -> Match:
-        """The installed key and mask in match format (:class:`reference.odp.match.Match`), built on demand.
+    def key(self) -> bytes:
+        """The installed key as netlink bytes, unmasked and byte for byte as given (from :attr:`match`).
 
-        The ukey itself keeps the netlink bytes, as OVS's ``keybuf``/``maskbuf``
-        do: deletes of key-identified flows and re-translation need the
-        unmasked key, and building a Match costs more than the rest of a
-        handler's work per flow (docs/udpif.md, docs/performance.md).
+        Deletes of key-identified flows and re-translation need this key, as
+        OVS's ``ukey->key`` (ofproto-dpif-upcall.c ``ukey_create__``).
         """
-        return Match.from_netlink(self.key, self.mask or None)
+        return self.match.key()
+
+    @property
+    def mask(self) -> bytes:
+        """The installed mask as netlink bytes; ``b""`` when the ukey was made without one."""
+        return self.match.mask if self.mask_given else b""
 
     def transition(self, dst: UkeyState) -> None:
         """Move to ``dst`` following :data:`TRANSITIONS` (``transition_ukey``); the caller holds ``lock``."""

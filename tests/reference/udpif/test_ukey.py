@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.errors import UfidcertError
+from reference._netlink import pack_attr
+from reference.errors import OdpDecodeError, UfidcertError
+from reference.uapi import KeyAttr
 from reference.udpif.ukey import TRANSITIONS, IllegalUkeyTransition, Ukey, UkeyState, check_transition
 
 S = UkeyState
@@ -42,7 +44,8 @@ def test_table_agrees_with_ovs_rule(src: UkeyState, dst: UkeyState) -> None:
 
 
 def _ukey() -> Ukey:
-    return Ukey(ufid="u1", key=b"k", mask=b"m", actions=b"", reval_seq=1, created=5)
+    key = pack_attr(KeyAttr.IN_PORT, b"\1\0\0\0")
+    return Ukey(ufid="u1", key=key, mask=pack_attr(KeyAttr.IN_PORT, b"\xff" * 4), actions=b"", reval_seq=1, created=5)
 
 
 @given(st.lists(st.sampled_from(list(S)), max_size=12))
@@ -97,3 +100,29 @@ def test_match_view_of_a_handler_ukey() -> None:
     assert ukey.match.matches(k4)  # differs only in wildcarded bits (the source)
     exact = Ukey(ufid="e", key=k3, mask=b"", actions=b"", reval_seq=1, created=1)
     assert exact.match.matches(k3) and not exact.match.matches(k4)
+
+
+def test_ukey_keeps_the_unmasked_key_in_its_match() -> None:
+    from reference.datapath import ReferenceDatapath
+    from reference.udpif import RuleTable
+    from tests.reference.udpif._env import eth_dst, frame
+
+    dp = ReferenceDatapath()
+    port = dp.port_add("p")
+    dp.inject(port, frame(3))
+    (up,) = dp.recv_upcalls()
+    table = RuleTable()
+    table.add(1, [eth_dst(1)], b"")
+    xl = table.translate(up.key)
+    ukey = Ukey(ufid="u", key=up.key, mask=xl.mask, actions=b"", reval_seq=1, created=1)
+    # The megaflow mask wildcards bits the upcall key has set: the match's
+    # masked key differs, yet the ukey gives the upcall key back unchanged.
+    assert ukey.match.masked_key != up.key
+    assert (ukey.key, ukey.mask) == (up.key, xl.mask)
+    exact = Ukey(ufid="e", key=up.key, mask=b"", actions=b"", reval_seq=1, created=1)
+    assert (exact.key, exact.mask, exact.match.masked_key) == (up.key, b"", up.key)
+
+
+def test_ukey_refuses_malformed_key() -> None:
+    with pytest.raises(OdpDecodeError):
+        Ukey(ufid="u", key=b"\x05\x00", mask=b"", actions=b"", reval_seq=1, created=1)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import zlib
 
 import pytest
 
+from reference._netlink import pack_attr
+from reference.uapi import KeyAttr
 from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import InstallResult, UkeyMap
@@ -14,7 +17,9 @@ S = UkeyState
 
 
 def mk(ufid: object, key: bytes = b"key") -> Ukey:
-    return Ukey(ufid=ufid, key=key, mask=b"", actions=b"", reval_seq=1, created=1)
+    # A ukey's key must be a well-formed netlink key: distinct labels give distinct in_port values.
+    nl_key = pack_attr(KeyAttr.IN_PORT, zlib.crc32(key).to_bytes(4, "little"))
+    return Ukey(ufid=ufid, key=nl_key, mask=b"", actions=b"", reval_seq=1, created=1)
 
 
 def test_has_512_shards_and_spreads_ukeys() -> None:
