@@ -7,7 +7,9 @@ match of the same shape, so it is amortised over the entries) and the bytes
 ``tracemalloc`` sees allocated while building N entries. At small N the
 tracemalloc figure for Match is inflated by CPython's tuple free lists (up to
 2000 freed temporaries stay allocated), so docs/performance.md quotes a
-20,000-entry run; the assertion uses the object sizes.
+20,000-entry run; the assertion uses the object sizes. The two
+``test_bench_from_netlink_*`` benchmarks time :meth:`Match.from_netlink` for
+a seen and a new shape (``--benchmark-enable``; no timed assertion).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import gc
 import sys
 import tracemalloc
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from reference.odp import Match, parse_flow
+from reference.odp import match as match_module
 
 N = 2000
 
@@ -92,9 +96,39 @@ def test_match_memory_per_entry(shape: str) -> None:
     # The seed's claim: the same or smaller for simple flows.
     assert match_own <= nl_own
     assert shared_layouts == 1
-    # Same information: the match gives back the (masked) key and the mask.
-    for (_key, m), obj in zip(pairs[:50], m_objs[:50], strict=True):
+    # Same information: the match gives back the key (unmasked, byte for byte) and the mask.
+    for (key, m), obj in zip(pairs[:50], m_objs[:50], strict=True):
         assert isinstance(obj, Match)
+        assert obj.key() == key
         assert obj.mask == m
         assert Match.from_netlink(*obj.to_netlink()) == obj
     del nl_objs
+
+
+# A typical handler key: 7 attributes, megaflow mask (docs/performance.md, "Match construction").
+_SEVEN = (
+    "recirc_id(0),in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),"
+    "ipv4(src=10.0.0.1/255.255.255.0,dst=10.1.0.1,proto=6,tos=0/0,ttl=0/0,frag=no),tcp(src=1000/0,dst=80),tcp_flags(0/0)"
+)
+
+
+def test_bench_from_netlink_seen_shape(benchmark: Any) -> None:
+    """µs per Match.from_netlink for a key whose shape (framing + mask) was seen before: no schema walk."""
+    flow = parse_flow(_SEVEN)
+    assert flow.mask is not None
+    Match.from_netlink(flow.key, flow.mask)
+    m = benchmark(Match.from_netlink, flow.key, flow.mask)
+    assert m.key() == flow.key
+
+
+def test_bench_from_netlink_new_shape(benchmark: Any) -> None:
+    """µs per Match.from_netlink for a never-seen shape: validation + schema walk + interning (the old cost)."""
+    flow = parse_flow(_SEVEN)
+    assert flow.mask is not None
+
+    def build() -> Match:
+        match_module._SHAPES.clear()
+        return Match.from_netlink(flow.key, flow.mask)
+
+    m = benchmark(build)
+    assert m.key() == flow.key
