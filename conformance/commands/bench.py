@@ -567,7 +567,10 @@ def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -
         "bytes_per_ukey": round(per),
         "netlink_bytes_per_ukey": round(netlink / n),
         "ratio": round(per / (netlink / n), 2),
-        "what": "Ukey object, its lock, its Match (key payloads), Ufid, umap entry; key framing, masks and actions shared per flow shape",
+        "what": (
+            "Ukey object, its lock, its Match (key payloads), Ufid, umap entry; "
+            "key framing, masks and actions shared per flow shape"
+        ),
     }
 
 
