@@ -286,6 +286,9 @@ class Match:
         layout without walking the schema. Raises :class:`OdpDecodeError` for
         malformed bytes or a mask whose attribute size differs from the key's.
         """
+        for what, value in (("key", key), ("mask", mask)):
+            if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+                raise OdpDecodeError(f"expected bytes, got {type(value).__name__}", where=what)
         key = bytes(key)
         if mask is not None:
             mask = bytes(mask)

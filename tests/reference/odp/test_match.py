@@ -165,6 +165,10 @@ def test_bad_input() -> None:
         Match.from_netlink(b"\x05\x00")
     with pytest.raises(OdpDecodeError):
         Match.from_netlink(key).matches(b"\x01")
+    with pytest.raises(OdpDecodeError):
+        Match.from_netlink("in_port(1)")  # type: ignore[arg-type]
+    with pytest.raises(OdpDecodeError):
+        Match.from_netlink(key, 5)  # type: ignore[arg-type]
 
 
 def test_linux_upcall_keys_as_exact_matches() -> None:
