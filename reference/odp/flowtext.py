@@ -884,6 +884,21 @@ class _Parser:
                 m = (1 << bits) - 1
         return value, m, pos
 
+    def scan_value(self, pos: int, kind: str, size: int, what: str, mask: bool) -> tuple[bytes, bytes | None, int]:
+        """One field value of ``kind`` (ipv4, in6, eth, frag, label, else a ``size``-byte number)."""
+        if kind == "ipv4":
+            return self.scan_ipv4(pos, what, mask)
+        if kind == "in6":
+            return self.scan_in6(pos, what, mask)
+        if kind == "eth":
+            return self.scan_mac(pos, what, mask)
+        if kind == "frag":
+            return self.scan_frag(pos, what, mask)
+        if kind == "label":
+            return self.scan_label(pos, what, mask)
+        v, mv, pos = self.scan_num(pos, size * 8, what, mask)
+        return v.to_bytes(size, "big"), (mv.to_bytes(size, "big") if mv is not None else None), pos
+
     def _scan_octets(self, pos: int, what: str, *, count: int, sep: str, base: int, name: str) -> tuple[bytes, int]:
         """``count`` 8-bit numbers separated by ``sep`` (dotted quad, MAC)."""
         out = bytearray()
@@ -1038,20 +1053,10 @@ class _Parser:
                     continue
                 pos += len(prefix)
                 what = f"{name}({prefix[:-1]})"
-                if kind == "ipv4":
-                    kb, mb, pos = self.scan_ipv4(pos, what, m)
-                elif kind == "in6":
-                    kb, mb, pos = self.scan_in6(pos, what, m)
-                elif kind == "eth":
-                    kb, mb, pos = self.scan_mac(pos, what, m)
-                elif kind == "frag":
-                    kb, mb, pos = self.scan_frag(pos, what, m)
-                elif kind == "label":
-                    kb, mb, pos = self.scan_label(pos, what, m)
-                elif kind.startswith("bf"):
+                if kind.startswith("bf"):
                     # VLAN TCI bit fields: "bf<bits>:<shift>" on a be16.
                     bits, shift = (int(x) for x in kind[2:].split(":"))
-                    v, mv, pos = self.scan_num(pos, bits, what, False)
+                    v, _, pos = self.scan_num(pos, bits, what, False)
                     field_mask = ((1 << bits) - 1) << shift
                     cur = int.from_bytes(key[off : off + fsize], "big")
                     key[off : off + fsize] = ((cur & ~field_mask) | (v << shift)).to_bytes(fsize, "big")
@@ -1065,10 +1070,7 @@ class _Parser:
                         mask[off : off + fsize] = curm.to_bytes(fsize, "big")
                     matched = True
                     break
-                else:
-                    v, mv, pos = self.scan_num(pos, fsize * 8, what, m)
-                    kb = v.to_bytes(fsize, "big")
-                    mb = mv.to_bytes(fsize, "big") if mv is not None else None
+                kb, mb, pos = self.scan_value(pos, kind, fsize, what, m)
                 key[off : off + fsize] = kb
                 if mb is not None:
                     mask[off : off + fsize] = mb
@@ -1434,15 +1436,8 @@ class _Parser:
                 if not self.starts(pos, prefix):
                     continue
                 pos += len(prefix)
-                what = f"tunnel({prefix[:-1]})"
-                if kind == "ipv4":
-                    kb, mb, pos = self.scan_ipv4(pos, what, True)
-                elif kind == "in6":
-                    kb, mb, pos = self.scan_in6(pos, what, True)
-                else:
-                    v, mv, pos = self.scan_num(pos, size * 8, what, True)
-                    kb, mb = v.to_bytes(size, "big"), (mv if mv is not None else 0).to_bytes(size, "big")
-                assert mb is not None
+                kb, mb, pos = self.scan_value(pos, kind, size, f"tunnel({prefix[:-1]})", True)
+                assert mb is not None  # with_mask=True always yields a mask
                 kparts.append(pack_attr(t, kb))
                 mparts.append(pack_attr(t, mb))
                 have_id = have_id or t == TunnelKeyAttr.ID
