@@ -126,9 +126,17 @@ class GuardedDpif(Dpif):
         return self._call("flow_del", lambda: self.inner.flow_del(ufid=ufid, key=key, terse=terse))
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
-        # The whole dump is one operation: a backend that stalls mid-dump times out too.
-        flows = self._call("flow_dump", lambda: list(self.inner.flow_dump(terse=terse)))
-        return iter(flows)
+        # Lazy, each flow guarded: the caller may change the table between flows, as ovs-vswitchd's
+        # revalidator deletes flows between dump batches (UFID-DUMP-006); a stall mid-dump times out too.
+        it = self._call("flow_dump", lambda: iter(self.inner.flow_dump(terse=terse)))
+        return self._each("flow_dump", it)
+
+    def _each(self, what: str, it: Iterator[DpifFlow]) -> Iterator[DpifFlow]:
+        while True:
+            flow = self._call(what, lambda: next(it, None))
+            if flow is None:
+                return
+            yield flow
 
     def flow_flush(self) -> None:
         self._call("flow_flush", self.inner.flow_flush)
