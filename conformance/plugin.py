@@ -182,6 +182,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         except DpifNotSupported as exc:
             caps["upcalls"] = f"recv_upcalls: {exc}"
     caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
+    caps["clock"] = None if callable(getattr(dpif, "clock_ms", None)) else "the backend has no clock_ms"
     return features, caps
 
 
