@@ -15,6 +15,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from conformance.errors import UsageError
 from conformance.plugin import PROFILES, parse_options, session_report
 from conformance.report import Report, report_to_json
 
-__all__ = ["build_pytest_args", "register", "run", "summary_table"]
+__all__ = ["build_pytest_args", "register", "run", "run_suite", "summary_table"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -117,25 +118,34 @@ def summary_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_suite(args: argparse.Namespace, plugins: Sequence[object] = ()) -> tuple[Report | None, int]:
+    """Run the suite in this process as ``certify`` does; the merged report (None if it did not run) and pytest's exit.
+
+    ``args`` has certify's options; ``plugins`` are extra pytest plugin objects (``ufidcert selftest`` times kills).
+    """
     import pytest
 
+    collector = _Collector()
+    with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        status = pytest.main(build_pytest_args(args, ini), plugins=[collector, *plugins])
+    return collector.report, int(status)
+
+
+def run(args: argparse.Namespace) -> int:
     from conformance.registry import resolve_factory
 
     parse_options(args.option)  # UsageError (exit 2) before anything runs
     if args.backend.startswith("python:") and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the current directory are importable
     resolve_factory(args.backend)  # an unknown name or bad python: spec is a usage error
-    collector = _Collector()
-    with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
-        status = pytest.main(build_pytest_args(args, ini), plugins=[collector])
-    if collector.report is None:
-        print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
+    print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
+    report, status = run_suite(args)
+    if report is None:
+        print(f"ufidcert certify: the suite did not run (pytest exit {status})", file=sys.stderr)
         return EXIT_ERROR
-    doc = report_to_json(collector.report)
+    doc = report_to_json(report)
     print()
     print(summary_table(doc))
     if doc.get("unavailable"):
