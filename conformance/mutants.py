@@ -1235,7 +1235,7 @@ def _build() -> tuple[Mutant, ...]:
         "stats",
         "all replies",
         "tcp_flags is always 0",
-        "ofproto/ofproto-dpif-xlate.c xlate_fin_timeout__ shortens idle timeouts on FIN/RST from "
+        "ofproto/ofproto-dpif-xlate.c xlate_fin_timeout shortens idle timeouts on FIN/RST from "
         "stats->tcp_flags; NetFlow reports them",
         _stats_mutant(_tcp_flags_never),
         _KNL,
@@ -1245,7 +1245,7 @@ def _build() -> tuple[Mutant, ...]:
         "stats",
         "all replies",
         "tcp_flags is reported with its two bytes swapped (be16 read as host order)",
-        "ofproto/ofproto-dpif-xlate.c xlate_fin_timeout__ tests TCP_FIN|TCP_RST in the low byte; "
+        "ofproto/ofproto-dpif-xlate.c xlate_fin_timeout tests TCP_FIN|TCP_RST in the low byte; "
         "lib/dpif-netlink.c takes OVS_FLOW_ATTR_TCP_FLAGS as network order",
         _stats_mutant(_tcp_flags_swapped),
         _KNL,
@@ -1835,7 +1835,7 @@ LEVELS: dict[str, str] = {
     "UFID-FLUSH-002": "MUST: dpif_netlink_flow_flush sends a DEL with neither key nor UFID.",
     "UFID-STATS-001": "MUST: OpenFlow packet and byte counters come from these.",
     "UFID-STATS-002": "MUST: the idle test uses ukey->created while used is 0.",
-    "UFID-STATS-003": "MUST (was SHOULD): xlate_fin_timeout__ and NetFlow read tcp_flags; the Linux datapath "
+    "UFID-STATS-003": "MUST (was SHOULD): xlate_fin_timeout and NetFlow read tcp_flags; the Linux datapath "
     "reports them (kernel 6.1 passes).",
     "UFID-STATS-004": f"MUST: {_PUSH} mixes get, dump and delete stats.",
     "UFID-STATS-005": f"MUST: {_IDLE} compares used with time_msec() in milliseconds.",

@@ -224,7 +224,7 @@ CATALOGUE: tuple[Requirement, ...] = (
        "used is 0 until a frame matches the flow and non-zero afterwards.", "kernel datapath/flow.c"),
     _r("UFID-STATS-003", "MUST", "inject", "common",
        "tcp_flags accumulates (ORs) the TCP flags of the matching frames.",
-       "kernel datapath/flow.c ovs_flow_stats_update; ofproto/ofproto-dpif-xlate.c xlate_fin_timeout__ (reads "
+       "kernel datapath/flow.c ovs_flow_stats_update; ofproto/ofproto-dpif-xlate.c xlate_fin_timeout (reads "
        "TCP_FIN/TCP_RST from the pushed stats)"),
     _r("UFID-STATS-004", "MUST", "inject", "common",
        "get, full dump and terse dump report the same statistics as the injected traffic.",
@@ -232,12 +232,12 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-STATS-005", "MUST", "inject", "common",
        "used is in milliseconds and refreshed by every matching frame: between two frames it advances by the "
        "time that passed between them.",
-       "kernel datapath/datapath.c ovs_flow_used_time (ms); ofproto/ofproto-dpif-upcall.c revalidate (idle "
+       "kernel datapath/flow.c ovs_flow_used_time (ms); ofproto/ofproto-dpif-upcall.c revalidate (idle "
        "test used < time_msec() - max_idle)"),
     _r("UFID-STATS-006", "MUST", "clock", "common",
        "used is on the clock the backend exposes as clock_ms (CLOCK_MONOTONIC in ms): a frame's used lies "
        "between clock_ms() before and after it.",
-       "kernel datapath/datapath.c ovs_flow_used_time (ktime_get_ts64); lib/timeval.c time_msec "
+       "kernel datapath/flow.c ovs_flow_used_time (ktime_get_ts, CLOCK_MONOTONIC); lib/timeval.c time_msec "
        "(CLOCK_MONOTONIC); ofproto/ofproto-dpif-upcall.c revalidate"),
     _r("UFID-STATS-007", "MUST", "inject", "common",
        "Every kind of reply (get, terse get, full and terse dump, del, terse del) reports statistics that include "

@@ -1,14 +1,18 @@
 """``ufidcert selftest``: how good is the suite? Certify every mutant and print the kill matrix.
 
 ``ufidcert selftest [--profile P] [--json PATH] [--markdown PATH] [-n N]
-[--mutant NAME]... [--base kernel|netdev|legacy]... [--list]`` certifies
-each mutant of :mod:`conformance.mutants` (a reference datapath with one
-realistic defect) on every base configuration it applies to, through the
-same in-process runner as ``ufidcert certify``. A mutant is killed when
-its verdict is FAIL on every base; the matrix records which requirements
-failed. The unmutated bases are certified first as controls: if one of
-them fails, nothing can be measured (exit 2). Exit 1 when a mutant
-survives, 0 when every mutant is killed.
+[--full] [--mutant NAME]... [--base kernel|netdev|legacy]... [--list]``
+certifies each mutant of :mod:`conformance.mutants` (a reference datapath
+with one realistic defect) on every base configuration it applies to,
+through the same in-process runner as ``ufidcert certify``. A mutant is
+killed when its verdict is FAIL on every base. By default a certification
+stops at the first failed MUST test (example tests first, the properties
+and the state machine last), so the matrix names the requirement that
+killed it and the time to kill; ``--full`` runs the whole suite for every
+mutant and records every requirement that fails. The unmutated bases are
+certified first as controls: if one of them fails, nothing can be
+measured (exit 2). Exit 1 when a mutant survives, 0 when every mutant is
+killed.
 """
 
 from __future__ import annotations
