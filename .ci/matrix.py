@@ -32,6 +32,20 @@ def failed(report: Path) -> set[str]:
     return {r["id"] for r in data["requirements"] if r["status"] in ("fail", "error")}
 
 
+def leftovers() -> list[str]:
+    """What a finished run must not leave: its namespaces, run directories, daemons and guests."""
+    found: list[str] = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    found += [f"netns {ln.split()[0]}" for ln in netns.splitlines() if ln.startswith("ufidcert-")]
+    found += [f"dir {p}" for p in Path(tempfile.gettempdir()).glob("ufidcert-ovs-*")]
+    ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True, check=False).stdout
+    for line in ps.splitlines():
+        pid, stat, args = [*line.split(None, 2), "", ""][:3]
+        if not stat.startswith("Z") and ("ufidcert-ovs-" in args or "ufidcert.relay" in args):
+            found.append(f"process {pid} {args[:100]}")
+    return found
+
+
 def run_row(row: dict[str, object], record: bool) -> tuple[bool, str]:
     name = str(row["name"])
     out = Path(tempfile.mkdtemp(prefix=f"ufidcert-ci-{name}-"))
@@ -52,10 +66,13 @@ def run_row(row: dict[str, object], record: bool) -> tuple[bool, str]:
             shutil.copy(out / "report.md", HERE / f"{name}-report.md")
             return True, f"{name}: recorded (exit {done.returncode}) in {took:.0f} s"
         got, want = failed(out / "report.json"), failed(documented)
-        ok = done.returncode == want_rc and got == want
+        left = leftovers()
+        ok = done.returncode == want_rc and got == want and not left
         line = f"{name}: exit {done.returncode} (documented {want_rc}), failed {sorted(got)} in {took:.0f} s"
         if got != want:
             line += f"; newly failing {sorted(got - want)}, no longer failing {sorted(want - got)}"
+        if left:
+            line += f"; left behind: {', '.join(left)}"
         return ok, line
     finally:
         shutil.rmtree(out, ignore_errors=True)
