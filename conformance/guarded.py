@@ -127,7 +127,7 @@ class GuardedDpif(Dpif):
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
         # Lazy, each flow guarded: the caller may change the table between flows, as ovs-vswitchd's
-        # revalidator deletes flows between dump batches (UFID-DUMP-006); a stall mid-dump times out too.
+        # revalidator deletes flows between dump batches (UFID-DUMP-008); a stall mid-dump times out too.
         it = self._call("flow_dump", lambda: iter(self.inner.flow_dump(terse=terse)))
         return self._each("flow_dump", it)
 

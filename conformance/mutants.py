@@ -1762,7 +1762,7 @@ NOT_MUTANTS: tuple[tuple[str, str], ...] = (
         "a flow delivered twice in one dump",
         "harmless to ovs-vswitchd: ofproto/ofproto-dpif-upcall.c revalidate() skips a flow whose ukey->dump_seq "
         "already equals the current dump_seq (coverage counter dumped_duplicate_flow), because the kernel itself "
-        "may repeat flows when its table is rehashed during a dump. UFID-DUMP-007 still reports it (SHOULD).",
+        "may repeat flows when its table is rehashed during a dump. UFID-DUMP-009 still reports it (SHOULD).",
     ),
     (
         "a flow added during a dump is (or is not) returned by that dump",
@@ -1827,8 +1827,8 @@ LEVELS: dict[str, str] = {
     "UFID-DUMP-003": "MUST: dpif-netlink hashes the unmasked key into the UFID of key-identified flows.",
     "UFID-DUMP-004": "MUST: dpif-netdev dp_netdev_flow_to_dpif_flow.",
     "UFID-DUMP-005": "MUST: tables larger than one batch are normal (flow-limit defaults to 200000).",
-    "UFID-DUMP-006": f"MUST: {_REVAL} deletes flows between dump batches while handlers install new ones.",
-    "UFID-DUMP-007": "SHOULD: revalidate() skips a flow seen twice in one dump (dumped_duplicate_flow).",
+    "UFID-DUMP-008": f"MUST: {_REVAL} deletes flows between dump batches while handlers install new ones.",
+    "UFID-DUMP-009": "SHOULD: revalidate() skips a flow seen twice in one dump (dumped_duplicate_flow).",
     "UFID-DEL-001": "MUST: deleting idle and stale flows is the revalidator's job.",
     "UFID-DEL-002": "MUST: push_dp_ops credits the final stats to OpenFlow rules.",
     "UFID-FLUSH-001": "MUST: dpif_flow_flush at startup and dpctl/del-flows.",

@@ -199,12 +199,12 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-DUMP-005", "MUST", "none", "common",
        "Dumps are complete for tables larger than one reply batch (more than 1000 flows).",
        "lib/dpif-netlink.c dump (multipart, NLM_F_DUMP)"),
-    _r("UFID-DUMP-006", "MUST", "none", "common",
+    _r("UFID-DUMP-008", "MUST", "none", "common",
        "A dump during which the caller deletes the flows it was given and installs new ones still returns every "
        "flow that was installed until it was returned.",
        "ofproto/ofproto-dpif-upcall.c revalidate (deletes dumped flows through push_dp_ops between "
        "dpif_flow_dump_next calls while handlers install flows)"),
-    _r("UFID-DUMP-007", "SHOULD", "none", "common",
+    _r("UFID-DUMP-009", "SHOULD", "none", "common",
        "A dump of a table that does not change returns no flow twice.",
        "ofproto/ofproto-dpif-upcall.c revalidate (skips a flow seen twice: dumped_duplicate_flow)"),
     # --- delete and flush

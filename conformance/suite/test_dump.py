@@ -32,7 +32,7 @@ def test_full_dump_has_every_flow_once(dpif_session: BackendSession, dpif: Dpif)
     assert got == {s.actions for s in specs}, f"dump returned {len(got)} of {len(specs)} flows, or other actions"
 
 
-@requirement("UFID-DUMP-007")
+@requirement("UFID-DUMP-009")
 def test_static_dump_has_no_duplicates(dpif_session: BackendSession, dpif: Dpif) -> None:
     ufid = has(dpif_session, "ufid")
     specs = [flow_spec(i, with_ufid=ufid and i % 2 == 0, out=i) for i in range(1, 8)]
@@ -45,7 +45,7 @@ def test_static_dump_has_no_duplicates(dpif_session: BackendSession, dpif: Dpif)
         )
 
 
-@requirement("UFID-DUMP-006")
+@requirement("UFID-DUMP-008")
 def test_dump_survives_deletes_and_puts(dpif_session: BackendSession, dpif: Dpif) -> None:
     # ofproto-dpif-upcall.c revalidate(): each batch of a dump is revalidated and its idle flows deleted
     # (push_dp_ops) before the next dpif_flow_dump_next, while handler threads install new flows.
