@@ -40,6 +40,7 @@ __all__ = [
     "DebianPackage",
     "bootstrap_root",
     "cache_dir",
+    "dependencies",
     "download",
     "mirror",
     "parse_release",
@@ -151,7 +152,13 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float 
         lines = [ln for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
         if any("No space left on device" in ln for ln in lines):
             raise BackendUnavailable(f"{what}: no space left on device under {cache_dir()}", errno=_errno.ENOSPC)
-        tail = next((ln for ln in reversed(lines) if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        # apt's first error names the cause (the URL and why it failed); its last one is a summary.
+        errors = [ln for ln in lines if ln.startswith("E:") and "Some index files failed" not in ln]
+        tail = (
+            errors[0]
+            if errors
+            else next((ln for ln in reversed(lines) if ln.startswith("W:")), lines[-1] if lines else "")
+        )
         raise BackendUnavailable(f"{what}: {tail.strip()}", errno=_errno.EIO)
     return p.stdout
 
@@ -192,7 +199,9 @@ class _Apt:
         (self.base / "sources.list").write_text(f"deb {mirror()} {self.release} main\n")
         fresh = not stamp.exists()
         try:
-            _run(["apt-get", *self.opts, "-qq", "update"], what=f"debian:{self.release}")
+            # --error-on=any: an index that failed to download is an error, not a warning after which
+            # apt-get exits 0 with no package lists (a cache entry that would look complete for a day).
+            _run(["apt-get", *self.opts, "-qq", "--error-on=any", "update"], what=f"debian:{self.release}")
         except BackendUnavailable as exc:
             if fresh:
                 # A release that never updated leaves no cache entry behind.
@@ -254,6 +263,15 @@ def resolve_dependency(release: str, package: str, prefix: str) -> str:
             if dep.startswith(prefix):
                 return dep
     raise BackendUnavailable(f"debian:{release}: {package} depends on no {prefix}* package", errno=_errno.ENOENT)
+
+
+def dependencies(release: str, package: str) -> list[str]:
+    """The names ``package`` depends on in ``release`` (every alternative, virtual ones in ``<>``)."""
+    apt = _Apt(release)
+    with _locked(apt.base / ".lock"):
+        apt.update()
+        apt.candidate(package)  # an unknown package is named as such, not as "no dependencies"
+        return apt.depends(package)
 
 
 def bootstrap_root(release: str, packages: tuple[str, ...]) -> tuple[Path, dict[str, str]]:

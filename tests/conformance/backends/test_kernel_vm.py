@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from conformance.backends import _nlio, _qemu
 from conformance.backends.kernel import KernelDpif, kernel
-from conformance.errors import ConformanceError
+from conformance.errors import BackendUnavailable, ConformanceError
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, tcp_key, tcp_mask, ufid_n
 from reference._netlink import iter_attrs, pack_attrs
 from reference.dpif import DelOp, DpifError, DpifExists, DpifNotFound, DpifOp, DpifOutOfRange, GetOp, PutFlags, PutOp
@@ -166,12 +167,21 @@ def test_a_batch_with_a_failing_op_in_the_middle(kdp: KernelDpif) -> None:
     assert flow is not None and flow.ufid == ufid_n(9) and flow.key is None
 
 
-def test_an_image_that_is_not_a_kernel_is_reported_with_qemus_reason(tmp_path: Path) -> None:
+def test_an_image_qemu_cannot_boot_is_reported_with_qemus_reason(tmp_path: Path) -> None:
     _require_vm()
     before = set(_qemu_children())
-    image = tmp_path / "bzImage"
-    image.write_bytes(bytes(range(256)) * 400)
+    image = tmp_path / "vmlinux"
+    shutil.copy("/bin/true", image)  # an ELF file, so it passes our check, but no PVH note: QEMU refuses it
     with pytest.raises(_qemu.GuestUnresponsive) as info:
         _qemu.Vm(_qemu.VmConfig(kernel=str(image), boot_timeout_s=20))
     assert "QEMU exited with status" in str(info.value)
     assert set(_qemu_children()) <= before
+
+
+def test_an_image_that_is_not_a_kernel_never_reaches_qemu(tmp_path: Path) -> None:
+    _require_vm()
+    image = tmp_path / "bzImage"
+    image.write_bytes(bytes(range(256)) * 400)
+    with pytest.raises(BackendUnavailable, match="not a Linux kernel image"):
+        _qemu.Vm(_qemu.VmConfig(kernel=str(image), boot_timeout_s=20))
+    assert _qemu_children() == []
