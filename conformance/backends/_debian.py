@@ -42,6 +42,7 @@ __all__ = [
     "cache_dir",
     "dependencies",
     "download",
+    "lists_fresh",
     "mirror",
     "parse_release",
     "resolve_dependency",
@@ -252,6 +253,21 @@ def download(release: str, package: str) -> DebianPackage:
                 got = apt.download(package, version, Path(tmp))
                 got.replace(final)
     return DebianPackage(package, version, release, final)
+
+
+def lists_fresh(release: str) -> str | None:
+    """What identifies ``release``'s package lists while they are fresh (updated less than a day ago), else None.
+
+    Whatever is computed from the lists alone (a candidate version, a
+    dependency) may be reused as long as this value stays the same.
+    """
+    try:
+        st = (_Apt(release).base / "lists" / ".updated").stat()
+    except OSError:
+        return None
+    if st.st_mtime <= time.time() - _LISTS_MAX_AGE_S:
+        return None
+    return f"{mirror()} {release} {st.st_mtime_ns}"
 
 
 def resolve_dependency(release: str, package: str, prefix: str) -> str:

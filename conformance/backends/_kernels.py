@@ -32,6 +32,7 @@ import gzip
 import hashlib
 import json
 import lzma
+import os
 import shutil
 import subprocess
 import tempfile
@@ -267,8 +268,39 @@ def _extract(tmp: Path, packages: list[_debian.DebianPackage], kver: str) -> Non
     (tmp / "kernel.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def debian_kernel(release: str, *, why: str = "") -> BootKernel:
-    """The kernel ``release``'s ``linux-image-amd64`` depends on, downloaded and extracted once (cached)."""
+def _write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` under a temporary name, renamed when whole; a failure leaves no file (a memo only)."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _kernel_packages(release: str) -> tuple[str, list[_debian.DebianPackage], str]:
+    """(version, downloaded packages, content key) of ``release``'s kernel; reused while its lists stay the same.
+
+    Resolving asks apt-cache four times or more (seconds each on a busy
+    machine, for every boot); the answer depends on the package lists
+    only, so it is remembered with their identity in
+    ``kernels/resolved-RELEASE.json``.
+    """
+    memo = kernels_dir() / f"resolved-{release}.json"
+    lists = _debian.lists_fresh(release)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        doc = json.loads(memo.read_text())
+        if lists is not None and doc["lists"] == lists:
+            packages = [
+                _debian.DebianPackage(p["name"], p["version"], release, Path(p["path"])) for p in doc["packages"]
+            ]
+            if packages and all(p.path.is_file() for p in packages):
+                return str(doc["release"]), packages, str(doc["key"])
     image = _debian.resolve_dependency(release, "linux-image-amd64", "linux-image-")
     kver = image[len("linux-image-") :]
     if not kver[:1].isdigit():
@@ -278,11 +310,30 @@ def debian_kernel(release: str, *, why: str = "") -> BootKernel:
         # linux-binary-VER, linux-modules-VER, linux-base-VER: the split kernel of Linux 7.x packaging.
         if dep.startswith("linux-") and dep.endswith(f"-{kver}") and dep not in {p.name for p in packages}:
             packages.append(_debian.download(release, dep))
+    # The entry's key: every package's name and bytes (downloads are renamed into place, never rewritten).
     digest = hashlib.sha256()
     for pkg in sorted(packages, key=lambda p: p.name):
         digest.update(f"{pkg.name}\0{_sha256(pkg.path)}\0".encode())
-    entry = kernels_dir() / f"{kver}-{digest.hexdigest()[:16]}"
-    _build_entry(entry, lambda tmp: _extract(tmp, packages, kver), what=f"kernel {image} of debian:{release}")
+    key = f"{kver}-{digest.hexdigest()[:16]}"
+    lists = _debian.lists_fresh(release)  # after the update the calls above may have made
+    if lists is not None:
+        doc = {
+            "lists": lists,
+            "release": kver,
+            "key": key,
+            "packages": [{"name": p.name, "version": p.version, "path": str(p.path)} for p in packages],
+        }
+        _write_atomically(memo, json.dumps(doc) + "\n")
+    return kver, packages, key
+
+
+def debian_kernel(release: str, *, why: str = "") -> BootKernel:
+    """The kernel ``release``'s ``linux-image-amd64`` depends on, downloaded and extracted once (cached)."""
+    kver, packages, key = _kernel_packages(release)
+    entry = kernels_dir() / key
+    _build_entry(
+        entry, lambda tmp: _extract(tmp, packages, kver), what=f"kernel {packages[0].name} of debian:{release}"
+    )
     meta = json.loads((entry / "kernel.json").read_text())
     pkgs = ", ".join(f"{p.name}={p.version}" for p in packages)
     return BootKernel(

@@ -306,6 +306,26 @@ def test_a_split_usr_lib_kernel_is_extracted_once_and_depmodded(
     assert _leftovers(cache) == []
 
 
+def test_the_resolution_is_reused_while_the_package_lists_stay_the_same(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _need_dpkg()
+    archive = _split_kernel(tmp_path, "7.2.0-9-amd64", b"m")
+    archive.install(monkeypatch)
+    lists: list[str | None] = ["lists-1"]
+    monkeypatch.setattr(_debian, "lists_fresh", lambda release: lists[0])
+    first = _kernels.resolve("debian:testrel", None)
+    asked = archive.downloads
+    assert asked == 4 and _kernels.resolve("debian:testrel", None) == first and archive.downloads == asked
+    lists[0] = "lists-2"  # apt-get update ran: ask again
+    assert _kernels.resolve("debian:testrel", None) == first and archive.downloads == 2 * asked
+    first.entry.joinpath("kernel.json").unlink()  # not a complete entry any more: rebuilt, not trusted
+    assert _kernels.resolve("debian:testrel", None) == first and (first.entry / "kernel.json").is_file()
+    lists[0] = None  # lists too old: never reuse
+    _kernels.resolve("debian:testrel", None)
+    assert archive.downloads == 3 * asked and _leftovers(cache) == []
+
+
 def test_a_changed_package_is_a_new_entry(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _need_dpkg()
     kver = "7.2.0-9-amd64"
