@@ -13,7 +13,7 @@ Options (``--option k=v``):
   (:mod:`conformance.backends._kernels`); default: this host's release.
   ``kernel=PATH``: a bzImage to boot instead; ``modules=DIR``: the
   ``lib/modules/VERSION`` tree for it (omit when openvswitch,
-  virtio-serial and 9p are built in).
+  virtio-serial and 9p are built in). Either makes ``where=auto`` boot a guest.
 * ``boot_timeout`` / ``op_timeout`` (seconds), ``memory`` (MiB), ``cpus``.
 
 Requests are built by :mod:`conformance.backends._genl` exactly as OVS's
@@ -458,7 +458,9 @@ def kernel(**options: str) -> KernelDpif:
         raise UsageError(f"option where={where!r}: expected host, vm or auto")
     op_timeout = _float(options, "op_timeout", 60.0)
     if where == "auto":
-        where = "host" if _host_has_module() and os.geteuid() == 0 else "vm"
+        # Asking for a kernel means booting it; the host's own kernel is used only when none was named.
+        chosen = "kernel" in options or "modules" in options
+        where = "host" if _host_has_module() and os.geteuid() == 0 and not chosen else "vm"
     if where == "host":
         if "kernel" in options or "modules" in options:
             raise UsageError("options kernel= and modules= need where=vm")
