@@ -153,13 +153,9 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float 
         lines = [ln for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
         if any("No space left on device" in ln for ln in lines):
             raise BackendUnavailable(f"{what}: no space left on device under {cache_dir()}", errno=_errno.ENOSPC)
-        # apt's first error names the cause (the URL and why it failed); its last one is a summary.
-        errors = [ln for ln in lines if ln.startswith("E:") and "Some index files failed" not in ln]
-        tail = (
-            errors[0]
-            if errors
-            else next((ln for ln in reversed(lines) if ln.startswith("W:")), lines[-1] if lines else "")
-        )
+        # apt's first message names the cause ("Failed to fetch ... Connection
+        # refused"); the last one is often a summary ("Some index files failed").
+        tail = next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
         raise BackendUnavailable(f"{what}: {tail.strip()}", errno=_errno.EIO)
     return p.stdout
 
@@ -200,8 +196,6 @@ class _Apt:
         (self.base / "sources.list").write_text(f"deb {mirror()} {self.release} main\n")
         fresh = not stamp.exists()
         try:
-            # --error-on=any: an index that failed to download is an error, not a warning after which
-            # apt-get exits 0 with no package lists (a cache entry that would look complete for a day).
             _run(["apt-get", *self.opts, "-qq", "--error-on=any", "update"], what=f"debian:{self.release}")
         except BackendUnavailable as exc:
             if fresh:
