@@ -153,9 +153,15 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float 
         lines = [ln for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
         if any("No space left on device" in ln for ln in lines):
             raise BackendUnavailable(f"{what}: no space left on device under {cache_dir()}", errno=_errno.ENOSPC)
-        # apt's first message names the cause ("Failed to fetch ... Connection
-        # refused"); the last one is often a summary ("Some index files failed").
-        tail = next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        # apt's first error names the cause ("Failed to fetch ... Connection refused"); the last one
+        # is often a summary ("Some index files failed"), and warnings may come first (apt running
+        # unsandboxed when the cache is not readable by _apt) without being the cause.
+        errors = [ln for ln in lines if ln.startswith("E:") and "Some index files failed" not in ln]
+        tail = (
+            errors[0]
+            if errors
+            else next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        )
         raise BackendUnavailable(f"{what}: {tail.strip()}", errno=_errno.EIO)
     return p.stdout
 
