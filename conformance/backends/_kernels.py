@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
-import fcntl
 import gzip
 import hashlib
 import json
@@ -36,12 +35,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.backends import _debian
-from conformance.backends._debian import _run
+from conformance.backends._debian import _locked, _run
 from conformance.errors import BackendUnavailable, UsageError
 
 __all__ = [
@@ -192,17 +191,6 @@ def boot_modules(modules: Path | None) -> list[tuple[str, bytes]]:
 
 
 # -- cache entries ------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _no_space(exc: OSError, what: str) -> BackendUnavailable:

@@ -9,7 +9,6 @@ UFIDCERT_STRICT=1.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,9 @@ from conformance.backends.kernel import kernel
 from conformance.errors import BackendUnavailable
 from conformance.provenance import Provenance
 from conformance.suite._flows import eth_key, eth_mask, output, ufid_n
-from tests._support import require
+from tests._support import qemu_children, require
 
 RELEASE = "trixie"
-
-
-def _qemu_children() -> list[int]:
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat[1]) == os.getpid() and b"qemu-system" in cmd and stat[0] != "Z":
-            out.append(int(pid))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +48,7 @@ def test_a_release_with_xz_modules_under_usr_lib_runs_the_datapath(boot: _kernel
         assert dpif.flow_get(ufid=ufid_n(3)).ufid == ufid_n(3)
     finally:
         dpif.close()
-    assert _qemu_children() == []
+    assert qemu_children() == []
 
 
 def test_a_path_kernel_with_its_module_tree(boot: _kernels.BootKernel) -> None:
@@ -72,7 +58,7 @@ def test_a_path_kernel_with_its_module_tree(boot: _kernels.BootKernel) -> None:
         assert prov.version == boot.release and prov.source.startswith(f"{boot.vmlinuz} (sha256 ")
     finally:
         dpif.close()
-    assert _qemu_children() == []
+    assert qemu_children() == []
 
 
 def test_a_module_tree_of_another_version_is_refused(boot: _kernels.BootKernel, tmp_path: Path) -> None:
@@ -82,4 +68,4 @@ def test_a_module_tree_of_another_version_is_refused(boot: _kernels.BootKernel, 
     with pytest.raises(BackendUnavailable) as info:
         kernel(where="vm", kernel=str(boot.vmlinuz), modules=str(other))
     assert str(info.value) == f"the guest runs Linux {boot.release} but modules={other} is for 6.1.0-99-amd64"
-    assert _qemu_children() == []
+    assert qemu_children() == []

@@ -8,7 +8,6 @@ listens there.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import urllib.parse
@@ -19,7 +18,7 @@ import pytest
 from conformance.backends import _debian, _kernels, _qemu
 from conformance.cli import main
 from conformance.errors import BackendUnavailable
-from tests._support import require
+from tests._support import qemu_children, require
 
 _DEAD_MIRROR = "http://127.0.0.1:9/debian"
 
@@ -44,19 +43,6 @@ def _archive_reachable() -> str | None:
 
 def _files(cache: Path) -> list[str]:
     return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file()) if cache.exists() else []
-
-
-def _qemu_children() -> list[int]:
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat[1]) == os.getpid() and b"qemu-system" in cmd:
-            out.append(int(pid))
-    return out
 
 
 def test_an_unknown_release_is_named_and_leaves_nothing(cache: Path) -> None:
@@ -99,4 +85,4 @@ def test_certify_exits_2_with_one_line_and_no_guest(
     assert main(argv) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ufidcert certify: could not run")]
     assert len(err) == 1 and expected in err[0], err
-    assert _qemu_children() == [] and _files(cache) == []
+    assert qemu_children() == [] and _files(cache) == []
