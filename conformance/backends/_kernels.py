@@ -56,6 +56,7 @@ __all__ = [
     "module_name",
     "parse_modules_dep",
     "resolve",
+    "write_atomically",
 ]
 
 # What the initramfs needs before it can mount the host root and open the relay port;
@@ -256,19 +257,18 @@ def _extract(tmp: Path, packages: list[_debian.DebianPackage], kver: str) -> Non
     (tmp / "kernel.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """``text`` into ``path`` under a temporary name, renamed when whole; a failure leaves no file (a memo only)."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+def write_atomically(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` under a temporary name in its directory, renamed when whole; on error no file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _kernel_packages(release: str) -> tuple[str, list[_debian.DebianPackage], str]:
@@ -311,7 +311,8 @@ def _kernel_packages(release: str) -> tuple[str, list[_debian.DebianPackage], st
             "key": key,
             "packages": [{"name": p.name, "version": p.version, "path": str(p.path)} for p in packages],
         }
-        _write_atomically(memo, json.dumps(doc) + "\n")
+        with contextlib.suppress(OSError):  # only a shortcut: failing to write it costs time, nothing else
+            write_atomically(memo, (json.dumps(doc) + "\n").encode())
     return kver, packages, key
 
 

@@ -2,9 +2,9 @@
 
 Recipe (docs/kernel-backend.md): the kernel comes from :mod:`._kernels`
 (a Debian release's package, extracted into a cache and never installed,
-or a PATH); a tiny busybox initramfs with its boot modules mounts the host's root read-only over
-9p with a tmpfs overlay, and starts :mod:`conformance.backends._nlio` on a
-virtio-serial port. The host then sends netlink requests as bytes and
+or a PATH); a tiny busybox initramfs with its boot modules mounts the
+host's root read-only over 9p with a tmpfs overlay, and starts
+:mod:`conformance.backends._nlio` on a virtio-serial port. The host then sends netlink requests as bytes and
 gets the kernel's answers back; nothing else runs in the (slow) guest.
 
 Every wait is bounded: a guest that does not boot or stops answering is
@@ -184,15 +184,7 @@ def _initramfs(modules_dir: str | None, into: Path | None = None) -> Path:
             cpio = subprocess.run(
                 [busybox, "cpio", "-o", "-H", "newc"], cwd=t, input=files, capture_output=True, check=True
             ).stdout
-        fd, tmp_name = tempfile.mkstemp(dir=where, prefix=".initramfs-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(gzip.compress(cpio, compresslevel=1))
-            os.replace(tmp_name, out)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
+        _kernels.write_atomically(out, gzip.compress(cpio, compresslevel=1))
     except subprocess.CalledProcessError as exc:
         raise BackendUnavailable(f"building the initramfs: {exc.cmd[0]} failed: {exc.stderr!r:.120}") from None
     except OSError as exc:
