@@ -208,6 +208,7 @@ def _build_entry(entry: Path, build: Callable[[Path], None], *, what: str) -> No
                 return
             tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
             try:
+                tmp.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache's entry from its other users
                 build(tmp)
                 if entry.exists():
                     shutil.rmtree(entry)  # not ours: no kernel.json, so never completed
@@ -262,6 +263,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # as an ordinary file, not mkstemp's 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

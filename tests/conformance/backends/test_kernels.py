@@ -170,6 +170,7 @@ def test_a_changed_boot_module_makes_a_new_boot_image(tmp_path: Path, cache: Pat
     a = _qemu._initramfs(str(tree), entry)
     assert _qemu._initramfs(str(tree), entry) == a  # same content: the same image, not rebuilt
     assert first in gzip.decompress(a.read_bytes())  # in the image decompressed
+    assert a.stat().st_mode & 0o777 == 0o644
     second = os.urandom(256)
     (tree / "kernel/9p.ko.xz").write_bytes(_compress(second, ".ko.xz"))  # same path, new content
     b = _qemu._initramfs(str(tree), entry)
@@ -300,6 +301,7 @@ def test_a_split_usr_lib_kernel_is_extracted_once_and_depmodded(
     assert [p["name"] for p in meta["packages"]] == [
         f"linux-{k}-{kver}" for k in ("image", "binary", "modules", "base")
     ]
+    assert boot.entry.stat().st_mode & 0o777 == 0o755  # readable by every user of a shared cache
     stamp = (boot.modules / "modules.dep").stat().st_mtime_ns
     assert _kernels.resolve("debian:testrel", None) == boot  # cached: the same entry, not extracted again
     assert (boot.modules / "modules.dep").stat().st_mtime_ns == stamp
