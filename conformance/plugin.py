@@ -38,6 +38,7 @@ import pytest
 
 from conformance.errors import BackendUnavailable, UsageError
 from conformance.guarded import BackendBroken, GuardedDpif, OperationTimeout
+from conformance.provenance import provenance_records
 from conformance.report import BackendInfo, Outcome, Report, TestRecord, build_report, write_report
 from conformance.requirements import Capability, Requirement, by_id, not_applicable_reason
 from reference.dpif import Dpif, DpifError, DpifNotSupported
@@ -221,6 +222,8 @@ class BackendSession:
             version=str(getattr(inner, "version", "") or ""),
         )
         try:
+            provenance = provenance_records(getattr(inner, "provenance", ()), where=f"{self.spec}: provenance")
+            self.info = dataclasses.replace(self.info, provenance=provenance)
             self.features, self.capabilities = _capabilities(self.dpif)
             self.semantics = str(self.features["semantics"])
             self.dpif.flow_flush()
@@ -605,7 +608,12 @@ def build_session_report(config: pytest.Config) -> Report | None:
     info = b.get("info") or {"name": state.spec}
     return build_report(
         state.records.values(),
-        backend=BackendInfo(info.get("name", state.spec), info.get("description", ""), info.get("version", "")),
+        backend=BackendInfo(
+            info.get("name", state.spec),
+            info.get("description", ""),
+            info.get("version", ""),
+            provenance_records(info.get("provenance", ()), where="backend provenance"),
+        ),
         features=b.get("features", {}),
         capabilities=b.get("capabilities", {}),
         semantics=b.get("semantics", "generic"),
