@@ -242,7 +242,10 @@ class DpifFeatures:
     UFID support). ``semantics``: which model the backend follows: ``"kernel"``
     (Linux datapath), ``"netdev"`` (dpif-netdev) or ``"generic"`` (only the
     common part of lib/dpif.h). ``packet_io``: ``port_add``, ``inject``,
-    ``recv_upcalls`` and ``execute`` are available.
+    ``recv_upcalls`` and ``execute`` are available. ``terse_get``: ``flow_get``
+    honours ``terse`` (the kernel's ``OVS_FLOW_CMD_GET`` takes the OMIT flags;
+    lib/dpif.h ``struct dpif_flow_get`` has no terse flag, so a provider
+    reached through OVS's dpif API cannot).
     """
 
     ufid: bool
@@ -250,6 +253,7 @@ class DpifFeatures:
     max_ufid_len: int
     semantics: Semantics
     packet_io: bool = True
+    terse_get: bool = True
 
 
 @dataclass(frozen=True, slots=True)
