@@ -115,6 +115,8 @@ class DriverProcess:
             try:
                 item = next_item()
             except DriverProtocolError as exc:
+                if self.conn.state is State.IDLE:
+                    raise  # a complete reply refusing our request: the driver is fine
                 raise self._fail(f"broke the protocol during {what}: {exc}") from None
             if item is not None:
                 return item

@@ -35,7 +35,7 @@ from pathlib import Path
 from conformance.backends import _debian
 from conformance.errors import BackendUnavailable, UsageError
 
-__all__ = ["DRIVER_DIR", "OvsTree", "build_driver", "debian_tree", "resolve_tree", "user_tree"]
+__all__ = ["DRIVER_DIR", "OvsTree", "build_driver", "cached_tree", "debian_tree", "resolve_tree", "user_tree"]
 
 DRIVER_DIR = Path(__file__).resolve().parent / "dpifdrv"
 _DRIVER_FILES = ("driver.c", "Makefile")
@@ -154,6 +154,17 @@ def debian_tree(release: str) -> OvsTree:
                 raise
     build = final / "build"
     return OvsTree(final / "src", build, _version_of(build), f"debian:{release} openvswitch-source {pkg.version}")
+
+
+def cached_tree(release: str) -> OvsTree | None:
+    """The newest complete library build of ``release`` already in the cache (no download, no build)."""
+    done = sorted((_debian.cache_dir() / "ovs-lib").glob(f"{release}-*/{_COMPLETE}"))
+    if not done:
+        return None
+    final = done[-1].parent
+    version = final.name[len(release) + 1 :].replace("%3a", ":")
+    build = final / "build"
+    return OvsTree(final / "src", build, _version_of(build), f"debian:{release} openvswitch-source {version}")
 
 
 def _source_of(build: Path) -> Path:
