@@ -128,6 +128,16 @@ def test_miss_upcall_carries_frame_port_key_and_ufid(fresh: DpifDriverBackend, p
     assert list(fresh.flow_dump()) == []  # the callback installs nothing
 
 
+def test_miss_ufid_is_the_one_a_put_of_its_key_gets(fresh: DpifDriverBackend, port: int) -> None:
+    # lib/dpif-netdev.c: handle_packet_upcall and dpif_netdev_flow_put (no UFID given) both take
+    # odp_flow_key_hash(&match.flow, sizeof match.flow): the ukey's UFID is the flow's.
+    fresh.inject(port, eth_frame(11, size=70))
+    (up,) = fresh.recv_upcalls(8)
+    fresh.flow_put(up.key, None, output(2))
+    (flow,) = fresh.flow_dump(terse=True)
+    assert flow.ufid == up.ufid
+
+
 def _attrs(blob: bytes) -> Iterator[tuple[int, bytes]]:
     while blob:
         n, kind = struct.unpack_from("=HH", blob)
