@@ -563,6 +563,12 @@ do_port_add(const struct json *req, struct ds *out, struct ufc_bad *bad)
         return 0;
     }
     for (size_t i = 0; i < MAX_PORTS; i++) {
+        if (ports[i].used && !strcmp(ports[i].name, json_string(name))) {
+            /* Reconfiguring the existing netdev would move its socket. */
+            return EEXIST;
+        }
+    }
+    for (size_t i = 0; i < MAX_PORTS; i++) {
         if (!ports[i].used) {
             p = &ports[i];
             break;
@@ -779,12 +785,12 @@ now_ns(void)
 static bool
 handle(const char *line, struct ds *out)
 {
+    long long t0 = now_ns();
     struct ufc_bad bad = { NULL };
     struct json *req = json_from_string(line);
     const char *what = NULL;
     int error = 0;
     bool more = true;
-    long long t0 = now_ns();
 
     ds_clear(out);
     ds_put_char(out, '{');

@@ -112,6 +112,11 @@ def test_one_operate_gives_each_op_its_result(fresh: DpifDriverBackend, port: in
     assert res[2].flow is not None and res[2].flow.ufid == ufid_n(2)
 
 
+def test_a_second_port_of_the_same_name_is_eexist(drv: DpifDriverBackend, port: int) -> None:
+    with pytest.raises(DpifExists):
+        drv.port_add(f"t{os.getpid() % 1000}")
+
+
 def test_only_16_byte_ufids(fresh: DpifDriverBackend) -> None:
     with pytest.raises(DpifNotSupported):
         fresh.flow_get(ufid=b"\x01" * 8)
