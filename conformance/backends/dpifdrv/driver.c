@@ -154,6 +154,28 @@ put_flow(struct ds *s, const struct dpif_flow *f)
 
 /* --- decoding ------------------------------------------------------------- */
 
+/* 3.6 replaced the json_array() accessor by json_array_size()/_at()
+ * (include/openvswitch/json.h). */
+static size_t
+array_size(const struct json *j)
+{
+#if UFC_OVS_VERSION >= 30600
+    return json_array_size(j);
+#else
+    return json_array(j)->n;
+#endif
+}
+
+static const struct json *
+array_at(const struct json *j, size_t i)
+{
+#if UFC_OVS_VERSION >= 30600
+    return json_array_at(j, i);
+#else
+    return json_array(j)->elems[i];
+#endif
+}
+
 /* A request that cannot be understood: the reply carries EPROTO and 'why'. */
 struct ufc_bad {
     const char *why;
@@ -453,12 +475,11 @@ do_operate(const struct json *req, struct ds *out, struct ufc_bad *bad)
         bad->why = "\"ops\" is not an array";
         return;
     }
-    const struct json_array *arr = json_array(ops);
-    if (arr->n > MAX_OPS) {
+    size_t n = array_size(ops);
+    if (n > MAX_OPS) {
         bad->why = "too many ops in one request";
         return;
     }
-    size_t n = arr->n;
     struct ufc_op *o = xcalloc(n ? n : 1, sizeof *o);
     struct dpif_op **opp = xcalloc(n ? n : 1, sizeof *opp);
     size_t parsed;
@@ -469,7 +490,7 @@ do_operate(const struct json *req, struct ds *out, struct ufc_bad *bad)
         ofpbuf_init(&o[parsed].actions, 0);
         ofpbuf_init(&o[parsed].packet_data, 0);
         ofpbuf_init(&o[parsed].get_buf, 0);
-        if (!parse_op(arr->elems[parsed], &o[parsed], bad)) {
+        if (!parse_op(array_at(ops, parsed), &o[parsed], bad)) {
             parsed++;
             goto out;
         }
