@@ -242,10 +242,14 @@ class DpifFeatures:
     UFID support). ``semantics``: which model the backend follows: ``"kernel"``
     (Linux datapath), ``"netdev"`` (dpif-netdev) or ``"generic"`` (only the
     common part of lib/dpif.h). ``packet_io``: ``port_add``, ``inject``,
-    ``recv_upcalls`` and ``execute`` are available. ``terse_get``: ``flow_get``
-    honours ``terse`` (the kernel's ``OVS_FLOW_CMD_GET`` takes the OMIT flags;
-    lib/dpif.h ``struct dpif_flow_get`` has no terse flag, so a provider
-    reached through OVS's dpif API cannot).
+    ``recv_upcalls`` and ``execute`` are available. ``ufidless_put``: a
+    ``flow_put`` without a UFID reaches the datapath without one (False when
+    the backend's access path always supplies a UFID, as ``ovs-appctl
+    dpctl/add-flow`` does; the suite then sends no UFID-less put where the
+    difference matters). ``terse_get``: ``flow_get`` honours ``terse`` (the
+    kernel's ``OVS_FLOW_CMD_GET`` takes the OMIT flags; lib/dpif.h ``struct
+    dpif_flow_get`` has no terse flag, so a provider reached through OVS's
+    dpif API cannot).
     """
 
     ufid: bool
@@ -253,6 +257,7 @@ class DpifFeatures:
     max_ufid_len: int
     semantics: Semantics
     packet_io: bool = True
+    ufidless_put: bool = True
     terse_get: bool = True
 
 

@@ -86,6 +86,9 @@ class DifferentialMachine(RuleBasedStateMachine):
         # lib/dpif.h struct dpif_flow_get has no terse flag: a backend reached through
         # OVS's dpif API declares terse_get false and is only asked for full gets.
         self.terse_get_ok = has(self.session, "terse_get")
+        # A backend whose access path always supplies a UFID (features.ufidless_put)
+        # cannot send a put without one: such puts carry one of the pool's UFIDs.
+        self.ufidless_ok = has(self.session, "ufidless_put")
         self.ports: list[int] = []
         port = traffic_port(self.session)
         if port is not None:
@@ -145,6 +148,8 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @rule(target=installed, src=_SRCS, dst=_DSTS, mask=_MASKS, out=_ACTIONS, ufid=_UFIDS, flags=_FLAGS)
     def put(self, *, src: int, dst: int, mask: str, out: int, ufid: Ufid | None, flags: PutFlags) -> Any:
+        if ufid is None and not self.ufidless_ok:
+            ufid = ufid_n(src)
         if self._put(src, dst, mask, out, ufid, flags):
             return (src, dst, mask, ufid)
         return multiple()

@@ -931,7 +931,7 @@ main(int argc, char *argv[])
     }
     if (!sockdir) {
         const char *tmp = getenv("TMPDIR");
-        sockdir = xasprintf("%s/ufcdrv-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        sockdir = xasprintf("%s/ufidcert-ovs-dpif-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
         if (!mkdtemp(sockdir)) {
             fprintf(stderr, "ufidcert-dpifdrv: mkdtemp %s: %s\n", sockdir,
                     strerror(errno));
