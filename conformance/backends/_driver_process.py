@@ -25,7 +25,15 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import IO, TypeVar
 
-from conformance.backends.dpif_driver import DriverConnection, DriverProtocolError, Ready, Reply, Request, State
+from conformance.backends.dpif_driver import (
+    DriverConnection,
+    DriverProtocolError,
+    Ready,
+    Reply,
+    Request,
+    State,
+    request,
+)
 from conformance.errors import BackendUnavailable
 
 __all__ = ["DriverProcess"]
@@ -174,7 +182,7 @@ class DriverProcess:
         """Ask the driver to quit (it closes the datapath cleanly), kill it if it does not; idempotent."""
         if self.dead is None and self.proc.poll() is None and self.conn.state is State.IDLE:
             with contextlib.suppress(BackendUnavailable):
-                self.call(Request("quit", b'{"op":"quit"}\n'))
+                self.call(request("quit"))
             with contextlib.suppress(OSError):
                 assert self.proc.stdin is not None
                 self.proc.stdin.close()

@@ -661,11 +661,28 @@ lookups(void)
     return st.n_hit + st.n_missed + st.n_lost;
 }
 
+/* Frames a port sends (output actions) come back on our end of its stream;
+ * nobody asks for them, so they are read away before they fill the socket. */
+static void
+drain_ports(void)
+{
+    char buf[4096];
+
+    for (size_t i = 0; i < MAX_PORTS; i++) {
+        if (ports[i].used && ports[i].fd >= 0) {
+            while (recv(ports[i].fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
+                continue;
+            }
+        }
+    }
+}
+
 static void
 run_once(void)
 {
     netdev_run();
     dpif_run(dpif);
+    drain_ports();
 }
 
 static int
