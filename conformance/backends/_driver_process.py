@@ -114,7 +114,8 @@ class DriverProcess:
         tail = self.stderr_tail()
         self.dead = f"dpif driver (pid {self.proc.pid}) {why} ({_status(self.proc.returncode)})"
         if tail:
-            self.dead += "; its stderr ends:\n" + tail
+            # The last line first (an OVS assertion's message), where one-line reports show it.
+            self.dead += f"; stderr: {tail.splitlines()[-1]}\nits stderr ends:\n{tail}"
         with contextlib.suppress(DriverProtocolError):
             self.conn.close()
         return BackendUnavailable(self.dead, errno=_errno.ENODEV)
