@@ -1,4 +1,4 @@
-"""netdev via=dpif: the C driver on OVS's own dpif API, built against bookworm's 3.1.0 and trixie's 3.5.0.
+"""netdev via=dpif: the C driver on OVS's own dpif API, against bookworm's 3.1.0, trixie's 3.5.0 and sid's 4.0.0.
 
 The library builds come from the cache (``ufidcert certify --backend netdev
 --option via=dpif --option ovs=debian:RELEASE`` makes them, ~75 s each);
@@ -31,7 +31,7 @@ from reference.dpif import DelOp, DpifExists, DpifNotFound, DpifNotSupported, Ge
 from reference.uapi import KeyAttr, UfidFlags
 from tests._support import require
 
-_RELEASES = {"bookworm": "3.1.", "trixie": "3.5."}
+_RELEASES = {"bookworm": "3.1.", "trixie": "3.5.", "sid": "4.0."}
 # include/linux/openvswitch.h: OVS_ACTION_ATTR_USERSPACE with OVS_USERSPACE_ATTR_PID/_USERDATA.
 _USERSPACE, _UPID, _UDATA = 2, 1, 2
 
