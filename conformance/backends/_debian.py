@@ -151,7 +151,9 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float 
         lines = [ln for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
         if any("No space left on device" in ln for ln in lines):
             raise BackendUnavailable(f"{what}: no space left on device under {cache_dir()}", errno=_errno.ENOSPC)
-        tail = next((ln for ln in reversed(lines) if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        # apt's first message names the cause ("Failed to fetch ... Connection
+        # refused"); the last one is often a summary ("Some index files failed").
+        tail = next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
         raise BackendUnavailable(f"{what}: {tail.strip()}", errno=_errno.EIO)
     return p.stdout
 
@@ -192,7 +194,7 @@ class _Apt:
         (self.base / "sources.list").write_text(f"deb {mirror()} {self.release} main\n")
         fresh = not stamp.exists()
         try:
-            _run(["apt-get", *self.opts, "-qq", "update"], what=f"debian:{self.release}")
+            _run(["apt-get", *self.opts, "-qq", "--error-on=any", "update"], what=f"debian:{self.release}")
         except BackendUnavailable as exc:
             if fresh:
                 # A release that never updated leaves no cache entry behind.

@@ -132,3 +132,44 @@ def test_an_unknown_release_is_exit_2_in_one_line_and_leaves_nothing(tmp_path: P
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "debian" / "nosuchrelease").exists(), "a half-made cache entry was left"
     assert not list(tmp_path.glob("roots/.nosuchrelease-*")), "a half-made root was left"
+
+
+def _certify_netdev(option: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", "certify", "--backend", "netdev", "--option", option],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        check=False,
+    )
+
+
+def test_an_unreachable_archive_is_exit_2_and_leaves_nothing(tmp_path: Path) -> None:
+    require(shutil.which("apt-get") is not None, "apt-get missing")
+    # Port 9 (discard) on loopback: nothing listens, the download fails at once.
+    done = _certify_netdev(
+        "ovs=debian:trixie", {"UFIDCERT_CACHE": str(tmp_path), "UFIDCERT_DEBIAN_MIRROR": "http://127.0.0.1:9/debian"}
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "debian:trixie" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "debian" / "trixie").exists(), "a half-made cache entry was left"
+    assert not (tmp_path / "roots").exists() or not any((tmp_path / "roots").iterdir())
+
+
+def test_no_space_is_named_and_leaves_nothing(tmp_path: Path) -> None:
+    """A cache on a full filesystem (a 256 KiB tmpfs) gives exit 2 naming the lack of space."""
+    require(os.geteuid() == 0 and shutil.which("mount") is not None, "needs root to mount a small tmpfs")
+    require(shutil.which("apt-get") is not None, "apt-get missing")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        done = _certify_netdev("ovs=debian:trixie", {"UFIDCERT_CACHE": str(small)})
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "no space left" in done.stderr.lower(), done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (small / "debian" / "trixie").exists(), "a half-made cache entry was left"
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
