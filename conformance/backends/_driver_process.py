@@ -118,6 +118,7 @@ class DriverProcess:
             self.dead += f"; stderr: {tail.splitlines()[-1]}\nits stderr ends:\n{tail}"
         with contextlib.suppress(DriverProtocolError):
             self.conn.close()
+        self._finalizer()  # the socket directory goes now: nobody may ever call close()
         return BackendUnavailable(self.dead, errno=_errno.ENODEV)
 
     def _wait(self, next_item: Callable[[], T | None], what: str) -> T:

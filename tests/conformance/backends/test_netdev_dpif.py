@@ -10,6 +10,7 @@ not from the driver's own output.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import struct
@@ -330,3 +331,47 @@ def test_option_errors() -> None:
         open_backend("netdev", {"via": "dpif", "ports": "2"})
     with pytest.raises(UsageError, match="ovs='nonsense'"):
         open_backend("netdev", {"via": "dpif", "ovs": "nonsense"})
+
+
+_SABOTAGED = '''
+import os, signal
+from conformance.backends import _ovslib
+from conformance.backends.netdev_dpif import DpifDriverBackend
+
+class Sabotaged(DpifDriverBackend):
+    """Stops (SIG) its own driver at the first flush (the session's, after the probe): a crash, or a hang."""
+    flushes = 0
+    def flow_flush(self):
+        type(self).flushes += 1
+        if type(self).flushes == 1:
+            with open("driver.pid", "w") as fh:
+                fh.write(f"{self.process.pid} {self.process._sockdir}")
+            os.kill(self.process.pid, SIG)
+        return super().flow_flush()
+
+def make(**options):
+    return Sabotaged(_ovslib.build_driver(_ovslib.cached_tree(RELEASE)), timeout=1)
+'''
+
+
+@pytest.mark.parametrize(
+    ("sig", "says"), [(signal.SIGABRT, "killed by SIGABRT"), (signal.SIGSTOP, "did not answer the 'flush' request")]
+)
+def test_a_run_whose_driver_dies_or_hangs_is_an_error_and_leaves_nothing(
+    sig: signal.Signals, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = _one_tree()
+    release = tree.origin.split()[0].removeprefix("debian:")
+    module = f"sabotaged_{int(sig)}"  # a fresh module (and counter) per case: imports are cached
+    (tmp_path / f"{module}.py").write_text(f"SIG = {int(sig)}\nRELEASE = {release!r}\n" + _SABOTAGED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    status = main(["certify", "--backend", f"python:{module}:make", "--profile", "smoke", "-q", "--report", "rep"])
+    out = capsys.readouterr()
+    assert status == 2, out.out[-2000:]  # the certification could not be made
+    doc = json.loads((tmp_path / "rep" / "report.json").read_text())
+    errors = [r["reason"] for r in doc["requirements"] if r["status"] == "error"]
+    assert doc["verdict"] == "error" and errors and all(says in reason for reason in errors), errors[:3]
+    pid, sockdir = (tmp_path / "driver.pid").read_text().split()
+    assert not _alive(int(pid)), "the driver survived the run"
+    assert not Path(sockdir).exists()
