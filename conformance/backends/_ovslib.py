@@ -175,8 +175,13 @@ def _source_of(build: Path) -> Path:
         raise BackendUnavailable(
             f"{build}: no Makefile (run OVS's configure there first)", errno=_errno.ENOENT
         ) from exc
-    m = re.search(r"^abs_top_srcdir = (.+)$", text, re.M)
-    return Path(m.group(1).strip()) if m else build
+    # top_srcdir is relative for a build configured as ../src/configure and stays
+    # right when the tree is moved; abs_top_srcdir does not.
+    for var in ("top_srcdir", "abs_top_srcdir"):
+        m = re.search(rf"^{var} = (.+)$", text, re.M)
+        if m and (build / m.group(1).strip() / "lib" / "dpif.h").is_file():
+            return (build / m.group(1).strip()).resolve()
+    return build
 
 
 def user_tree(path: str) -> OvsTree:

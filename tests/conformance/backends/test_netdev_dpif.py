@@ -375,3 +375,15 @@ def test_a_run_whose_driver_dies_or_hangs_is_an_error_and_leaves_nothing(
     pid, sockdir = (tmp_path / "driver.pid").read_text().split()
     assert not _alive(int(pid)), "the driver survived the run"
     assert not Path(sockdir).exists()
+
+
+def test_ovs_dir_takes_a_built_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = _one_tree()
+    user = _ovslib.user_tree(str(tree.build))
+    assert (user.src, user.version) == (tree.src.resolve(), tree.version)
+    monkeypatch.setenv("UFIDCERT_CACHE", str(tmp_path))
+    dpif = open_backend("netdev", {"via": "dpif", "ovs": str(tree.build)})
+    try:
+        assert dpif.version == tree.version and f"OVS build tree {tree.build}" in dpif.description  # type: ignore[attr-defined]
+    finally:
+        dpif.close()
