@@ -150,6 +150,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         "semantics": feats.semantics,
         "packet_io": feats.packet_io,
         "ufidless_put": feats.ufidless_put,
+        "terse_get": feats.terse_get,
     }
     try:
         probed = probe_ufid(dpif)
@@ -174,6 +175,12 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         caps["terse"] = f"features.omit_flags is {int(feats.omit_flags):#x}, not all of OMIT_KEY|OMIT_MASK|OMIT_ACTIONS"
     else:
         caps["terse"] = None
+    if caps["terse"] is not None:
+        caps["terse_get"] = caps["terse"]
+    elif not feats.terse_get:
+        caps["terse_get"] = "features.terse_get is false (a terse get cannot be expressed to this datapath)"
+    else:
+        caps["terse_get"] = None
     io = None if feats.packet_io else "features.packet_io is false"
     caps["inject"] = io
     caps["execute"] = io

@@ -44,6 +44,7 @@ class Capability(enum.Enum):
     UFID = "ufid"  # features.ufid and probe_ufid() both say yes
     LEGACY = "legacy"  # the datapath does NOT support UFIDs (kernel before the UFID series)
     TERSE = "terse"  # UFIDs supported and terse replies declared
+    TERSE_GET = "terse_get"  # terse, and flow_get honours terse (features.terse_get)
     INJECT = "inject"  # inject() moves frames through the flow table
     UPCALLS = "upcalls"  # a miss queues an upcall that recv_upcalls() returns
     EXECUTE = "execute"  # execute() runs actions on a packet
@@ -177,7 +178,7 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-TERSE-002", "MUST", "terse", "common",
        "A terse dump returns the same UFIDs and the same statistics as a full dump of the same table.",
        "ofproto/ofproto-dpif-upcall.c revalidate (terse dumps replace full ones)"),
-    _r("UFID-TERSE-003", "MUST", "terse", "common",
+    _r("UFID-TERSE-003", "MUST", "terse_get", "common",
        "A terse get by UFID returns UFID and statistics with key, mask and actions omitted.", _FILL),
     _r("UFID-TERSE-004", "MUST", "terse", "common",
        "A terse del by UFID removes the flow and returns its final statistics.",
@@ -351,7 +352,8 @@ def render_markdown(reqs: Iterable[Requirement] = CATALOGUE) -> str:
         "",
         "Levels: only **MUST** requirements decide the verdict. Capability `none` applies to every backend;",
         "`ufid` needs UFID support (declared in `features` and confirmed by the probe), `legacy` applies only to",
-        "datapaths without it, `terse` needs terse replies, `inject`/`upcalls`/`execute` the matching operations,",
+        "datapaths without it, `terse` needs terse replies (`terse_get` also a terse `flow_get`, which OVS's dpif",
+        "API cannot express), `inject`/`upcalls`/`execute` the matching operations,",
         "`hash` a `hash_bytes128` method. Semantics `common` applies to every provider; `kernel` and `netdev` only",
         "to backends declaring that model in `features.semantics`.",
         "",
