@@ -158,8 +158,9 @@ CATALOGUE: tuple[Requirement, ...] = (
        "put with CREATE|MODIFY installs an absent flow and modifies an installed one (the probe's flags).",
        "lib/dpif.c dpif_probe_feature; lib/dpif.h"),
     _r("UFID-PUT-008", "MUST", "none", "common",
-       "A put with a malformed key, a mask that does not fit the key or malformed actions fails with EINVAL "
-       "and leaves the table exactly as before.", "kernel datapath/flow_netlink.c ovs_nla_get_match"),
+       "A put with a malformed key, a mask that does not fit the key or (kernel semantics) malformed actions "
+       "fails with EINVAL and leaves the table exactly as before.",
+       "kernel datapath/flow_netlink.c ovs_nla_get_match, ovs_nla_copy_actions"),
     # --- duplicates and overlap
     _r("UFID-DUP-001", "MUST", "none", "kernel",
        "A CREATE whose masked key overlaps an installed flow under any installed mask fails with EEXIST.",
@@ -236,8 +237,8 @@ CATALOGUE: tuple[Requirement, ...] = (
        "A batch has the same effect and outcomes as the same operations performed one at a time.",
        "lib/dpif.h dpif_operate"),
     _r("UFID-EXEC-001", "SHOULD", "execute", "common",
-       "execute runs valid actions on a packet and rejects malformed actions with EINVAL.",
-       "lib/dpif.h dpif_execute"),
+       "execute runs valid actions on a packet; in kernel semantics it rejects malformed actions with EINVAL.",
+       "lib/dpif.h dpif_execute; datapath.c ovs_packet_cmd_execute"),
     # --- probing and legacy behaviour
     _r("UFID-PROBE-001", "MUST", "none", "common",
        "probe_ufid agrees with the UFID support the backend declares in features.",

@@ -64,6 +64,7 @@ from conformance.backends._ovs_install import OvsInstall, resolve_install
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlClient, UnixctlError, errno_from_message
 from conformance.errors import BackendUnavailable, UsageError
+from conformance.provenance import Provenance
 from reference.dpif import (
     Dpif,
     DpifError,
@@ -300,6 +301,8 @@ class NetdevDpif(Dpif):
         self.description = (
             f"Open vSwitch userspace datapath (dpif-netdev), {self.version} from {self.origin}, {self.dp}"
         )
+        # What ran, as the daemon itself says (its "version" reply), and where it came from.
+        self.provenance = (Provenance("ovs-vswitchd", self.version, self.origin),)
         # dpctl accepts options only within a command's argument limit; leaving
         # the datapath name out frees one slot, which works only while ours is
         # the daemon's only datapath (lib/dpctl.c get_one_dp). Only our own

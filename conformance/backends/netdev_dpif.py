@@ -43,6 +43,7 @@ from conformance.backends.dpif_driver import (
     request_operate,
 )
 from conformance.errors import UsageError
+from conformance.provenance import Provenance
 from reference.dpif import (
     DelOp,
     Dpif,
@@ -81,6 +82,8 @@ class DpifDriverBackend(Dpif):
             f"{self.dp}{f' ({origin})' if origin else ''}"
         )
         self.last_ns = 0  # the driver's in-process time of the last request
+        # What ran: the OVS library version the driver reports, and where it was built from.
+        self.provenance = (Provenance("libopenvswitch (dpif-netdev)", self.version, origin or str(driver)),)
 
     def _call(self, req: Request) -> Reply:
         reply = self.process.call(req)
