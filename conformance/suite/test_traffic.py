@@ -133,7 +133,7 @@ def test_used_is_on_the_backend_clock(dpif_session: BackendSession) -> None:
 _Reader = Callable[[FlowSpec], FlowStats]
 
 
-def _readers(dpif: Dpif, terse_ok: bool) -> dict[str, _Reader]:
+def _readers(dpif: Dpif, terse_ok: bool, terse_get_ok: bool) -> dict[str, _Reader]:
     """Every kind of reply that carries a flow's statistics without removing it, by name."""
 
     def from_dump(terse: bool) -> _Reader:
@@ -146,8 +146,9 @@ def _readers(dpif: Dpif, terse_ok: bool) -> dict[str, _Reader]:
         return read
 
     out: dict[str, _Reader] = {"get": lambda spec: get_flow(dpif, spec).stats, "full dump": from_dump(False)}
-    if terse_ok:
+    if terse_get_ok:
         out["terse get"] = lambda spec: get_flow(dpif, spec, terse=True).stats
+    if terse_ok:
         out["terse dump"] = from_dump(True)
     return out
 
@@ -159,7 +160,7 @@ def test_every_reply_kind_is_fresh(dpif_session: BackendSession) -> None:
     dpif, p1, _ = _setup(dpif_session)
     terse_ok = has(dpif_session, "terse")
     ufid = has(dpif_session, "ufid")
-    readers = _readers(dpif, terse_ok)
+    readers = _readers(dpif, terse_ok, has(dpif_session, "terse_get"))
     kinds: dict[str, _Reader] = {**readers, "del": lambda spec: del_flow(dpif, spec)}
     if terse_ok:
         kinds["terse del"] = lambda spec: del_flow(dpif, spec, terse=True)
@@ -208,5 +209,10 @@ def test_miss_queues_an_upcall(dpif_session: BackendSession) -> None:
 def test_execute(dpif_session: BackendSession) -> None:
     dpif, p1, p2 = _setup(dpif_session)
     dpif.execute(eth_frame(1), output(p2), in_port=p1)
-    with expect_errno(errno.EINVAL, "execute with malformed actions"):
-        dpif.execute(eth_frame(1), output(p2)[:-2], in_port=p1)
+    if dpif_session.semantics == "kernel":
+        # Only the Linux datapath checks the actions it is asked to execute
+        # (datapath.c ovs_packet_cmd_execute -> ovs_nla_copy_actions);
+        # dpif-netdev runs them unchecked (dpif_netdev_execute), lib/dpif.h
+        # promises no check, and ovs-vswitchd only executes actions it composed.
+        with expect_errno(errno.EINVAL, "execute with malformed actions"):
+            dpif.execute(eth_frame(1), output(p2)[:-2], in_port=p1)
