@@ -281,12 +281,15 @@ T = TypeVar("T")
 class TupleSpace(Generic[T]):
     """One table per distinct mask, each keyed by masked key (the kernel's flow table ``ti``)."""
 
-    __slots__ = ("_tables",)
+    __slots__ = ("_masks", "_tables")
 
     def __init__(self) -> None:
         # dicts keep insertion order: masks are tried in the order they first
         # appeared, like the kernel's mask array without its per-CPU cache.
         self._tables: dict[MaskSig, dict[Fields, T]] = {}
+        # Every mask in use, once: flows of one mask share it, as kernel flows share
+        # their sw_flow_mask (flow_table.c flow_mask_find / flow_mask_insert).
+        self._masks: dict[MaskSig, MaskSig] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -301,9 +304,13 @@ class TupleSpace(Generic[T]):
         table = self._tables.get(mask)
         return None if table is None else table.get(masked)
 
+    def shared_mask(self, mask: MaskSig) -> MaskSig:
+        """The equal mask already in use if there is one (to share), else ``mask`` itself."""
+        return self._masks.get(mask, mask)
+
     def insert(self, mask: MaskSig, masked: Fields, item: T) -> None:
         """Store ``item``; the caller has checked that the slot is free."""
-        self._tables.setdefault(mask, {})[masked] = item
+        self._tables.setdefault(self._masks.setdefault(mask, mask), {})[masked] = item
 
     def remove(self, mask: MaskSig, masked: Fields) -> None:
         """Remove an entry; a mask with no flows left is dropped (the kernel's mask refcount)."""
@@ -311,6 +318,7 @@ class TupleSpace(Generic[T]):
         del table[masked]
         if not table:
             del self._tables[mask]
+            del self._masks[mask]
 
     def lookup(self, leaves: Mapping[Path, bytes]) -> T | None:
         """Packet-style lookup: the first entry, over all masks, whose masked key equals ``leaves & mask``."""
@@ -323,6 +331,7 @@ class TupleSpace(Generic[T]):
     def clear(self) -> None:
         """Remove every entry."""
         self._tables.clear()
+        self._masks.clear()
 
     def __iter__(self) -> Iterator[T]:
         for table in self._tables.values():

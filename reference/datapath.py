@@ -97,6 +97,8 @@ _TERSE = int(UfidFlags.TERSE)
 _ZERO_STATS = FlowStats()
 _DUMP_CHUNK = 1024
 _SLOT_FREE, _SLOT_TERSE, _SLOT_OTHER = 0, 1, 2
+_NO_LEAVES: dict[tuple[int, ...], bytes] = {}
+_NO_FLAGS: frozenset[tuple[int, ...]] = frozenset()
 _USED_SLOT = re.compile(rb"[^\x00]")  # the next slot that holds a flow
 _NOT_TERSE_SLOT = re.compile(rb"[^\x01]")  # the end of a run of UFID flows
 # The low byte of each u16 in the tcp_flags column (the u8 the kernel reports).
@@ -253,7 +255,9 @@ class _Flow:
     )
 
     def __init__(self, key: ParsedKey, mask: MaskSig, masked: Fields, actions: bytes, ufid: bytes | None) -> None:
-        self.key = key
+        # Replies render from the key's bytes and tree; its leaf map is only needed to build the
+        # masked and unmasked fields (below), so the flow does not keep it.
+        self.key = ParsedKey(key.data, key.tree, _NO_LEAVES, key.flags or _NO_FLAGS)
         self.mask = mask
         self.masked = masked
         unmasked = key.fields
@@ -455,7 +459,7 @@ class ReferenceDatapath(Dpif):
             raise _invalid(exc) from None
         if self._semantics == "netdev":
             self._n_check_key(pk.data)
-        ms = stored_mask(ms, exact_in_port=self._semantics == "kernel")
+        ms = self._table.shared_mask(stored_mask(ms, exact_in_port=self._semantics == "kernel"))
         return pk, ms, masked_fields(pk.leaves, ms)
 
     @staticmethod
