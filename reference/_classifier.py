@@ -48,10 +48,12 @@ __all__ = [
 ]
 
 Path = tuple[int, ...]
-# A key, masked key or mask as its non-zero fields. frozenset so that it is
-# hashable and order-free, like the kernel's struct image.
-Fields = frozenset[tuple[Path, bytes]]
-# A mask as (path, mask bytes) pairs in a deterministic order.
+# A key, masked key or mask as its non-zero fields, sorted by path: hashable
+# and independent of attribute order, like the kernel's struct image. (A
+# sorted tuple rather than a frozenset: a flow keeps one, and a tuple of 13
+# fields is a quarter of the memory.)
+Fields = tuple[tuple[Path, bytes], ...]
+# A mask as (path, mask bytes) pairs, sorted by path.
 MaskSig = tuple[tuple[Path, bytes], ...]
 
 _FLAG = b"\x01"
@@ -114,8 +116,8 @@ class ParsedKey:
 
 
 def fields_of(leaves: Mapping[Path, bytes]) -> Fields:
-    """The non-zero fields of ``leaves``."""
-    return frozenset((p, v) for p, v in leaves.items() if _nonzero(v))
+    """The non-zero fields of ``leaves``, sorted by path."""
+    return tuple(sorted((p, v) for p, v in leaves.items() if _nonzero(v)))
 
 
 def parse_key(data: bytes, *, where: str = "key", for_flow: bool = True) -> ParsedKey:
@@ -229,7 +231,7 @@ def stored_mask(mask: MaskSig, *, exact_in_port: bool = True) -> MaskSig:
 
 
 def masked_fields(leaves: Mapping[Path, bytes], mask: MaskSig) -> Fields:
-    """The non-zero fields of ``leaves & mask`` (absent fields are zero)."""
+    """The non-zero fields of ``leaves & mask`` (absent fields are zero), in the mask's order (by path)."""
     out = []
     for path, m in mask:
         v = leaves.get(path)
@@ -239,7 +241,7 @@ def masked_fields(leaves: Mapping[Path, bytes], mask: MaskSig) -> Fields:
         mv = v if len(v) == len(m) and m.count(255) == len(m) else and_bytes(v, m)
         if _nonzero(mv):
             out.append((path, mv))
-    return frozenset(out)
+    return tuple(out)
 
 
 def _render(attrs: tuple[Attribute, ...], prefix: Path, mask: Mapping[Path, bytes], *, as_mask: bool) -> bytes:

@@ -261,7 +261,7 @@ class _Flow:
         self.mask = mask
         self.masked = masked
         unmasked = key.fields
-        # An exact-match flow's masked key is its key: share one frozenset.
+        # An exact-match flow's masked key is its key: share one object.
         self.unmasked = masked if unmasked == masked else unmasked
         self.actions = actions
         self.ufid = ufid

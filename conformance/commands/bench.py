@@ -19,6 +19,11 @@ Three measurements in one run, side by side:
 ovs-vswitchd's own revalidator rounds, terse vs full (see
 :func:`measure_ovs_revalidation`); churn is then not measured.
 
+``--compare netdev`` runs both in one go: the real revalidator first, then
+the reference at the flow count ovs-vswitchd installed, and reports
+ours/OVS for terse and full rounds and resident memory per flow (the
+``compare`` object of the JSON; :func:`compare`).
+
 ``--json`` prints one JSON object; ``--plot PATH`` writes an SVG (churn:
 flows and limit over time for both modes; revalidation: round time against
 flows). Progress goes to stderr.

@@ -189,7 +189,9 @@ class Revalidator:
         fast = ctx.terse and not ctx.kill_them_all
         operational = _S.OPERATIONAL
         kept = 0
-        for i, found in enumerate(ukeys):
+        i = -1
+        for found, n_packets, n_bytes, stats_used, tcp_flags in zip(ukeys, packets, nbytes, useds, flags, strict=True):
+            i += 1
             if found is None:
                 ukey = self._acquire(batch[i], reval_seq, now, ctx.ops)
                 if ukey is None:
@@ -203,20 +205,19 @@ class Revalidator:
                 ukey.lock.release()
                 udpif.count("dumped_duplicate_flow")
                 continue
-            n_packets = packets[i]
             if fast and ukey.state is operational and ukey.reval_seq == reval_seq and n_packets == ukey.n_packets:
                 # The terse "used" inference of udpif_update_used() with no packet growth.
-                used = useds[i] or ukey.used or ukey.created
-                if used >= idle_before and nbytes[i] == ukey.n_bytes:
+                used = stats_used or ukey.used or ukey.created
+                if used >= idle_before and n_bytes == ukey.n_bytes:
                     # revalidate_ukey()'s trivial case: nothing to push, nothing to re-translate.
                     ukey.used = used
-                    ukey.tcp_flags = flags[i]
+                    ukey.tcp_flags = tcp_flags
                     ukey.dump_seq = dump_seq
                     ukey.lock.release()
                     kept += 1
                     continue
             try:
-                self._judge(ukey, n_packets, nbytes[i], useds[i], flags[i], ctx)
+                self._judge(ukey, n_packets, n_bytes, stats_used, tcp_flags, ctx)
             finally:
                 ukey.lock.release()
         ctx.tally.kept += kept
