@@ -225,9 +225,6 @@ class _Slots:
         self.flows[slot] = None
         self.free.append(slot)
 
-    def clear(self) -> None:
-        self.__init__(len(self.kind))  # type: ignore[misc]
-
     def _grow(self) -> None:
         n = len(self.kind)
         self.ufids.extend(bytes(16 * n))
@@ -513,7 +510,7 @@ class ReferenceDatapath(Dpif):
         for flow in self._table:
             flow.alive = False
             flow.cols = None
-        self._slots.clear()
+        self._slots = _Slots()  # a batched dump in progress sees the new columns and stops
         self._table.clear()
         self._by_ufid.clear()
         self._by_key.clear()

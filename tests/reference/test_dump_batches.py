@@ -138,7 +138,8 @@ def test_flush_during_a_batched_dump_ends_it() -> None:
     it = dp.flow_dump_batches(terse=True, max_flows=10)
     assert len(next(it)) == 10
     dp.flow_flush()
-    dp.flow_put(ipv4_key(sport=500), None, output(2), ufid=wire(500))
+    for i in range(500, 560):  # enough to refill the slots past the dump's position
+        dp.flow_put(ipv4_key(sport=i), None, output(2), ufid=wire(i))
     assert list(it) == []
 
 
