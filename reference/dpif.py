@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 
 from reference.errors import UfidcertError
 from reference.uapi import UfidFlags
@@ -291,10 +291,18 @@ class TerseBatch(Sequence[DpifFlow]):
         """The ``i``-th flow's statistics."""
         return FlowStats(self.n_packets[i], self.n_bytes[i], self.used_ms[i], self.tcp_flags[i])
 
-    def __getitem__(self, i: int) -> DpifFlow:  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> DpifFlow: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[DpifFlow]: ...
+
+    def __getitem__(self, i: int | slice) -> DpifFlow | list[DpifFlow]:
         from reference.ufid import Ufid
 
         n = len(self)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(n))]
         if not -n <= i < n:
             raise IndexError("terse batch index out of range")
         i %= n

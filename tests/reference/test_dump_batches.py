@@ -214,6 +214,7 @@ def test_terse_batch_records_and_column_checks() -> None:
     assert batch[1] == DpifFlow(Ufid.from_wire(wire(2)), True, None, None, None, FlowStats(2, 120, 7, 0x12), wire(2))
     assert batch[-2] == batch[0] == next(iter(batch))
     assert batch.ufid_bytes(1) == wire(2) and batch.stats(0) == FlowStats(1, 60, 0, 0)
+    assert batch[1:] == [batch[1]] and batch[::-1] == [batch[1], batch[0]] and list(reversed(batch)) == batch[::-1]
     with pytest.raises(IndexError):
         batch[2]
     with pytest.raises(DpifInvalid, match="disagree"):
