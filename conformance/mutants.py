@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import errno as _errno
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -45,6 +45,7 @@ from reference.dpif import (
     PutFlags,
     UfidArg,
     Upcall,
+    check_max_flows,
     ufid_wire,
 )
 from reference.odp.match import Match
@@ -773,6 +774,52 @@ class _DumpKeyMasked(_DumpFilter):
         return out
 
 
+# --- batched dumps (dpif_flow_dump_next) -------------------------------------
+
+
+class _BatchMutant(MutantDpif):
+    """``flow_dump_batches`` cuts this wrapper's dump with ``cut`` instead of into batches of ``max_flows``."""
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        return iter(self.cut(list(self.flow_dump(terse=terse)), check_max_flows(max_flows)))
+
+    def cut(self, flows: list[DpifFlow], n: int) -> list[list[DpifFlow]]:
+        return [flows[i : i + n] for i in range(0, len(flows), n)]
+
+
+class _BatchOverfull(_BatchMutant):
+    # One flow more than the caller's array holds.
+    def cut(self, flows: list[DpifFlow], n: int) -> list[list[DpifFlow]]:
+        return [flows[i : i + n + 1] for i in range(0, len(flows), n + 1)]
+
+
+class _BatchEmptyFirst(_BatchMutant):
+    def cut(self, flows: list[DpifFlow], n: int) -> list[list[DpifFlow]]:
+        return [[], *super().cut(flows, n)]
+
+
+class _BatchDropsTail(_BatchMutant):
+    # A last batch that does not fill the array is never handed out.
+    def cut(self, flows: list[DpifFlow], n: int) -> list[list[DpifFlow]]:
+        return [b for b in super().cut(flows, n) if len(b) == n]
+
+
+class _BatchStatsShifted(_BatchMutant):
+    """In terse batches the statistics column is one position off the UFID column."""
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        batches = super().flow_dump_batches(terse=terse, max_flows=max_flows)
+        return batches if not terse else iter([self.shift(list(b)) for b in batches])
+
+    @staticmethod
+    def shift(batch: list[DpifFlow]) -> list[DpifFlow]:
+        at = [i for i, f in enumerate(batch) if f.ufid_present and f.key is None]
+        stats = [batch[i].stats for i in at]
+        for i, s in zip(at, stats[1:] + stats[:1], strict=True):
+            batch[i] = dataclasses.replace(batch[i], stats=s)
+        return batch
+
+
 # --- terse ------------------------------------------------------------------
 
 
@@ -1366,6 +1413,47 @@ def _build() -> tuple[Mutant, ...]:
         ("netdev",),
     )
 
+    # --- batched dumps
+    _BATCH = "lib/dpif.c dpif_flow_dump_next fills the caller's array of up to max_flows (REVALIDATE_MAX_BATCH = 50)"
+    add(
+        "batch-overfull",
+        "dump",
+        "flow_dump_batches",
+        "batches hold one flow more than max_flows",
+        f"{_BATCH}; a datapath writing past it overruns the revalidator's stack array (ofproto-dpif-upcall.c "
+        "revalidate: struct dpif_flow flows[REVALIDATE_MAX_BATCH])",
+        _BatchOverfull,
+        _KNL,
+    )
+    add(
+        "batch-empty-first",
+        "dump",
+        "flow_dump_batches",
+        "the first batch is empty",
+        f"{_BATCH}; a return of 0 flows ends the dump (ofproto-dpif-upcall.c revalidate leaves its loop), so "
+        "nothing is revalidated",
+        _BatchEmptyFirst,
+        _KNL,
+    )
+    add(
+        "batch-drops-partial-tail",
+        "dump",
+        "flow_dump_batches",
+        "a last batch shorter than max_flows is never returned",
+        f"{_BATCH}; the flows of the short last batch are never revalidated and never idle out",
+        _BatchDropsTail,
+        _KNL,
+    )
+    add(
+        "batch-terse-stats-shifted",
+        "dump",
+        "flow_dump_batches",
+        "in terse batches each flow carries its neighbour's statistics (columns out of step)",
+        f"{_PUSH}: stats are pushed to the wrong ukey, so OpenFlow counters and idle times belong to other flows",
+        _BatchStatsShifted,
+        _KN,
+    )
+
     # --- terse flags, one by one
     for fld in ("key", "mask", "actions"):
         for kind, label in (("dump-terse", "dump"), ("get-terse", "get")):
@@ -1828,6 +1916,8 @@ LEVELS: dict[str, str] = {
     "UFID-DUMP-003": "MUST: dpif-netlink hashes the unmasked key into the UFID of key-identified flows.",
     "UFID-DUMP-004": "MUST: dpif-netdev dp_netdev_flow_to_dpif_flow.",
     "UFID-DUMP-005": "MUST: tables larger than one batch are normal (flow-limit defaults to 200000).",
+    "UFID-DUMP-006": "MUST: ofproto-dpif-upcall.c revalidate() reads dumps through dpif_flow_dump_next in batches "
+    "of up to REVALIDATE_MAX_BATCH into a fixed array; a batch of 0 ends the dump.",
     "UFID-DUMP-008": f"MUST: {_REVAL} deletes flows between dump batches while handlers install new ones.",
     "UFID-DUMP-009": "SHOULD: revalidate() skips a flow seen twice in one dump (dumped_duplicate_flow).",
     "UFID-DEL-001": "MUST: deleting idle and stale flows is the revalidator's job.",
