@@ -1267,15 +1267,15 @@ def _flow_ufid() -> st.SearchStrategy[bytes | None]:
 
 def _flow_actions() -> st.SearchStrategy[bytes]:
     output = st.integers(0, 0xFFFF).map(lambda p: _pack_attr(_AA.OUTPUT, _u32h(p)))
-    return st.one_of(st.just(b""), output, output, action_lists(max_leaves=3))
+    # Mostly actions the kernel takes for any flow, so that flows get installed.
+    return st.one_of(st.just(b""), output, output, output, action_lists(max_leaves=3))
 
 
 def _ufid_flags_attr() -> st.SearchStrategy[bytes]:
     value = st.one_of(st.integers(0, 7), st.integers(0, _U32))
-    return st.one_of(
-        value.map(lambda v: _pack_attr(_FA.UFID_FLAGS, _u32h(v))),
-        st.binary(max_size=3).map(lambda b: _pack_attr(_FA.UFID_FLAGS, b)),  # shorter than a u32
-    )
+    full = value.map(lambda v: _pack_attr(_FA.UFID_FLAGS, _u32h(v)))
+    short = st.binary(max_size=3).map(lambda b: _pack_attr(_FA.UFID_FLAGS, b))  # shorter than a u32
+    return st.one_of(full, full, full, short)
 
 
 @st.composite
