@@ -23,6 +23,7 @@ Only accepted flows are serialised: the caller validates first
 from __future__ import annotations
 
 import struct
+import sys
 
 from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError
@@ -114,7 +115,6 @@ _VLAN_CFI = 0x1000
 _CT_SUPPORTED_MASK = 0xFF
 _NSH_M_TYPE1 = 1
 _VXLAN_EXT_GBP = 1
-_NESTED_KEY = frozenset({KeyAttr.ENCAP})
 _K = KeyAttr
 _TK = TunnelKeyAttr
 
@@ -139,19 +139,12 @@ class SwKey:
         return int.from_bytes(self.get(name), "big")
 
     def host(self, name: str) -> int:
-        return int.from_bytes(self.get(name), "little")
+        return int.from_bytes(self.get(name), sys.byteorder)
 
     def masked(self, mask: SwKey) -> SwKey:
         """``ovs_flow_mask_key``: this key ANDed with ``mask`` over the whole struct."""
         n = int.from_bytes(self.data, "big") & int.from_bytes(mask.data, "big")
         return SwKey(n.to_bytes(_SIZE, "big"))
-
-
-def _attrs(data: bytes) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    for t, p, _ in iter_attrs(data, where="key"):
-        out[t] = p
-    return out
 
 
 def _nonzero(payload: bytes) -> bool:
@@ -383,7 +376,7 @@ def _fill(sk: SwKey, data: bytes, a: dict[int, bytes], key: SwKey | None = None)
     if _K.IN_PORT in a:
         sk.put("in_port", b"\xff\xff" if is_mask else a[_K.IN_PORT][:2])
     elif not is_mask:
-        sk.put("in_port", _DP_MAX_PORTS.to_bytes(2, "little"))
+        sk.put("in_port", _DP_MAX_PORTS.to_bytes(2, sys.byteorder))
     if _K.SKB_MARK in a:
         sk.put("skb_mark", a[_K.SKB_MARK])
     if _K.TUNNEL in a:
@@ -456,7 +449,7 @@ def _fill(sk: SwKey, data: bytes, a: dict[int, bytes], key: SwKey | None = None)
         p = a[_K.MPLS]
         n = len(p) // 4
         sk.put("mpls_lse", p)
-        sk.put("mpls_labels", ((1 << n) - 1).to_bytes(4, "little"))
+        sk.put("mpls_labels", ((1 << n) - 1).to_bytes(4, sys.byteorder))
     for attr in (_K.TCP, _K.UDP, _K.SCTP):
         if attr in a:
             sk.put("tp_src", a[attr][0:2])
@@ -483,7 +476,7 @@ def _exact_mask_attrs(data: bytes, nested: bool = False) -> bytes:
         elif (not nested and t == _K.TUNNEL) or (nested and t == _TK.VXLAN_OPTS) or (not nested and t == _K.NSH):
             out.append(pack_attr(t, _exact_mask_attrs(p, nested=True)))
         elif not nested and t == _K.CT_STATE:
-            out.append(pack_attr(t, _CT_SUPPORTED_MASK.to_bytes(len(p), "little")[: len(p)]))
+            out.append(pack_attr(t, _CT_SUPPORTED_MASK.to_bytes(len(p), sys.byteorder)[: len(p)]))
         else:
             out.append(pack_attr(t, b"\xff" * len(p)))
     return b"".join(out)
@@ -496,7 +489,7 @@ def flow_images(key: bytes, mask: bytes | None) -> tuple[SwKey, SwKey]:
     _fill(k, key, a)
     m = SwKey()
     if mask is None:
-        if k.host("tun_proto") or k.get("tun_proto") != b"\0":
+        if k.get("tun_proto")[0]:
             # "The userspace does not send tunnel attributes that are 0, but
             # we should not wildcard them nonetheless."
             for name in ("tun_id", "tun_ipv6_src", "tun_ipv6_dst", "tun_flags", "tun_tos", "tun_ttl"):
