@@ -49,7 +49,7 @@ from reference._classifier import (
 from reference._kernel_actions import kernel_actions
 from reference._match_validate import validate_match
 from reference._netlink import pack_attrs, split_attrs
-from reference._swkey import check_kernel_attrs, flow_images, put_key
+from reference._swkey import SwKey, check_kernel_attrs, flow_images, put_key
 from reference.dpif import (
     Dpif,
     DpifExists,
@@ -166,6 +166,35 @@ class FlowInfo:
         return out
 
 
+class _KernelForm:
+    """A kernel-semantics flow's sw_flow_key images and their serialisations, each made on first use."""
+
+    __slots__ = ("_mask", "_masked", "_unmasked", "key", "mask_image", "masked_image")
+
+    def __init__(self, key: SwKey, mask: SwKey) -> None:
+        self.key = key
+        self.mask_image = mask
+        self.masked_image = key.masked(mask)
+        self._unmasked: bytes | None = None
+        self._masked: bytes | None = None
+        self._mask: bytes | None = None
+
+    def unmasked_key(self) -> bytes:
+        if self._unmasked is None:
+            self._unmasked = put_key(self.key, self.key, False)
+        return self._unmasked
+
+    def masked_key(self) -> bytes:
+        if self._masked is None:
+            self._masked = put_key(self.masked_image, self.masked_image, False)
+        return self._masked
+
+    def mask(self) -> bytes:
+        if self._mask is None:
+            self._mask = put_key(self.masked_image, self.mask_image, True)
+        return self._mask
+
+
 class _Flow:
     """One installed flow (mutable: actions and stats change in place)."""
 
@@ -202,7 +231,7 @@ class _Flow:
         # Kernel semantics: the MASK attribute as put (None: absent), and the
         # key/mask attributes the kernel would send back, built on first use.
         self.raw_mask: bytes | None = None
-        self.replies: tuple[bytes, bytes, bytes] | None = None
+        self.replies: _KernelForm | None = None
 
     def stats(self) -> FlowStats:
         return FlowStats(self.n_packets, self.n_bytes, self.used, self.tcp_flags)
@@ -463,14 +492,18 @@ class ReferenceDatapath(Dpif):
         # datapath.c ovs_flow_cmd_fill_info: identifier first (UFID, or the
         # unmasked key), then the masked key for UFID flows only, the mask,
         # the stats, the actions; OMIT_* honoured except for the identifier.
-        unmasked, masked_key, mask_attrs = self._kernel_replies(flow)
+        # Rendering the kernel's struct images is the costly part: skip it for terse replies.
+        key: bytes | None = None
+        mask: bytes | None = None
         if flow.ufid is not None:
             ident = flow.ufid
-            key = None if ufid_flags & _OMIT_KEY else masked_key
+            if not ufid_flags & _OMIT_KEY:
+                key = self._kernel_replies(flow).masked_key()
         else:
             ident = None
-            key = unmasked
-        mask = None if ufid_flags & _OMIT_MASK else mask_attrs
+            key = self._kernel_replies(flow).unmasked_key()
+        if not ufid_flags & _OMIT_MASK:
+            mask = self._kernel_replies(flow).mask()
         actions = None if ufid_flags & _OMIT_ACTIONS else flow.actions
         stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF)
         return FlowInfo(ident, key, mask, actions, stats)
@@ -478,30 +511,29 @@ class ReferenceDatapath(Dpif):
     def _kernel_check_actions(self, actions: bytes, key: bytes, mask: bytes | None) -> bytes:
         """The actions as the kernel stores them, after its checks against the masked key (EINVAL)."""
         checked = self._check_actions(actions)
+        if not checked:
+            return checked  # drop: valid for every flow
         k, m = flow_images(key, mask)
         try:
             return kernel_actions(checked, k.masked(m))
         except OdpDecodeError as exc:
             raise _invalid(exc) from None
 
-    @staticmethod
-    def _masked_image(flow: _Flow) -> bytes:
+    @classmethod
+    def _masked_image(cls, flow: _Flow) -> bytes:
         """The flow's stored (masked) struct sw_flow_key image."""
-        k, m = flow_images(flow.key.data, flow.raw_mask)
-        return bytes(k.masked(m).data)
+        return bytes(cls._kernel_replies(flow).masked_image.data)
 
     @staticmethod
-    def _kernel_replies(flow: _Flow) -> tuple[bytes, bytes, bytes]:
-        """(unmasked key, masked key, mask) as the kernel serialises them from its sw_flow_key structs.
+    def _kernel_replies(flow: _Flow) -> _KernelForm:
+        """The flow's key and mask as the kernel serialises them from its sw_flow_key structs, built on first use.
 
         flow_netlink.c ovs_nla_put_identifier / ovs_nla_put_masked_key /
         ovs_nla_put_mask: every metadata attribute, in the kernel's order,
         with the values the structs hold (see :mod:`reference._swkey`).
         """
         if flow.replies is None:
-            k, m = flow_images(flow.key.data, flow.raw_mask)
-            mk = k.masked(m)
-            flow.replies = (put_key(k, k, False), put_key(mk, mk, False), put_key(mk, m, True))
+            flow.replies = _KernelForm(*flow_images(flow.key.data, flow.raw_mask))
         return flow.replies
 
     def _k_new(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
