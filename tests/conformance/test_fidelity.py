@@ -45,7 +45,6 @@ def _kind(request: bytes) -> str:
 def test_corpus_is_large_recorded_from_linux_61_and_covers_every_command(corpus: fidelity.Corpus) -> None:
     assert corpus.n_pairs >= 2000
     assert corpus.kernel.startswith("6.1.")
-    assert "Linux version 6.1." in str(corpus.meta["kernel_banner"])
     kinds = {_kind(x.request) for case in corpus.cases for x in case}
     assert {"1", "2", "3", "4", "dump"} <= kinds  # NEW, DEL, GET, SET, dump
     replies = [x.reply for case in corpus.cases for x in case if x.reply]
@@ -136,7 +135,8 @@ def test_save_and_load_round_trip(tmp_path: Path, corpus: fidelity.Corpus) -> No
 def kernel_peer() -> Iterator[fidelity.KernelPeer]:
     reason = _qemu.unavailable_reason()
     require(reason is None, f"kernel VM: {reason}")
-    dpif: KernelDpif = kernel(where="vm")
+    # The corpus and the endpoint follow Linux 6.1: pin bookworm's kernel whatever the host runs.
+    dpif: KernelDpif = kernel(where="vm", kernel="debian:bookworm")
     peer = fidelity.kernel_peer(dpif)
     yield peer
     peer.close()
