@@ -130,6 +130,13 @@ class GuardedDpif(Dpif):
         flows = self._call("flow_dump", lambda: list(self.inner.flow_dump(terse=terse)))
         return iter(flows)
 
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        # As flow_dump: the whole batched dump is one guarded operation.
+        batches = self._call(
+            "flow_dump_batches", lambda: list(self.inner.flow_dump_batches(terse=terse, max_flows=max_flows))
+        )
+        return iter(batches)
+
     def flow_flush(self) -> None:
         self._call("flow_flush", self.inner.flow_flush)
 

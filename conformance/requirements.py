@@ -199,6 +199,11 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-DUMP-005", "MUST", "none", "common",
        "Dumps are complete for tables larger than one reply batch (more than 1000 flows).",
        "lib/dpif-netlink.c dump (multipart, NLM_F_DUMP)"),
+    _r("UFID-DUMP-006", "MUST", "none", "common",
+       "flow_dump_batches returns batches of 1 to max_flows flows that together equal flow_dump: the same flows "
+       "(UFIDs, keys, masks, actions, omissions) and statistics; terse batches carry no key, mask or actions "
+       "for flows with a UFID.",
+       "lib/dpif.h dpif_flow_dump_next (fills the caller's array of up to max_flows flows)"),
     # --- delete and flush
     _r("UFID-DEL-001", "MUST", "none", "common",
        "del of an installed flow removes it: a later get fails with ENOENT and dumps no longer show it.", _DPIF_H),
