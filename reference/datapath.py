@@ -46,12 +46,13 @@ from reference._classifier import (
     mask_bytes,
     mask_of_tree,
     masked_fields,
-    masked_key_bytes,
     parse_key,
     stored_mask,
 )
+from reference._kernel_actions import kernel_actions
 from reference._match_validate import validate_match
 from reference._netlink import pack_attrs, split_attrs
+from reference._swkey import SwKey, check_kernel_attrs, flow_images, put_key
 from reference.dpif import (
     Dpif,
     DpifExists,
@@ -177,6 +178,35 @@ class FlowInfo:
         return out
 
 
+class _KernelForm:
+    """A kernel-semantics flow's sw_flow_key images and their serialisations, each made on first use."""
+
+    __slots__ = ("_mask", "_masked", "_unmasked", "key", "mask_image", "masked_image")
+
+    def __init__(self, key: SwKey, mask: SwKey) -> None:
+        self.key = key
+        self.mask_image = mask
+        self.masked_image = key.masked(mask)
+        self._unmasked: bytes | None = None
+        self._masked: bytes | None = None
+        self._mask: bytes | None = None
+
+    def unmasked_key(self) -> bytes:
+        if self._unmasked is None:
+            self._unmasked = put_key(self.key, self.key, False)
+        return self._unmasked
+
+    def masked_key(self) -> bytes:
+        if self._masked is None:
+            self._masked = put_key(self.masked_image, self.masked_image, False)
+        return self._masked
+
+    def mask(self) -> bytes:
+        if self._mask is None:
+            self._mask = put_key(self.masked_image, self.mask_image, True)
+        return self._mask
+
+
 class _Slots:
     """Every installed flow's UFID and statistics, in columns indexed by the flow's slot.
 
@@ -245,6 +275,8 @@ class _Flow:
         "key",
         "mask",
         "masked",
+        "raw_mask",
+        "replies",
         "slot",
         "ufid",
         "ufid_obj",
@@ -266,6 +298,10 @@ class _Flow:
         self.cols: _Slots | None = None
         self.slot = -1
         self.alive = True
+        # Kernel semantics: the MASK attribute as put (None: absent), and the
+        # key/mask attributes the kernel would send back, built on first use.
+        self.raw_mask: bytes | None = None
+        self.replies: _KernelForm | None = None
 
     # The statistics, read and written through the flow's slot of the columns.
     @property
@@ -454,7 +490,8 @@ class ReferenceDatapath(Dpif):
                 mtree = decode_mask(mask, where="mask")
                 ms = mask_of_tree(mtree, pk, where="mask")
             if self._semantics == "kernel":
-                # flow_netlink.c ovs_nla_get_match -> match_validate.
+                # flow_netlink.c ovs_nla_get_match: __parse_flow_nlattrs, ip_tun_from_nlattr, match_validate.
+                check_kernel_attrs(pk.data, mask)
                 validate_match(pk.tree, mtree, has_mask=True, where="key/mask")
         except OdpDecodeError as exc:
             raise _invalid(exc) from None
@@ -574,16 +611,49 @@ class ReferenceDatapath(Dpif):
         # datapath.c ovs_flow_cmd_fill_info: identifier first (UFID, or the
         # unmasked key), then the masked key for UFID flows only, the mask,
         # the stats, the actions; OMIT_* honoured except for the identifier.
+        # Rendering the kernel's struct images is the costly part: skip it for terse replies.
+        key: bytes | None = None
+        mask: bytes | None = None
         if flow.ufid is not None:
             ident = flow.ufid
-            key = None if ufid_flags & _OMIT_KEY else masked_key_bytes(flow.key, flow.mask)
+            if not ufid_flags & _OMIT_KEY:
+                key = self._kernel_replies(flow).masked_key()
         else:
             ident = None
-            key = flow.key.data
-        mask = None if ufid_flags & _OMIT_MASK else mask_bytes(flow.key, flow.mask)
+            key = self._kernel_replies(flow).unmasked_key()
+        if not ufid_flags & _OMIT_MASK:
+            mask = self._kernel_replies(flow).mask()
         actions = None if ufid_flags & _OMIT_ACTIONS else flow.actions
         stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF)
         return FlowInfo(ident, key, mask, actions, stats)
+
+    def _kernel_check_actions(self, actions: bytes, key: bytes, mask: bytes | None) -> bytes:
+        """The actions as the kernel stores them, after its checks against the masked key (EINVAL)."""
+        checked = self._check_actions(actions)
+        if not checked:
+            return checked  # drop: valid for every flow
+        k, m = flow_images(key, mask)
+        try:
+            return kernel_actions(checked, k.masked(m))
+        except OdpDecodeError as exc:
+            raise _invalid(exc) from None
+
+    @classmethod
+    def _masked_image(cls, flow: _Flow) -> bytes:
+        """The flow's stored (masked) struct sw_flow_key image."""
+        return bytes(cls._kernel_replies(flow).masked_image.data)
+
+    @staticmethod
+    def _kernel_replies(flow: _Flow) -> _KernelForm:
+        """The flow's key and mask as the kernel serialises them from its sw_flow_key structs, built on first use.
+
+        flow_netlink.c ovs_nla_put_identifier / ovs_nla_put_masked_key /
+        ovs_nla_put_mask: every metadata attribute, in the kernel's order,
+        with the values the structs hold (see :mod:`reference._swkey`).
+        """
+        if flow.replies is None:
+            flow.replies = _KernelForm(*flow_images(flow.key.data, flow.raw_mask))
+        return flow.replies
 
     def _k_new(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
         if req.key is None:
@@ -591,7 +661,7 @@ class ReferenceDatapath(Dpif):
         if req.actions is None:
             raise DpifInvalid("flow actions attribute not present in new flow")
         pk, ms, masked = self._parse_match(req.key, req.mask)
-        actions = self._check_actions(req.actions)
+        actions = self._kernel_check_actions(req.actions, pk.data, req.mask)
         found = self._by_ufid.get(ufid) if ufid is not None else None
         if found is None:
             # Packet-style lookup of the request's *unmasked* key over every
@@ -602,6 +672,7 @@ class ReferenceDatapath(Dpif):
             found = self._table.lookup(pk.leaves)
         if found is None:
             flow = _Flow(pk, ms, masked, actions, ufid)
+            flow.raw_mask = req.mask
             self._insert(flow)
             return self._fill(flow, flags)
         if req.create:
@@ -613,9 +684,13 @@ class ReferenceDatapath(Dpif):
         # mask wildcards gets ENOENT (observed on Debian's 6.1.192).
         # (The kernel compares only the mask's byte range of struct
         # sw_flow_key; we compare every field, a documented simplification.)
+        # The comparison is on the sw_flow_key structs, where an absent
+        # in_port is DP_MAX_PORTS in the key but wildcarded by the mask the
+        # kernel builds from the key's attributes: a UFID flow put without
+        # in_port cannot be modified by a NEW (ENOENT, observed on 6.1).
         req_key = pk.fields
         if found.ufid is not None:
-            if found.masked != req_key:
+            if found.masked != req_key or self._masked_image(found) != flow_images(pk.data, None)[0].data:
                 raise DpifNotFound("UFID matches but key is different")
         elif found.unmasked != req_key:
             found = self._lookup_exact(req_key)
@@ -644,7 +719,7 @@ class ReferenceDatapath(Dpif):
         if req.actions is not None:
             if req.key is None:
                 raise DpifInvalid("flow key attribute not present in set flow")
-            actions = self._check_actions(req.actions)
+            actions = self._kernel_check_actions(req.actions, req.key, req.mask)
         flow = self._k_find(ufid, req.key)
         if flow is None:
             raise DpifNotFound("flow not found")
@@ -661,6 +736,7 @@ class ReferenceDatapath(Dpif):
         if req.key is not None:
             try:
                 pk = parse_key(req.key, where="key")
+                check_kernel_attrs(pk.data, None)
                 # ovs_nla_get_match with no mask (match.mask NULL): only the
                 # "Missing key" half of match_validate applies.
                 validate_match(pk.tree, None, has_mask=False, where="key")
