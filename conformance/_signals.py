@@ -15,7 +15,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-__all__ = ["Terminated", "install", "received", "restore"]
+__all__ = ["Terminated", "check", "install", "received", "restore"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _saved: dict[int, Any] = {}
@@ -52,6 +52,18 @@ def restore() -> None:
     while _saved:
         sig, previous = _saved.popitem()
         signal.signal(sig, previous)
+    _received.clear()
+
+
+def check() -> None:
+    """Raise :class:`Terminated` again if a signal arrived.
+
+    The handler's exception can be lost: raised inside a garbage-collector
+    callback or a ``__del__`` it is only printed as "unraisable". The suite
+    calls this before each backend operation, so the run stops anyway.
+    """
+    if _received:
+        raise Terminated(_received[0])
 
 
 def received() -> str | None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TypeVar
 
+from conformance import _signals
 from conformance.errors import ConformanceError
 from reference.dpif import Dpif, DpifFeatures, DpifFlow, DpifOp, DpifOpResult, FlowStats, PutFlags, UfidArg, Upcall
 
@@ -193,6 +194,7 @@ class GuardedDpif(Dpif):
         return box[0]
 
     def _checked(self, what: str, fn: Callable[[], Any], *, timeout_s: float | None = None) -> Any:
+        _signals.check()  # a stop request whose KeyboardInterrupt was swallowed still stops the run
         return check_reply(what, self._call(what, fn, timeout_s=timeout_s))
 
     # --- the Dpif API, each call guarded ------------------------------------

@@ -567,6 +567,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     if _STATE not in config.stash:
         return
+    stopped = _signals.received()
+    if stopped is not None:  # the interrupt was swallowed somewhere: stop before the next test
+        pytest.exit(f"stopped by {stopped}", returncode=pytest.ExitCode.INTERRUPTED)
     reqs = _requirements_of(item)
     if not reqs:
         return
@@ -715,13 +718,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if config is None or _STATE not in config.stash:
         return
     props = dict(report.user_properties)
-    if "ufidcert.requirements" not in props:
-        return
     state = config.stash[_STATE]
     if "ufidcert.root_cause" in props and state.root_cause is None:
         state.root_cause = str(props["ufidcert.root_cause"])
     if "ufidcert.end" in props:
         _merge_end(state, json.loads(str(props["ufidcert.end"])))
+    if "ufidcert.requirements" not in props:
+        return
+    state = config.stash[_STATE]
     reqs = tuple(str(props["ufidcert.requirements"]).split(","))
     if "ufidcert.backend" in props and not state.backend:
         state.backend = json.loads(str(props["ufidcert.backend"]))

@@ -28,6 +28,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from conformance import _signals
 from conformance.errors import UsageError
 from conformance.plugin import PROFILES, parse_options, session_report
 from conformance.report import Report, prepare_report_dir, report_to_json
@@ -200,11 +201,16 @@ def run(args: argparse.Namespace) -> int:
 
     validate_args(args)
     collector = _Collector()
-    with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
-        status = pytest.main(build_pytest_args(args, ini), plugins=[collector])
+    installed = _signals.install()  # SIGTERM/SIGHUP from here on unwind like Ctrl-C (the plugin reuses this)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
+            ini = Path(tmp) / "pytest.ini"
+            ini.write_text("[pytest]\n", encoding="utf-8")
+            print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
+            status = pytest.main(build_pytest_args(args, ini), plugins=[collector])
+    finally:
+        if installed:
+            _signals.restore()
     if collector.report is None:
         print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
         return EXIT_ERROR

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -74,11 +75,12 @@ class _Hostile(ReferenceDatapath):
         if self.act == "oom":
             hog = []
             while True:
-                hog.append(bytearray(64 << 20))
+                hog.append(bytes(64 << 20))  # calloc: address space at once, no page touched
         if self.act == "children" and self.puts == _AFTER + 1:
             # One child in our group and one that leaves it (a daemon's setsid): both must be found.
-            subprocess.Popen(["sleep", "300", MARKER])  # noqa: S603, S607 - a test fixture
-            subprocess.Popen(["setsid", "sleep", "300", MARKER], start_new_session=True)  # noqa: S603, S607
+            sleeper = [sys.executable, "-c", "import time; time.sleep(300)", MARKER]
+            subprocess.Popen(sleeper)
+            subprocess.Popen(sleeper, start_new_session=True)
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
         for i, flow in enumerate(super().flow_dump(terse=terse)):
