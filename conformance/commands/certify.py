@@ -168,6 +168,8 @@ def validate_args(args: argparse.Namespace) -> None:
     from conformance.errors import BackendUnavailable
     from conformance.registry import check_options
 
+    if args.report:
+        prepare_report_dir(Path(args.report))  # creatable, writable, and no stale report left in it
     options = parse_options(args.option)
     _seconds("--timeout", args.timeout)
     _seconds("--open-timeout", getattr(args, "open_timeout", None))
@@ -181,8 +183,6 @@ def validate_args(args: argparse.Namespace) -> None:
         check_options(args.backend, options)
     if args.junitxml:
         _check_junitxml(args.junitxml)
-    if args.report:
-        prepare_report_dir(Path(args.report))  # creatable, writable, and no stale report left in it
 
 
 def _written_pass(args: argparse.Namespace, doc: dict[str, Any]) -> bool:
