@@ -26,6 +26,7 @@ from typing import Any
 
 from conformance import _procs
 from conformance._rpc import (
+    READ_SIZE,
     Call,
     Chunk,
     Closed,
@@ -77,14 +78,16 @@ class _Channel:
 
     def recv(self) -> Message | None:
         while not self.queue:
-            data = os.read(self.rfd, 1 << 20)
+            data = os.read(self.rfd, READ_SIZE)
             if not data:
                 return None
             self.queue += self.decoder.feed(data)
         return self.queue.pop(0)
 
     def send(self, msg: Message) -> None:
-        data = encode(msg)
+        self.write(encode(msg))
+
+    def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(self.wfd, view) :]
@@ -115,12 +118,11 @@ def _raised(seq: int, exc: BaseException) -> Raised:
 
 def _send_reply(chan: _Channel, seq: int, method: str, value: Any) -> None:
     try:
-        frame = Reply(seq, value)
-        encode(frame)
+        data = encode(Reply(seq, value))
     except RpcProtocolError as exc:
         chan.send(_raised(seq, BackendContractError(f"{method} returned a value that cannot be sent: {exc}")))
         return
-    chan.send(frame)
+    chan.write(data)
 
 
 def _serve(chan: _Channel, dpif: Dpif, extras: frozenset[str]) -> Call | None:
@@ -145,8 +147,7 @@ def _serve(chan: _Channel, dpif: Dpif, extras: frozenset[str]) -> Call | None:
                     if len(batch) >= DUMP_CHUNK:
                         chan.send(Chunk(msg.seq, tuple(batch)))
                         batch = []
-                chan.send(Chunk(msg.seq, tuple(batch)))
-                chan.send(Reply(msg.seq, None))
+                chan.send(Reply(msg.seq, tuple(batch)))  # the last flows travel with the end of the dump
             else:
                 fn: Callable[..., Any] = getattr(dpif, msg.method)
                 _send_reply(chan, msg.seq, msg.method, fn(*msg.args, **msg.kwargs))

@@ -22,6 +22,7 @@ from conformance.errors import ConformanceError
 
 __all__ = [
     "MAX_FRAME",
+    "READ_SIZE",
     "Call",
     "Chunk",
     "Closed",
@@ -41,6 +42,9 @@ __all__ = [
 # A dump of 10,000 flows is about 2 MB pickled; anything far beyond this is garbage on the pipe.
 MAX_FRAME = 256 * 1024 * 1024
 _HEADER = struct.Struct(">I")
+# Bytes asked of one read(): a pipe's default capacity. Asking for more makes every read
+# allocate (and the allocator mmap and unmap) a large buffer, which costs more than the call.
+READ_SIZE = 64 * 1024
 
 
 class RpcProtocolError(ConformanceError, ValueError):
@@ -95,7 +99,7 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """Host -> suite: the next flows of the dump ``seq`` (a final :class:`Reply` ends it)."""
+    """Host -> suite: the next flows of the dump ``seq`` (a final :class:`Reply` with the last ones ends it)."""
 
     seq: int
     items: tuple[Any, ...]

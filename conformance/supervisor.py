@@ -35,6 +35,7 @@ from typing import Any
 
 from conformance import _procs
 from conformance._rpc import (
+    READ_SIZE,
     Call,
     Chunk,
     Closed,
@@ -149,15 +150,17 @@ class SupervisedDpif(Dpif):
             raise BackendContractError(f"{what}: arguments cannot be sent to the backend: {exc}") from None
         deadline = time.monotonic() + timeout_s
         while data:
+            try:
+                data = data[os.write(self._w, data) :]
+                continue
+            except BlockingIOError:
+                pass  # the pipe is full: wait below until the host reads
+            except BrokenPipeError:
+                raise self._die(what, "closed its end of the pipe") from None
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._timeout(what, timeout_s)
-            _, writable, _ = select.select([], [self._w], [], left)
-            if writable:
-                try:
-                    data = data[os.write(self._w, data) :]
-                except BrokenPipeError:
-                    raise self._die(what, "closed its end of the pipe") from None
+            select.select([], [self._w], [], left)
 
     def _next(self, seq: int, what: str, timeout_s: float) -> Message:
         """The next message for call ``seq`` (replies to abandoned calls are dropped)."""
@@ -182,7 +185,7 @@ class SupervisedDpif(Dpif):
             if not readable:
                 continue
             try:
-                data = os.read(self._r, 1 << 20)
+                data = os.read(self._r, READ_SIZE)
             except OSError as exc:
                 raise self._die(what, f"pipe error {exc}") from None
             if not data:
@@ -313,8 +316,8 @@ class SupervisedDpif(Dpif):
             msg = self._next(seq, f"flow_dump (iterating, after {len(flows)} flows)", self.timeout_s)
             if isinstance(msg, Chunk):
                 flows += msg.items
-            elif isinstance(msg, Reply):
-                return iter(flows)
+            elif isinstance(msg, Reply) and isinstance(msg.value, tuple):
+                return iter(flows + list(msg.value))
             elif isinstance(msg, Raised):
                 raise self._rebuild(msg)
             else:
