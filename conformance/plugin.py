@@ -627,6 +627,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if rep.failed:
         if _reproducer:
             rep.user_properties.append(("ufidcert.reproducer", _reproducer[0]))
+        reason = _group_reason(call.excinfo.value) if call.excinfo is not None else None
+        if reason is not None and "ufidcert.reason" not in dict(rep.user_properties):
+            rep.user_properties.append(("ufidcert.reason", reason))
         st = item.config.stash[_STATE]
         opts = "".join(f" --dpif-option {k}={v}" for k, v in st.options.items())
         rep.user_properties.append(
@@ -657,6 +660,33 @@ def _session_end(session: BackendSession) -> dict[str, Any]:
         "root_cause": session.root_cause,
         "findings": [dataclasses.asdict(f) for f in session.findings],
     }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _group_reason(exc: BaseException) -> str | None:
+    """For an exception group (Hypothesis's several distinct failures): each sub-failure's own first line.
+
+    The rendered traceback of a group starts with box-drawing lines, not the
+    assertion, so the first ``E`` line says nothing.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return None
+    leaves: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if isinstance(e, BaseExceptionGroup):
+            todo[:0] = list(e.exceptions)
+        else:
+            leaves.append(e)
+    lines = list(dict.fromkeys(_first_line(e) for e in leaves))
+    if len(lines) == 1:
+        return lines[0]
+    return f"{len(lines)} distinct failures: " + "; ".join(f"({i}) {ln}" for i, ln in enumerate(lines, 1))
 
 
 def _attribute_root_cause(
@@ -753,8 +783,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return  # keep the earlier failure (e.g. a teardown error after a pass is worse, not better)
     if prev is not None and prev.outcome == "failed" and outcome == "error":
         return
+    # The whole failure text, uncut: diffs and sub-failures are the evidence.
     reproducer = str(props.get("ufidcert.reproducer", "")) or (
-        report.longreprtext[-6000:] if outcome in ("failed", "error") else ""
+        report.longreprtext if outcome in ("failed", "error") else ""
     )
     if reproducer and "ufidcert.rerun" in props:
         reproducer = f"{props['ufidcert.rerun']}\n{reproducer}"

@@ -109,7 +109,9 @@ def build_pytest_args(args: argparse.Namespace, ini: Path) -> list[str]:
     if getattr(args, "memory_limit", 0):
         out += ["--dpif-memory-limit", str(args.memory_limit)]
     out += ["-q", "--no-header", "-p", "no:randomly"] if not args.quiet else ["-qq", "--no-header", "-p", "no:randomly"]
-    out += ["--tb=line", "-rN"]
+    # --tb=short keeps each failure's assertion and its full, uncut diff in the report
+    # (verbosity_assertions=2 is -vv for assertion diffs only; progress stays quiet).
+    out += ["--tb=short", "-rN", "-o", "verbosity_assertions=2"]
     if args.workers:
         if importlib.util.find_spec("xdist") is None:
             raise UsageError("--workers needs pytest-xdist (pip install pytest-xdist)")
@@ -125,7 +127,11 @@ def summary_table(doc: dict[str, Any]) -> str:
     order = {"fail": 0, "error": 1, "pass": 2, "not-applicable": 3}
     rows = sorted(reqs, key=lambda r: (order.get(r["status"], 9), r["id"]))
     width = max((len(r["id"]) for r in reqs), default=10)
-    lines = [f"{'REQUIREMENT':<{width}}  LEVEL   STATUS          REASON"]
+    lines = []
+    if doc.get("root_cause"):
+        # An error run names its cause first: which operation, in which test, what timed out or died.
+        lines += [f"ROOT CAUSE: {doc['root_cause'].splitlines()[0]}", ""]
+    lines.append(f"{'REQUIREMENT':<{width}}  LEVEL   STATUS          REASON")
     passed = 0
     for r in rows:
         if r["status"] == "pass":
@@ -140,6 +146,8 @@ def summary_table(doc: dict[str, Any]) -> str:
         f"{doc['duration_s']:.1f} s: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
         f"{counts.get('error', 0)} error, {counts.get('not-applicable', 0)} not applicable"
     )
+    for finding in doc.get("findings", []):
+        lines.append(f"FINDING ({finding['kind']}): {finding['message']}")
     lines.append(f"VERDICT: {doc['verdict'].upper()}")
     return "\n".join(lines)
 
@@ -218,9 +226,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(summary_table(doc))
     if doc.get("root_cause"):
-        print(f"ufidcert certify: root cause: {doc['root_cause']}", file=sys.stderr)
-    for finding in doc.get("findings", []):
-        print(f"ufidcert certify: finding ({finding['kind']}): {finding['message']}", file=sys.stderr)
+        print(f"ufidcert certify: root cause: {doc['root_cause']}", file=sys.stderr)  # in full, with the stderr
     if doc.get("unavailable"):
         print(f"ufidcert certify: could not run: {doc['unavailable']}", file=sys.stderr)
         return EXIT_ERROR

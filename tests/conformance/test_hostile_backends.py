@@ -137,7 +137,9 @@ def test_in_process_mode_still_times_out_a_hung_factory(tmp_path: Path, monkeypa
 # --- stopping a run: SIGTERM, SIGHUP, SIGINT ------------------------------------------------
 
 
-def _stop_mid_run(tmp_path: Path, backend: str, sig: int, *extra: str) -> tuple[int, dict[str, Any], str]:
+def _stop_mid_run(
+    tmp_path: Path, backend: str, sig: int, *extra: str, delay_s: float = 3
+) -> tuple[int, dict[str, Any], str]:
     token = uuid.uuid4().hex
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -151,7 +153,7 @@ def _stop_mid_run(tmp_path: Path, backend: str, sig: int, *extra: str) -> tuple[
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("ufidcert certify: backend"), "certify did not start"
-        time.sleep(3)  # into the tests (a standard run of this backend lasts minutes)
+        time.sleep(delay_s)  # into the run (a standard run of these backends lasts minutes)
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -176,3 +178,19 @@ def test_stopping_a_reference_run_writes_an_error_report(tmp_path: Path, sig: in
 def test_stopping_an_in_process_run_writes_an_error_report(tmp_path: Path) -> None:
     _, doc, _ = _stop_mid_run(tmp_path, _HOSTILE + "slow_reference", signal.SIGTERM, "--in-process")
     assert "stopped by SIGTERM" in doc["root_cause"]
+
+
+@pytest.mark.parametrize(("sig", "delay_s"), [(signal.SIGTERM, 0.5), (signal.SIGTERM, 8), (signal.SIGINT, 8)])
+def test_stopping_a_netdev_run_tears_everything_down(tmp_path: Path, sig: int, delay_s: float) -> None:
+    # 0.5 s: while the factory starts ovsdb-server and ovs-vswitchd; 8 s: in the tests.
+    from conformance.backends._ovsd import ovs_available
+    from tests._ovs import netns_names
+    from tests._support import require
+
+    reason = ovs_available()
+    require(reason is None, reason or "")
+    before = {n for n in netns_names() if n.startswith("ufidcert-")}
+    _, doc, _ = _stop_mid_run(tmp_path, "netdev", sig, delay_s=delay_s)
+    assert signal.Signals(sig).name in doc["root_cause"], doc["root_cause"]
+    # _stop_mid_run checked processes and temporary directories; the namespace is gone too.
+    assert {n for n in netns_names() if n.startswith("ufidcert-")} <= before

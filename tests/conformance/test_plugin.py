@@ -217,3 +217,17 @@ def test_vanished_backend_is_an_error_and_stops_the_run(pytester: pytest.Pyteste
     assert doc["verdict"] == "error" and "fail" not in status.values(), status
     reasons = " ".join(r["reason"] for r in doc["requirements"])  # type: ignore[attr-defined]
     assert "control socket refused the connection" in reasons
+
+
+def test_a_multi_failure_reason_is_each_sub_failures_own_first_line() -> None:
+    from conformance.plugin import _group_reason
+
+    group = ExceptionGroup(
+        "Hypothesis found 2 distinct failures.",
+        [AssertionError("flow_get: stats differ\nassert 1 == 0"), ValueError("bad key")],
+    )
+    assert _group_reason(group) == (
+        "2 distinct failures: (1) AssertionError: flow_get: stats differ; (2) ValueError: bad key"
+    )
+    assert _group_reason(ExceptionGroup("one", [AssertionError("x\ny")])) == "AssertionError: x"
+    assert _group_reason(AssertionError("not a group")) is None
