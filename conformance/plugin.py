@@ -222,6 +222,7 @@ class BackendSession:
         self.memory_limit_mb = memory_limit_mb
         self.dpif: GuardedDpif | None = None
         self.root_cause: str | None = None  # the first death or stall, in full
+        self.root_cause_sent = False  # attached to a test report (travels to the xdist controller)
         self.findings: list[Finding] = []
         self.closed = False
         self.end_reported = False
@@ -241,7 +242,7 @@ class BackendSession:
             inner = self._open_inner()
         except Exception as exc:  # any failure to open means "could not run"
             text = str(exc) if isinstance(exc, ConformanceError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, OperationTimeout | BackendDied) or (not self.in_process and text.count("\n")):
+            if isinstance(exc, OperationTimeout | BackendDied):  # it hung or died in the factory
                 self.root_cause = f"opening the backend (its factory): {text}"
             self.unavailable = f"{self.spec}: {text.splitlines()[0] if text.strip() else type(exc).__name__}"
             return
@@ -642,9 +643,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if call.excinfo is not None and is_infrastructure_error(call.excinfo.value):
             # The backend stopped answering or went away: the requirement could not be checked
             # ("error", not "fail"), and later tests are not attempted against it.
-            rep.user_properties.append(("ufidcert.error", type(call.excinfo.value).__name__))
+            exc = call.excinfo.value
+            rep.user_properties.append(("ufidcert.error", type(exc).__name__))
             if session is not None and session.dpif is not None and session.dpif.broken is None:
-                session.dpif.broken = f"the backend failed in an earlier test: {call.excinfo.value}"
+                session.dpif.broken = f"the backend failed in an earlier test: {exc}"
+                if session.root_cause is None:  # e.g. its daemon went away (ECONNRESET)
+                    session.root_cause = f"in {item.nodeid} ({call.when}): {type(exc).__name__}: {exc}"
+                    session.root_cause_sent = True
+                    rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
         if _is_smoke(item) and session is not None:
             session.smoke_failed = _one_line(rep)
     if session is not None and session.closed and not session.end_reported:
@@ -693,15 +699,15 @@ def _attribute_root_cause(
     item: pytest.Item, call: pytest.CallInfo[None], rep: pytest.TestReport, session: BackendSession
 ) -> None:
     """Name the first death or stall of the backend, and the test in which it happened, once."""
-    if session.root_cause is not None and not getattr(session, "_root_cause_sent", False):
-        session._root_cause_sent = True  # type: ignore[attr-defined]
+    if session.root_cause is not None and not session.root_cause_sent:
+        session.root_cause_sent = True
         rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
         return
     failure = session.dpif.failure if session.dpif is not None else None
     if failure is None or session.root_cause is not None:
         return
     session.root_cause = f"in {item.nodeid} ({call.when}): {failure}"
-    session._root_cause_sent = True  # type: ignore[attr-defined]
+    session.root_cause_sent = True
     rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
     if rep.failed:
         # Whatever the test framework made of it (Hypothesis may report a flaky or
