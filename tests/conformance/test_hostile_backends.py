@@ -194,3 +194,13 @@ def test_stopping_a_netdev_run_tears_everything_down(tmp_path: Path, sig: int, d
     assert signal.Signals(sig).name in doc["root_cause"], doc["root_cause"]
     # _stop_mid_run checked processes and temporary directories; the namespace is gone too.
     assert {n for n in netns_names() if n.startswith("ufidcert-")} <= before
+
+
+def test_under_xdist_the_root_cause_and_findings_reach_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    status, doc, _ = _certify(tmp_path, monkeypatch, _HOSTILE + "exit1_mid_run", "-n", "2")
+    assert status == 2 and "exited with status 1" in doc["root_cause"]
+    status, doc, _ = _certify(tmp_path / "b", monkeypatch, _HOSTILE + "leave_children", "-n", "2")
+    assert status == 0 and {f["kind"] for f in doc["findings"]} == {"leftover-processes"}
