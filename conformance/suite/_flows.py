@@ -21,6 +21,7 @@ __all__ = [
     "ETH_TYPE",
     "FlowSpec",
     "NormFlow",
+    "ReturnedMatch",
     "actions_text",
     "eth_frame",
     "eth_key",
@@ -275,6 +276,41 @@ class NormFlow:
             f"  mask={'None (omitted)' if self.mask is None else 'present'}\n  actions={acts}\n"
             f"  n_packets={self.n_packets}\n  n_bytes={self.n_bytes}\n  used={self.used}\n"
             f"  tcp_flags={self.tcp_flags:#x}\n)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedMatch:
+    """What a datapath returned for a flow as a match (values unmasked), its actions and UFID presence.
+
+    Compared by the match; printed in OVS flow text with the bytes, so a
+    failed comparison shows which field differs.
+    """
+
+    match: Match | None
+    actions: bytes | None
+    ufid_present: bool
+    raw_key: bytes | None = field(default=None, compare=False)
+    raw_mask: bytes | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, flow: DpifFlow) -> ReturnedMatch:
+        """The view of ``flow`` (a missing key is an empty match)."""
+        return cls(
+            match_view(flow.key or b"", flow.mask, masked=False),
+            flow.actions,
+            flow.ufid_present,
+            flow.key,
+            flow.mask,
+        )
+
+    def __repr__(self) -> str:
+        key = "None" if self.raw_key is None else flow_text(self.raw_key, self.raw_mask)
+        acts = "None" if self.actions is None else actions_text(self.actions)
+        return (
+            f"ReturnedMatch(\n  flow={key}\n  key bytes={self.raw_key.hex() if self.raw_key else None}\n"
+            f"  mask bytes={self.raw_mask.hex() if self.raw_mask is not None else None}\n"
+            f"  actions={acts}\n  ufid_present={self.ufid_present}\n)"
         )
 
 
