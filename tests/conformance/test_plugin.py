@@ -90,6 +90,21 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--dpif-option 'novalue': expected key=value*"])
 
 
+@pytest.mark.parametrize(
+    ("arg", "text"),
+    [
+        ("--dpif-timeout=0", "*--dpif-timeout 0.0: expected a number of seconds > 0*"),
+        ("--dpif-timeout=nan", "*--dpif-timeout nan: expected a number of seconds > 0*"),
+        ("--dpif-option=max_flows=-3", "*max_flows='-3': expected a positive integer*"),
+        ("--dpif-report=/proc/ufidcert-r", "*report directory /proc/ufidcert-r:*"),
+    ],
+)
+def test_bad_values_are_usage_errors_before_anything_runs(pytester: pytest.Pytester, arg: str, text: str) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dpif-backend=reference", arg)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([text])
+
+
 def test_unavailable_backend_errors_with_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(mybackends=_BACKENDS)
     result = pytester.runpytest_subprocess(
