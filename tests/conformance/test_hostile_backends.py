@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,10 @@ def _with_token(token: str) -> list[str]:
         if token.encode() in env:
             found.append(f"{st.pid} {cmd}")
     return found
+
+
+def _alive(pid: int) -> bool:
+    return any(st.pid == pid and st.state != "Z" for st in process_table())
 
 
 def _certify(
@@ -189,11 +194,16 @@ def test_stopping_a_netdev_run_tears_everything_down(tmp_path: Path, sig: int, d
 
     reason = ovs_available()
     require(reason is None, reason or "")
-    before = {n for n in netns_names() if n.startswith("ufidcert-")}
+
+    def orphaned() -> set[str]:
+        # Namespaces are named ufidcert-<owner pid>-<token>; other tests may own live ones.
+        return {n for n in netns_names() if (m := re.match(r"ufidcert-(\d+)-", n)) and not _alive(int(m[1]))}
+
+    before = orphaned()
     _, doc, _ = _stop_mid_run(tmp_path, "netdev", sig, delay_s=delay_s)
     assert signal.Signals(sig).name in doc["root_cause"], doc["root_cause"]
     # _stop_mid_run checked processes and temporary directories; the namespace is gone too.
-    assert {n for n in netns_names() if n.startswith("ufidcert-")} <= before
+    assert orphaned() <= before
 
 
 def test_under_xdist_the_root_cause_and_findings_reach_the_report(
