@@ -164,6 +164,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         "max_ufid_len": feats.max_ufid_len,
         "semantics": feats.semantics,
         "packet_io": feats.packet_io,
+        "ufidless_put": feats.ufidless_put,
     }
     try:
         probed = probe_ufid(dpif)
@@ -197,6 +198,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
             dpif.recv_upcalls(1)
         except DpifNotSupported as exc:
             caps["upcalls"] = f"recv_upcalls: {exc}"
+    caps["ufidless_put"] = None if feats.ufidless_put else "features.ufidless_put is false"
     caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
     return features, caps
 

@@ -757,12 +757,19 @@ class ReferenceDatapath(Dpif):
         by_key = self._table.lookup(pk.leaves)  # the classifier lookup of the unmasked key
         target = by_ufid if given else by_key
         if target is None:
-            if by_key is not None:
-                # Another flow (another UFID) already covers this key: OVS 3.1
-                # answers EEXIST here; never install a second, overlapping flow.
-                if pf & _CREATE:
-                    raise DpifExists("an overlapping flow with another UFID exists")
-                raise DpifNotFound("no flow with this UFID")
+            if given and pf & _CREATE and self._table.get(ms, masked) is not None:
+                # A flow with this very match exists under another UFID. Since
+                # upstream 21410ff80 (first in 3.1.3) flow_put_on_pmd() looks a
+                # put with a UFID up by that UFID only and installs a second flow
+                # with the same match, but lib/dpif.h's dpif_flow_put contract
+                # says a put whose key exists fails with EEXIST without MODIFY
+                # (and the Linux datapath does so): the documented contract
+                # decides (docs/dpif-contract.md, difference (d)).
+                raise DpifExists("a flow with the same match exists under another UFID")
+            # Only an overlapping megaflow (another match) covers the key: with a
+            # UFID, upstream looks the UFID up and installs the new megaflow
+            # (21410ff80: "OVS allows overlapping megaflows"); 3.1.0 found the
+            # overlapping flow by key instead.
             if not pf & _CREATE:
                 raise DpifNotFound("flow not found and CREATE not given")
             if ufid in self._by_ufid:

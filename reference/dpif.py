@@ -242,7 +242,11 @@ class DpifFeatures:
     UFID support). ``semantics``: which model the backend follows: ``"kernel"``
     (Linux datapath), ``"netdev"`` (dpif-netdev) or ``"generic"`` (only the
     common part of lib/dpif.h). ``packet_io``: ``port_add``, ``inject``,
-    ``recv_upcalls`` and ``execute`` are available.
+    ``recv_upcalls`` and ``execute`` are available. ``ufidless_put``: a
+    ``flow_put`` without a UFID reaches the datapath without one (False when
+    the backend's access path always supplies a UFID, as ``ovs-appctl
+    dpctl/add-flow`` does; the suite then sends no UFID-less put where the
+    difference matters).
     """
 
     ufid: bool
@@ -250,6 +254,7 @@ class DpifFeatures:
     max_ufid_len: int
     semantics: Semantics
     packet_io: bool = True
+    ufidless_put: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,25 +7,39 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from conformance.backends._ovs_install import resolve_install
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from tests._support import require
 
-__all__ = ["alive", "assert_no_leftovers", "netns_names", "private_ovs"]
+__all__ = ["OVS_VERSIONS", "alive", "assert_no_leftovers", "netns_names", "ovs_release", "private_ovs"]
+
+# The ovs-vswitchd versions tests run against: the host's (Debian bookworm's
+# 3.1.0 where CI installs it) and trixie's 3.5.0 from a cached minimal root.
+OVS_VERSIONS = ("host", "debian:trixie")
 
 
-def private_ovs(ports: int = 2) -> Iterator[PrivateOvs]:
+def ovs_release(daemon: PrivateOvs) -> tuple[int, ...]:
+    """The daemon's release as numbers, from its ``version`` reply ("ovs-vswitchd (Open vSwitch) 3.5.0")."""
+    word = daemon.version.split()[-1]
+    return tuple(int(p) for p in word.split(".")[:3] if p.isdigit())
+
+
+def private_ovs(ports: int = 2, ovs: str | None = None) -> Iterator[PrivateOvs]:
     """Body of a module-scoped ``ovs`` fixture: a started PrivateOvs, closed afterwards.
 
-    Use as ``yield from private_ovs()``. Skips (fails under UFIDCERT_STRICT=1)
+    Use as ``yield from private_ovs()``. ``ovs`` names the version as the
+    netdev backend's ``ovs=`` option does (``debian:trixie``, a directory;
+    default the host's). Skips (fails under UFIDCERT_STRICT=1)
     when ovs-vswitchd is not installed. A start is retried: on a loaded
     machine ovs-vswitchd's control socket occasionally answers before its
     dpctl commands are registered.
     """
     reason = ovs_available()
     require(reason is None, reason or "")
+    install = resolve_install(ovs)
     last: Exception | None = None
     for _ in range(4):
-        daemon = PrivateOvs(ports=ports)
+        daemon = PrivateOvs(ports=ports, install=install)
         try:
             daemon.start()
         except Exception as exc:  # retried, re-raised below

@@ -40,27 +40,28 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from conformance.backends._ovs_install import OvsInstall, resolve_install
 from conformance.backends.unixctl import UnixctlClient, UnixctlError
 from conformance.errors import BackendUnavailable
 
-__all__ = ["INSTALL_HINT", "PrivateOvs", "ovs_available", "sweep_stale"]
+__all__ = ["PrivateOvs", "ovs_available", "sweep_stale"]
 
-INSTALL_HINT = "install it with: apt-get install openvswitch-switch"
-_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
-_BINARIES = ("ovsdb-tool", "ovsdb-server", "ovs-vsctl", "ovs-vswitchd")
 _PREFIX = "ufidcert-"  # netns and run-dir names: ufidcert-<owner pid>-<token>
 _STALE = re.compile(rf"^{_PREFIX}(?:ovs-)?(\d+)-[0-9a-f]+")
 _PORT_LINE = re.compile(r"^\s*port (\d+): (\S+)")
 _PR_SET_PDEATHSIG = 1
 
 
-def ovs_available() -> str | None:
-    """``None`` when private daemons can run here, else a one-line reason with how to fix it."""
-    missing = [b for b in _BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
-    if missing:
-        return f"Open vSwitch is not installed ({', '.join(missing)} not found); {INSTALL_HINT}"
-    if not _SCHEMA.exists():
-        return f"Open vSwitch schema {_SCHEMA} is missing; {INSTALL_HINT}"
+def ovs_available(install: OvsInstall | None = None) -> str | None:
+    """``None`` when private daemons can run here, else a one-line reason with how to fix it.
+
+    ``install`` is the Open vSwitch to run (default: the host's).
+    """
+    if install is None:
+        try:
+            resolve_install(None)
+        except BackendUnavailable as exc:
+            return exc.reason
     if shutil.which("ip") is None:
         return "the 'ip' command (iproute2) is missing; install it with: apt-get install iproute2"
     if os.geteuid() != 0:
@@ -68,15 +69,6 @@ def ovs_available() -> str | None:
     if not Path("/dev/net/tun").exists():
         return "/dev/net/tun is missing: the userspace datapath's internal port needs the tun driver"
     return None
-
-
-def _which(name: str) -> str:
-    found = shutil.which(name)
-    if found is None and Path("/usr/sbin", name).exists():
-        found = str(Path("/usr/sbin", name))
-    if found is None:
-        raise BackendUnavailable(f"{name} not found; {INSTALL_HINT}")
-    return found
 
 
 def _pid_alive(pid: int) -> bool:
@@ -155,6 +147,7 @@ class PrivateOvs:
         timeout: float = 10.0,
         netns: bool = True,
         extra_vswitchd_args: Sequence[str] = (),
+        install: OvsInstall | None = None,
     ) -> None:
         if ports < 0:
             raise ValueError(f"ports must be >= 0, got {ports}")
@@ -163,6 +156,7 @@ class PrivateOvs:
         self.timeout = timeout
         self.use_netns = netns
         self.extra_vswitchd_args = tuple(extra_vswitchd_args)
+        self.install = install
         token = secrets.token_hex(3)  # 6 hex digits: "ufidcert-xxxxxx" is 15 chars, the tap name limit
         self.dp_name = f"ufidcert-{token}"
         self.dp = f"netdev@{self.dp_name}"
@@ -216,9 +210,11 @@ class PrivateOvs:
         """Start both daemons and create the datapath; raises :class:`BackendUnavailable` on failure."""
         if self._started:
             return
-        reason = ovs_available()
+        reason = ovs_available(self.install)
         if reason is not None:
             raise BackendUnavailable(reason)
+        if self.install is None:
+            self.install = resolve_install(None)
         self._started = True
         atexit.register(self.close)
         try:
@@ -234,6 +230,16 @@ class PrivateOvs:
             env[var] = str(self._path(sub))
         return env
 
+    @property
+    def installed(self) -> OvsInstall:
+        """The Open vSwitch installation the daemons run from (set by :meth:`start`)."""
+        if self.install is None:
+            raise RuntimeError("PrivateOvs is not started; call start() or use it as a context manager")
+        return self.install
+
+    def _argv(self, program: str) -> list[str]:
+        return self.installed.argv(program)
+
     def _prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns] if self.use_netns else []
 
@@ -246,13 +252,13 @@ class PrivateOvs:
             self._run(["ip", "netns", "add", self.netns], env)
             self._netns_made = True
         db = str(self._path("db", "conf.db"))
-        self._run([_which("ovsdb-tool"), "create", db, str(_SCHEMA)], env)
+        self._run([*self._argv("ovsdb-tool"), "create", db, str(self.installed.schema)], env)
         # No --detach: the daemons stay our children, so we know their pids,
         # reap them (no zombies) and can give them PR_SET_PDEATHSIG.
         self._spawn(
             "ovsdb-server",
             [
-                _which("ovsdb-server"),
+                *self._argv("ovsdb-server"),
                 db,
                 f"--remote=punix:{self.db_sock}",
                 f"--unixctl={self._path('run', 'ovsdb-server.ctl')}",
@@ -263,11 +269,11 @@ class PrivateOvs:
             env,
         )
         self._wait_socket("ovsdb-server", self.db_sock)
-        self._run([_which("ovs-vsctl"), f"--db=unix:{self.db_sock}", "--no-wait", "init"], env)
+        self._run([*self._argv("ovs-vsctl"), f"--db=unix:{self.db_sock}", "--no-wait", "init"], env)
         self._spawn(
             "ovs-vswitchd",
             [
-                _which("ovs-vswitchd"),
+                *self._argv("ovs-vswitchd"),
                 f"unix:{self.db_sock}",
                 "--enable-dummy",
                 "--disable-system",
@@ -420,7 +426,7 @@ class PrivateOvs:
         return self._tool("ovs-ofctl", *args)
 
     def _tool(self, name: str, *args: str) -> str:
-        argv = [_which(name), *args]
+        argv = [*self._argv(name), *args]
         try:
             done = subprocess.run(
                 argv, env=self._env(), capture_output=True, text=True, timeout=self.timeout, check=False

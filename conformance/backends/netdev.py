@@ -60,6 +60,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from conformance.backends._ovs_install import OvsInstall, resolve_install
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlClient, UnixctlError, errno_from_message
 from conformance.errors import BackendUnavailable, UsageError
@@ -84,7 +85,7 @@ from reference.ufid import Ufid
 
 __all__ = ["NetdevDpif", "ParsedLine", "netdev", "parse_flow_line", "parse_stats"]
 
-_OPTIONS = ("target", "timeout", "ports", "port_type")
+_OPTIONS = ("target", "timeout", "ports", "port_type", "ovs")
 _PORT_TYPES = ("dummy", "dummy-pmd")
 # lib/dpctl.c all_commands[]: max_args of each command as registered with unixctl.
 _MAX_ARGS = {"add-flow": 3, "mod-flow": 3, "get-flow": 2, "del-flow": 2, "dump-flows": 6, "del-flows": 2}
@@ -253,7 +254,13 @@ class NetdevDpif(Dpif):
     """
 
     def __init__(
-        self, *, target: str | None = None, timeout: float = 10.0, ports: int = 2, port_type: str = "dummy"
+        self,
+        *,
+        target: str | None = None,
+        timeout: float = 10.0,
+        ports: int = 2,
+        port_type: str = "dummy",
+        install: OvsInstall | None = None,
     ) -> None:
         if port_type not in _PORT_TYPES:
             raise UsageError(f"option port_type={port_type!r}: expected one of {', '.join(_PORT_TYPES)}")
@@ -271,24 +278,28 @@ class NetdevDpif(Dpif):
         self._attr_cache: dict[str, tuple[bytes, bytes]] = {}
         self._actions_cache: dict[str, bytes] = {}
         if target is None:
-            self._ovs = PrivateOvs(ports=0, timeout=timeout)
+            self._ovs = PrivateOvs(ports=0, timeout=timeout, install=install)
             self._ovs.start()
             self._client = self._ovs.client
             self.dp = self._ovs.dp
             self.version = self._ovs.version
+            self.origin = self._ovs.installed.origin
         else:
             if not target.startswith("unix:"):
                 raise UsageError(f"option target={target!r}: expected unix:PATH of ovs-vswitchd's control socket")
             try:
                 self._client = UnixctlClient(target[len("unix:") :], timeout=timeout)
                 self.version = self._client.call("version").strip()
+                self.origin = target
                 self.dp = f"netdev@ufidcert-{secrets.token_hex(3)}"
                 self._client.call("dpctl/add-dp", self.dp)
             except UnixctlError as exc:
                 if self._client is not None:
                     self._client.close()
                 raise BackendUnavailable(f"cannot use ovs-vswitchd at {target}: {exc}") from None
-        self.description = f"Open vSwitch userspace datapath (dpif-netdev), {self.version}, {self.dp}"
+        self.description = (
+            f"Open vSwitch userspace datapath (dpif-netdev), {self.version} from {self.origin}, {self.dp}"
+        )
         # dpctl accepts options only within a command's argument limit; leaving
         # the datapath name out frees one slot, which works only while ours is
         # the daemon's only datapath (lib/dpctl.c get_one_dp). Only our own
@@ -641,6 +652,14 @@ class NetdevDpif(Dpif):
             max_ufid_len=16,
             semantics="netdev",
             packet_io=self.port_type == "dummy-pmd",
+            # ovs-appctl dpctl/add-flow and mod-flow give every UFID-less put the
+            # UFID odp_flow_key_hash() makes of its key (lib/dpctl.c
+            # dpctl_put_flow_dpif, "if (!ufid_present && dpctl_p->is_appctl)"),
+            # so dpif-netdev never sees a put without one. Since 3.1.3 a put
+            # with a UFID is looked up by UFID and one without by key
+            # (flow_put_on_pmd, upstream 21410ff80), so the two are different
+            # requests and the first cannot be sent from here.
+            ufidless_put=False,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -674,7 +693,10 @@ def netdev(**options: str) -> NetdevDpif:
     Options: ``target=unix:PATH`` (attach to a running ovs-vswitchd),
     ``timeout`` (seconds per command, default 10), ``ports`` (dummy ports
     to add, default 2), ``port_type`` (``dummy`` or ``dummy-pmd``: the
-    latter starts a busy-polling PMD thread and enables ``inject``).
+    latter starts a busy-polling PMD thread and enables ``inject``),
+    ``ovs`` (the version under test: ``debian:RELEASE`` for that Debian
+    release's ovs-vswitchd in a cached minimal root, a directory holding an
+    OVS prefix or build tree, default the host's installed one).
     """
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
@@ -687,11 +709,17 @@ def netdev(**options: str) -> NetdevDpif:
     if timeout <= 0 or ports < 0:
         raise UsageError("option timeout must be > 0 and ports >= 0")
     target = options.get("target")
+    install = None
     if target is None:
-        reason = ovs_available()
+        install = resolve_install(options.get("ovs"))
+        reason = ovs_available(install)
         if reason is not None:
             raise BackendUnavailable(reason)
-    return NetdevDpif(target=target, timeout=timeout, ports=ports, port_type=options.get("port_type", "dummy"))
+    elif "ovs" in options:
+        raise UsageError("options target and ovs exclude each other: an attached daemon is the version under test")
+    return NetdevDpif(
+        target=target, timeout=timeout, ports=ports, port_type=options.get("port_type", "dummy"), install=install
+    )
 
 
 netdev.unavailable_reason = _unavailable  # type: ignore[attr-defined]

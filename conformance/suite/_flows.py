@@ -8,7 +8,9 @@ model accepts them and injected frames hit exactly the intended flow.
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass, field
+from typing import Literal
 
 from reference._netlink import iter_attrs, pack_attr, pack_attrs
 from reference.dpif import DpifFlow, FlowStats
@@ -149,8 +151,38 @@ _DEFAULT_ZERO = frozenset(
         KeyAttr.CT_LABELS,
         KeyAttr.PACKET_TYPE,
         KeyAttr.TUNNEL,
+        # The conntrack original tuple is all-zero for every packet that has not
+        # been through conntrack: the Linux datapath zeroes it with the rest of
+        # the ct key (net/openvswitch/conntrack.c ovs_ct_fill_key), and OVS
+        # userspace treats ct_nw_proto == 0 as "no tuple" and never serialises
+        # one (lib/odp-util.c odp_flow_key_from_flow__ emits CT_ORIG_TUPLE_* only
+        # when ct_nw_proto != 0). So dpif-netdev, which stores a put as a struct
+        # flow, returns an exact all-zero tuple as no attribute at all.
+        KeyAttr.CT_ORIG_TUPLE_IPV4,
+        KeyAttr.CT_ORIG_TUPLE_IPV6,
     }
 )
+# in_port: every datapath numbers its ports below 2**16: the Linux datapath keeps
+# the port in the u16 sw_flow_key.phy.in_port (net/openvswitch/flow.h), and
+# dpif-netdev allocates port numbers 1..UINT16_MAX (lib/dpif-netdev.c
+# choose_port). Mask bits above bit 15 over a zero value therefore match every
+# packet, which is why Linux may return a wildcarded port's mask as 0xffff0000
+# (flow_netlink.c __ovs_nla_put_key sets the upper 16 mask bits). They are not
+# part of the match.
+_PORT_BITS = 0xFFFF
+# Fields both datapaths store in fewer bits than their attribute carries, so
+# mask bits beyond them are dropped by both and are not part of the match:
+# (attribute, byte offset, size, byte order, bits stored).
+# * ARP opcode: 8 bits, in the Linux datapath's u8 sw_flow_key.ip.proto
+#   (flow_netlink.c ovs_key_from_nlattrs stores ntohs(arp_op)) and in OVS
+#   userspace's u8 flow->nw_proto (lib/odp-util.c put_arp_key/get_arp_key).
+# * ct_state: 8 bits, the u8 sw_flow_key.ct_state (net/openvswitch/flow.h) and
+#   the u8 flow->ct_state (lib/packets.h CS_* bits; odp-util.c
+#   odp_ct_state_to_ovs), although OVS_KEY_ATTR_CT_STATE is a u32.
+_STORED: dict[int, tuple[int, int, Literal["little", "big"], int]] = {
+    KeyAttr.ARP: (8, 2, "big", 0x00FF),
+    KeyAttr.CT_STATE: (0, 4, sys.byteorder, 0xFF),
+}
 _NESTED = frozenset({KeyAttr.ENCAP, KeyAttr.TUNNEL, KeyAttr.NSH})
 
 Match = tuple[tuple[int, bytes, bytes], ...]
@@ -188,11 +220,28 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
             continue
         v = v or bytes(len(m))
         m = m.ljust(len(v), b"\0")
+        v, m = _canonical(t, v, m)
         anded = bytes(a & b for a, b in zip(v, m, strict=False))
         if not any(m) or (t in _DEFAULT_ZERO and not any(anded)):
             continue
         out.append((t, anded if masked else v, m))
     return tuple(out)
+
+
+def _canonical(t: int, v: bytes, m: bytes) -> tuple[bytes, bytes]:
+    """Value and mask of attribute ``t`` with the mask bits no datapath stores removed (see above)."""
+    if t == KeyAttr.IN_PORT and len(v) == 4 == len(m):
+        value, mask = int.from_bytes(v, sys.byteorder), int.from_bytes(m, sys.byteorder)
+        if value >> 16 == 0:
+            mask &= _PORT_BITS
+        return v, mask.to_bytes(4, sys.byteorder)
+    stored = _STORED.get(t)
+    if stored is not None:
+        off, size, order, bits = stored
+        if len(m) >= off + size:
+            field = int.from_bytes(m[off : off + size], order) & bits
+            m = m[:off] + field.to_bytes(size, order) + m[off + size :]
+    return v, m
 
 
 def match_of(key: bytes, mask: bytes | None) -> Match:
@@ -281,10 +330,10 @@ class NormFlow:
 
 @dataclass(frozen=True, slots=True)
 class ReturnedMatch:
-    """What a datapath returned for a flow as a match (values unmasked), its actions and UFID presence.
+    """What a datapath returned for a flow as a match (masked values), its actions and UFID presence.
 
-    Compared by the match; printed in OVS flow text with the bytes, so a
-    failed comparison shows which field differs.
+    Compared by the match (:func:`match_view`); printed in OVS flow text with
+    the bytes as returned, so a failed comparison shows which field differs.
     """
 
     match: Match | None
@@ -297,7 +346,7 @@ class ReturnedMatch:
     def of(cls, flow: DpifFlow) -> ReturnedMatch:
         """The view of ``flow`` (a missing key is an empty match)."""
         return cls(
-            match_view(flow.key or b"", flow.mask, masked=False),
+            match_view(flow.key or b"", flow.mask),
             flow.actions,
             flow.ufid_present,
             flow.key,

@@ -83,6 +83,9 @@ class DifferentialMachine(RuleBasedStateMachine):
             semantics="netdev" if semantics == "netdev" else "kernel", ufid_support=has(self.session, "ufid")
         )
         self.terse_ok = has(self.session, "terse")
+        # A backend whose access path always supplies a UFID (features.ufidless_put)
+        # cannot send a put without one: such puts carry one of the pool's UFIDs.
+        self.ufidless_ok = has(self.session, "ufidless_put")
         self.ports: list[int] = []
         port = traffic_port(self.session)
         if port is not None:
@@ -142,6 +145,8 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @rule(target=installed, src=_SRCS, dst=_DSTS, mask=_MASKS, out=_ACTIONS, ufid=_UFIDS, flags=_FLAGS)
     def put(self, *, src: int, dst: int, mask: str, out: int, ufid: Ufid | None, flags: PutFlags) -> Any:
+        if ufid is None and not self.ufidless_ok:
+            ufid = ufid_n(src)
         if self._put(src, dst, mask, out, ufid, flags):
             return (src, dst, mask, ufid)
         return multiple()

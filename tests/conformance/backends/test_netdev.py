@@ -408,11 +408,11 @@ def test_certify_cli_end_to_end_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_missing_binaries_are_reported_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.backends import _ovsd as ovsd
+    from conformance.backends import _ovs_install
     from conformance.registry import list_backends, open_backend
 
     monkeypatch.setattr("shutil.which", lambda name: None)
-    monkeypatch.setattr(ovsd, "Path", lambda *parts: Path("/nonexistent", *parts))
+    monkeypatch.setattr(_ovs_install, "Path", lambda *parts: Path("/nonexistent", *(str(q).lstrip("/") for q in parts)))
     (info,) = [b for b in list_backends() if b.name == "netdev"]
     assert not info.available
     assert "apt-get install openvswitch-switch" in info.reason

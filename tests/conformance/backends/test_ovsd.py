@@ -162,10 +162,11 @@ def test_multi_megabyte_dump(tmp_path: Path) -> None:
 
 
 def test_ovs_available_explains_missing_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import conformance.backends._ovs_install as install
     import conformance.backends._ovsd as ovsd
 
     monkeypatch.setattr("shutil.which", lambda name: None)
-    monkeypatch.setattr(ovsd, "Path", lambda *parts: Path("/nonexistent", *parts))
+    monkeypatch.setattr(install, "Path", lambda *parts: Path("/nonexistent", *(str(q).lstrip("/") for q in parts)))
     reason = ovsd.ovs_available()
     assert reason is not None
     assert "apt-get install openvswitch-switch" in reason
