@@ -219,8 +219,9 @@ def stored_mask(mask: MaskSig, *, exact_in_port: bool = True) -> MaskSig:
     so the opcode mask's high byte is lost (dpif-netdev's struct flow keeps
     the same u8 nw_proto). That holds at every VLAN nesting level: the
     attributes inside ``encap()`` are parsed into the same key struct
-    (parse_vlan_from_nlattrs, then ovs_key_from_nlattrs on them). ``exact_in_port=False`` keeps the in_port mask
-    as given (dpif-netdev, which refuses a non-exact one itself).
+    (parse_vlan_from_nlattrs, then ovs_key_from_nlattrs on them).
+    ``exact_in_port=False`` keeps the in_port mask as given (dpif-netdev,
+    which refuses a non-exact one itself).
     """
     out: list[tuple[Path, bytes]] = []
     changed = False

@@ -63,7 +63,7 @@ def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], 
     """A script that replays ``steps`` against the backend ``spec`` and prints each outcome."""
     lines = [
         "# Replays the failing sequence found by ufidcert's differential state machine.",
-        f"# Failure: {failure}",
+        *(f"# {'Failure: ' if i == 0 else '  '}{ln}" for i, ln in enumerate(failure.splitlines() or [""])),
         "from reference.dpif import DpifError, PutFlags",
         "from reference.ufid import Ufid",
         "from conformance.registry import open_backend",
