@@ -41,6 +41,7 @@ from conformance._rpc import (
     encode,
 )
 from conformance.guarded import BackendContractError
+from conformance.provenance import provenance_records
 from reference.dpif import Dpif
 
 __all__ = ["DUMP_CHUNK", "main"]
@@ -205,7 +206,22 @@ def main(argv: list[str]) -> int:
             return 0
         description = str(getattr(dpif, "description", "") or type(dpif).__doc__ or "").strip().split("\n")[0]
         extras = _extras(dpif)
-        chan.send(Opened(type(dpif).__name__, description, str(getattr(dpif, "version", "") or ""), tuple(extras)))
+        provenance: tuple[Any, ...] = ()
+        provenance_error = ""
+        try:
+            provenance = provenance_records(getattr(dpif, "provenance", ()), where=f"{first.spec}: provenance")
+        except Exception as exc:  # reported by the suite as it would be in-process
+            provenance_error = str(exc)
+        chan.send(
+            Opened(
+                type(dpif).__name__,
+                description,
+                str(getattr(dpif, "version", "") or ""),
+                tuple(extras),
+                provenance,
+                provenance_error,
+            )
+        )
         closing = _serve(chan, dpif, extras)
         if closing is None:
             return 0

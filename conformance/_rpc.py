@@ -80,6 +80,8 @@ class Opened:
     description: str
     version: str
     extras: tuple[str, ...] = ()  # optional callables the backend offers (e.g. hash_bytes128)
+    provenance: tuple[Any, ...] = ()  # conformance.provenance records: what ran (read once opened)
+    provenance_error: str = ""  # why the backend's provenance attribute could not be read
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ import pytest
 from conformance import _signals
 from conformance.errors import BackendUnavailable, ConformanceError, UsageError
 from conformance.guarded import BackendBroken, BackendDied, GuardedDpif, OperationTimeout, call_with_timeout
+from conformance.provenance import provenance_records
 from conformance.report import (
     BackendInfo,
     Finding,
@@ -165,6 +166,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         "semantics": feats.semantics,
         "packet_io": feats.packet_io,
         "ufidless_put": feats.ufidless_put,
+        "terse_get": feats.terse_get,
     }
     try:
         probed = probe_ufid(dpif)
@@ -189,6 +191,12 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         caps["terse"] = f"features.omit_flags is {int(feats.omit_flags):#x}, not all of OMIT_KEY|OMIT_MASK|OMIT_ACTIONS"
     else:
         caps["terse"] = None
+    if caps["terse"] is not None:
+        caps["terse_get"] = caps["terse"]
+    elif not feats.terse_get:
+        caps["terse_get"] = "features.terse_get is false (a terse get cannot be expressed to this datapath)"
+    else:
+        caps["terse_get"] = None
     io = None if feats.packet_io else "features.packet_io is false"
     caps["inject"] = io
     caps["execute"] = io
@@ -255,6 +263,8 @@ class BackendSession:
             version=str(getattr(inner, "version", "") or ""),
         )
         try:
+            provenance = provenance_records(getattr(inner, "provenance", ()), where=f"{self.spec}: provenance")
+            self.info = dataclasses.replace(self.info, provenance=provenance)
             self.features, self.capabilities = _capabilities(self.dpif)
             self.semantics = str(self.features["semantics"])
             self.dpif.flow_flush()
@@ -837,7 +847,12 @@ def build_session_report(config: pytest.Config) -> Report | None:
         notes.insert(0, f"root cause: {root_cause.splitlines()[0]}")
     return build_report(
         state.records.values(),
-        backend=BackendInfo(info.get("name", state.spec), info.get("description", ""), info.get("version", "")),
+        backend=BackendInfo(
+            info.get("name", state.spec),
+            info.get("description", ""),
+            info.get("version", ""),
+            provenance_records(info.get("provenance", ()), where="backend provenance"),
+        ),
         features=b.get("features", {}),
         capabilities=b.get("capabilities", {}),
         semantics=b.get("semantics", "generic"),

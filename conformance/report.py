@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from conformance.errors import UsageError
+from conformance.provenance import Provenance
 from conformance.requirements import CATALOGUE, Level, Requirement, area_title, not_applicable_reason
 
 __all__ = [
@@ -79,11 +80,12 @@ class TestRecord:
 
 @dataclass(frozen=True, slots=True)
 class BackendInfo:
-    """Who was certified."""
+    """Who was certified, and what exactly ran (:mod:`conformance.provenance`)."""
 
     name: str
     description: str = ""
     version: str = ""
+    provenance: tuple[Provenance, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
             "name": report.backend.name,
             "description": report.backend.description,
             "version": report.backend.version,
+            "provenance": [p.as_dict() for p in report.backend.provenance],
         },
         "features": dict(report.features),
         "capabilities": dict(report.capabilities),
@@ -301,6 +304,7 @@ def render_markdown(report: Report) -> str:
         f"# ufidcert certification: {report.backend.name} - {report.verdict.upper()}",
         "",
         f"- backend: `{report.backend.name}` {report.backend.version} {report.backend.description}".rstrip(),
+        *(f"- ran: {p.component} `{p.version}` from {p.source}" for p in report.backend.provenance),
         f"- semantics: {report.semantics}; profile: {report.profile}; seed: {report.seed}; workers: {report.workers}",
         f"- suite version: {report.suite_version}; started: {report.started}; duration: {report.duration_s:.1f} s",
         f"- requirements: {c['pass']} pass, {c['fail']} fail, {c['error']} error, {c['not-applicable']} not applicable",
@@ -358,6 +362,7 @@ def render_html(report: Report) -> str:
     ]
     meta = [
         ("Backend", f"{report.backend.name} {report.backend.version} {report.backend.description}"),
+        *(("Ran", f"{p.component} {p.version} from {p.source}") for p in report.backend.provenance),
         ("Semantics", report.semantics),
         ("Profile / seed", f"{report.profile} / {report.seed}"),
         ("Suite version", report.suite_version),

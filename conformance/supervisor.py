@@ -51,7 +51,7 @@ from conformance._rpc import (
     Undecodable,
     encode,
 )
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, UsageError
 from conformance.guarded import BackendContractError, BackendDied, OperationTimeout, batch_timeout
 from reference.dpif import Dpif, DpifFeatures, DpifFlow, DpifOp, DpifOpResult, FlowStats, PutFlags, UfidArg, Upcall
 
@@ -140,6 +140,8 @@ class SupervisedDpif(Dpif):
             raise
         self.type_name, self.description, self.version = reply.type_name, reply.description, reply.version
         self._extras = frozenset(reply.extras)
+        self._provenance: tuple[Any, ...] = tuple(reply.provenance)
+        self._provenance_error = reply.provenance_error
 
     # --- transport ---------------------------------------------------------------
 
@@ -273,6 +275,13 @@ class SupervisedDpif(Dpif):
         if isinstance(reply, Reply):
             return reply.value
         raise self._die(method, f"answered {type(reply).__name__} to {method}")
+
+    @property
+    def provenance(self) -> tuple[Any, ...]:
+        """The backend's :mod:`conformance.provenance` records, as read in its process when it opened."""
+        if self._provenance_error:
+            raise UsageError(self._provenance_error)
+        return self._provenance
 
     def __getattr__(self, name: str) -> Any:
         # Optional extras of the backend (e.g. hash_bytes128), forwarded when it has them.

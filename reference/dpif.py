@@ -246,7 +246,10 @@ class DpifFeatures:
     ``flow_put`` without a UFID reaches the datapath without one (False when
     the backend's access path always supplies a UFID, as ``ovs-appctl
     dpctl/add-flow`` does; the suite then sends no UFID-less put where the
-    difference matters).
+    difference matters). ``terse_get``: ``flow_get`` honours ``terse`` (the
+    kernel's ``OVS_FLOW_CMD_GET`` takes the OMIT flags; lib/dpif.h ``struct
+    dpif_flow_get`` has no terse flag, so a provider reached through OVS's
+    dpif API cannot).
     """
 
     ufid: bool
@@ -255,6 +258,7 @@ class DpifFeatures:
     semantics: Semantics
     packet_io: bool = True
     ufidless_put: bool = True
+    terse_get: bool = True
 
 
 @dataclass(frozen=True, slots=True)

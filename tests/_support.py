@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-__all__ = ["require", "require_module"]
+__all__ = ["qemu_children", "require", "require_module"]
 
 
 def require(condition: bool, reason: str) -> None:
@@ -37,3 +37,19 @@ def require_module(name: str, reason: str) -> ModuleType:
     except ImportError as exc:
         require(False, f"{reason} ({exc})")
         raise  # unreachable: require() skipped or failed
+
+
+def qemu_children() -> list[int]:
+    """Live QEMU processes started by this test process (a guest left behind shows up here)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and b"qemu-system" in cmd and fields[0] != "Z":
+            out.append(int(pid))
+    return out

@@ -40,7 +40,9 @@ __all__ = [
     "DebianPackage",
     "bootstrap_root",
     "cache_dir",
+    "dependencies",
     "download",
+    "lists_fresh",
     "mirror",
     "parse_release",
     "resolve_dependency",
@@ -151,9 +153,15 @@ def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float 
         lines = [ln for ln in (p.stderr + "\n" + p.stdout).splitlines() if ln.strip()]
         if any("No space left on device" in ln for ln in lines):
             raise BackendUnavailable(f"{what}: no space left on device under {cache_dir()}", errno=_errno.ENOSPC)
-        # apt's first message names the cause ("Failed to fetch ... Connection
-        # refused"); the last one is often a summary ("Some index files failed").
-        tail = next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        # apt's first error names the cause ("Failed to fetch ... Connection refused"); the last one
+        # is often a summary ("Some index files failed"), and warnings may come first (apt running
+        # unsandboxed when the cache is not readable by _apt) without being the cause.
+        errors = [ln for ln in lines if ln.startswith("E:") and "Some index files failed" not in ln]
+        tail = (
+            errors[0]
+            if errors
+            else next((ln for ln in lines if ln.startswith(("E:", "W:"))), lines[-1] if lines else "")
+        )
         raise BackendUnavailable(f"{what}: {tail.strip()}", errno=_errno.EIO)
     return p.stdout
 
@@ -247,6 +255,21 @@ def download(release: str, package: str) -> DebianPackage:
     return DebianPackage(package, version, release, final)
 
 
+def lists_fresh(release: str) -> str | None:
+    """What identifies ``release``'s package lists while they are fresh (updated less than a day ago), else None.
+
+    Whatever is computed from the lists alone (a candidate version, a
+    dependency) may be reused as long as this value stays the same.
+    """
+    try:
+        st = (_Apt(release).base / "lists" / ".updated").stat()
+    except OSError:
+        return None
+    if st.st_mtime <= time.time() - _LISTS_MAX_AGE_S:
+        return None
+    return f"{mirror()} {release} {st.st_mtime_ns}"
+
+
 def resolve_dependency(release: str, package: str, prefix: str) -> str:
     """The first dependency of ``package`` in ``release`` whose name starts with ``prefix``."""
     apt = _Apt(release)
@@ -256,6 +279,15 @@ def resolve_dependency(release: str, package: str, prefix: str) -> str:
             if dep.startswith(prefix):
                 return dep
     raise BackendUnavailable(f"debian:{release}: {package} depends on no {prefix}* package", errno=_errno.ENOENT)
+
+
+def dependencies(release: str, package: str) -> list[str]:
+    """The names ``package`` depends on in ``release`` (every alternative, virtual ones in ``<>``)."""
+    apt = _Apt(release)
+    with _locked(apt.base / ".lock"):
+        apt.update()
+        apt.candidate(package)  # an unknown package is named as such, not as "no dependencies"
+        return apt.depends(package)
 
 
 def bootstrap_root(release: str, packages: tuple[str, ...]) -> tuple[Path, dict[str, str]]:

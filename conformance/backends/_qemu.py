@@ -1,10 +1,10 @@
 """Boot a Linux kernel under QEMU (TCG) once per run and relay raw netlink messages to it.
 
-Recipe (measured in /work/shared/backends.md section 3, docs/kernel-backend.md):
-Debian's kernel package is downloaded and extracted into a cache, never
-installed; a tiny busybox initramfs mounts the host's root read-only over
-9p with a tmpfs overlay, and starts :mod:`conformance.backends._nlio` on a
-virtio-serial port. The host then sends netlink requests as bytes and
+Recipe (docs/kernel-backend.md): the kernel comes from :mod:`._kernels`
+(a Debian release's package, extracted into a cache and never installed,
+or a PATH); a tiny busybox initramfs with its boot modules mounts the
+host's root read-only over 9p with a tmpfs overlay, and starts
+:mod:`conformance.backends._nlio` on a virtio-serial port. The host then sends netlink requests as bytes and
 gets the kernel's answers back; nothing else runs in the (slow) guest.
 
 Every wait is bounded: a guest that does not boot or stops answering is
@@ -18,7 +18,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import fcntl
+import errno as _errno
+import gzip
 import hashlib
 import os
 import shutil
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from conformance.backends import _nlio
+from conformance.backends import _debian, _kernels, _nlio
 from conformance.errors import BackendUnavailable, ConformanceError
 
 __all__ = [
@@ -52,21 +53,6 @@ __all__ = [
 QEMU = "qemu-system-x86_64"
 GUEST_PYTHON = "/usr/bin/python3"
 _PORT_NAME = "ufidcert.relay"
-# Drivers the initramfs loads before it can mount the host root and open the relay port.
-_BOOT_MODULES = (
-    "virtio_ring",
-    "virtio",
-    "virtio_pci_modern_dev",
-    "virtio_pci_legacy_dev",
-    "virtio_pci",
-    "virtio_console",
-    "netfs",
-    "fscache",
-    "9pnet",
-    "9pnet_virtio",
-    "9p",
-    "overlay",
-)
 _CALL = struct.Struct("=IB")
 _ANSWER = struct.Struct("=Ii")
 
@@ -77,7 +63,7 @@ class GuestUnresponsive(ConformanceError):
 
 @dataclass(frozen=True, slots=True)
 class VmConfig:
-    """How to boot: ``kernel`` (bzImage path, None = Debian's package), its ``modules`` tree, limits."""
+    """How to boot: ``kernel`` (``debian:RELEASE``, a bzImage path, None = this host's release), ``modules``, limits."""
 
     kernel: str | None = None
     modules: str | None = None
@@ -87,13 +73,7 @@ class VmConfig:
     cpus: int = 2
 
 
-def cache_dir() -> Path:
-    """``$UFIDCERT_CACHE`` or ``~/.cache/ufidcert`` (``$XDG_CACHE_HOME`` honoured)."""
-    env = os.environ.get("UFIDCERT_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ufidcert"
+cache_dir = _debian.cache_dir
 
 
 def qemu_missing() -> str | None:
@@ -108,76 +88,26 @@ def qemu_missing() -> str | None:
 
 
 def unavailable_reason() -> str | None:
-    """None when a VM with Debian's kernel can be booted here, else a one-line reason."""
+    """None when a VM with a Debian kernel (``debian:RELEASE``) can be booted here, else a one-line reason."""
     missing = qemu_missing()
     if missing:
         return missing
-    if (cache_dir() / "kernel" / "kver").is_file():
-        return None
     for tool in ("apt-get", "apt-cache", "dpkg-deb", "depmod"):
         if shutil.which(tool) is None:
-            return f"no cached kernel and {tool} not found to fetch Debian's linux-image-amd64"
+            return f"{tool} not found to fetch and extract a Debian linux-image-amd64 (apt-get install apt dpkg kmod)"
     return None
 
 
-def _sh(argv: list[str], *, cwd: Path | None = None, timeout: float = 600) -> str:
-    p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-    if p.returncode:
-        tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or [""]
-        raise BackendUnavailable(f"{' '.join(argv[:3])} failed: {tail[0]}")
-    return p.stdout
-
-
-@contextlib.contextmanager
-def _locked(path: Path):  # type: ignore[no-untyped-def]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def ensure_debian_kernel() -> tuple[Path, Path, str]:
-    """Download and extract the kernel ``linux-image-amd64`` depends on; returns (vmlinuz, root, version).
-
-    ``apt-get download`` + ``dpkg-deb -x`` + ``depmod -b``: no postinst, no
-    initramfs-tools, no systemd. Cached under :func:`cache_dir`/kernel.
-    """
-    kdir = cache_dir() / "kernel"
-    with _locked(cache_dir() / "kernel.lock"):
-        kver_file = kdir / "kver"
-        if not kver_file.is_file():
-            if kdir.exists():
-                shutil.rmtree(kdir)
-            kdir.mkdir(parents=True)
-            out = _sh(["apt-cache", "depends", "linux-image-amd64"])
-            pkgs = [
-                ln.split(":", 1)[1].strip()
-                for ln in out.splitlines()
-                if ln.strip().startswith("Depends: linux-image-") and ln.split(":", 1)[1].strip()[12:13].isdigit()
-            ]
-            if not pkgs:
-                raise BackendUnavailable("apt-cache knows no linux-image-amd64 dependency (run apt-get update)")
-            pkg = pkgs[0]
-            _sh(["apt-get", "download", pkg], cwd=kdir)
-            debs = sorted(kdir.glob(f"{pkg}_*.deb"))
-            if not debs:
-                raise BackendUnavailable(f"apt-get download {pkg} produced no .deb")
-            _sh(["dpkg-deb", "-x", str(debs[0]), str(kdir / "root")])
-            debs[0].unlink()
-            kver = pkg[len("linux-image-") :]
-            _sh(["depmod", "-b", str(kdir / "root"), kver])
-            kver_file.write_text(kver + "\n")
-        kver = kver_file.read_text().strip()
-    return kdir / "root" / "boot" / f"vmlinuz-{kver}", kdir / "root" / "lib" / "modules" / kver, kver
+def ensure_debian_kernel(release: str | None = None) -> tuple[Path, Path, str]:
+    """The kernel of ``release`` (None: this host's), extracted and cached; returns (vmlinuz, modules, version)."""
+    boot = _kernels.resolve(None if release is None else f"debian:{release}", None)
+    assert boot.modules is not None  # a Debian kernel always has its tree
+    return boot.vmlinuz, boot.modules, boot.release
 
 
 def _init_script(modules_dir: str | None) -> str:
     # Runs as PID 1 in the initramfs (busybox sh). Mounts the host root read-only
     # over 9p with a tmpfs overlay, then hands the relay port to _nlio.py.
-    mods = " ".join(_BOOT_MODULES)
     link = ""
     if modules_dir:
         kver = Path(modules_dir).name
@@ -191,7 +121,8 @@ def _init_script(modules_dir: str | None) -> str:
     return f"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in {mods}; do [ -f /mods/$m.ko ] && insmod /mods/$m.ko; done
+# /mods/NN-name.ko: the boot modules, decompressed, numbered in modules.dep load order.
+for m in /mods/*.ko; do [ -f "$m" ] && {{ insmod "$m" || echo "UFIDCERT-GUEST: insmod $m failed"; }}; done
 P9=trans=virtio,version=9p2000.L,msize=512000
 fail() {{ echo "UFIDCERT-GUEST: $*"; poweroff -f; }}
 mount -t 9p -o $P9,ro,cache=loose hostroot /lower || fail "9p root mount failed"
@@ -215,41 +146,56 @@ poweroff -f
 """
 
 
-def _initramfs(modules_dir: str | None) -> Path:
-    """The busybox initramfs for ``modules_dir`` (cached by content)."""
+def _initramfs(modules_dir: str | None, into: Path | None = None) -> Path:
+    """The busybox initramfs for ``modules_dir``, cached in ``into`` (a kernel's cache entry) by content.
+
+    The key covers every byte that goes in (init script, relay, busybox,
+    each decompressed boot module), so a changed module tree never boots
+    an older image; the image is written under a temporary name and renamed.
+    """
     init = _init_script(modules_dir)
     relay = Path(_nlio.__file__).read_bytes()
     busybox = shutil.which("busybox")
     if busybox is None:
         raise BackendUnavailable("busybox not found (apt-get install busybox-static)")
-    h = hashlib.sha256(init.encode() + relay + (modules_dir or "").encode() + busybox.encode()).hexdigest()[:16]
-    out = cache_dir() / f"initramfs-{h}.cpio.gz"
+    busybox_bytes = Path(busybox).read_bytes()
+    mods = _kernels.boot_modules(Path(modules_dir) if modules_dir else None)
+    h = hashlib.sha256()
+    for part in (init.encode(), relay, busybox_bytes, *(f"{n}\0".encode() + b for n, b in mods)):
+        h.update(hashlib.sha256(part).digest())
+    where = into if into is not None else cache_dir() / "initramfs"
+    out = where / f"initramfs-{h.hexdigest()[:16]}.cpio.gz"
     if out.is_file():
         return out
-    with tempfile.TemporaryDirectory(prefix="ufidcert-initramfs-") as tmp:
-        t = Path(tmp)
-        for d in ("bin", "proc", "sys", "dev", "lower", "up", "newroot", "mods"):
-            (t / d).mkdir()
-        shutil.copy(busybox, t / "bin" / "busybox")
-        if modules_dir:
-            found = {p.name[:-3]: p for p in Path(modules_dir).rglob("*.ko")}
-            for m in _BOOT_MODULES:
-                if m in found:
-                    shutil.copy(found[m], t / "mods" / f"{m}.ko")
-        (t / "init").write_text(init)
-        (t / "init").chmod(0o755)
-        (t / "nlio.py").write_bytes(relay)
-        files = subprocess.run(["find", "."], cwd=t, capture_output=True, check=True).stdout
-        cpio = subprocess.run(
-            [busybox, "cpio", "-o", "-H", "newc"], cwd=t, input=files, capture_output=True, check=True
-        ).stdout
-        import gzip
-
-        tmp_out = out.with_suffix(".tmp")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_out.write_bytes(gzip.compress(cpio, compresslevel=1))
-        tmp_out.replace(out)
-    for stale in out.parent.glob("initramfs-*.cpio.gz"):
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ufidcert-initramfs-") as tmp:
+            t = Path(tmp)
+            for d in ("bin", "proc", "sys", "dev", "lower", "up", "newroot", "mods"):
+                (t / d).mkdir()
+            (t / "bin" / "busybox").write_bytes(busybox_bytes)
+            (t / "bin" / "busybox").chmod(0o755)
+            for i, (name, data) in enumerate(mods):
+                (t / "mods" / f"{i:02d}-{name}.ko").write_bytes(data)
+            (t / "init").write_text(init)
+            (t / "init").chmod(0o755)
+            (t / "nlio.py").write_bytes(relay)
+            files = subprocess.run(["find", "."], cwd=t, capture_output=True, check=True).stdout
+            cpio = subprocess.run(
+                [busybox, "cpio", "-o", "-H", "newc"], cwd=t, input=files, capture_output=True, check=True
+            ).stdout
+        _kernels.write_atomically(out, gzip.compress(cpio, compresslevel=1))
+    except subprocess.CalledProcessError as exc:
+        raise BackendUnavailable(f"building the initramfs: {exc.cmd[0]} failed: {exc.stderr!r:.120}") from None
+    except OSError as exc:
+        if isinstance(exc, BackendUnavailable):
+            raise
+        if exc.errno == _errno.ENOSPC:
+            raise BackendUnavailable(
+                f"building the initramfs: no space left on device under {where}", errno=_errno.ENOSPC
+            ) from None
+        raise BackendUnavailable(f"building the initramfs in {where}: {exc}", errno=exc.errno or _errno.EIO) from None
+    for stale in where.glob("initramfs-*.cpio.gz"):
         if stale != out and stale.stat().st_mtime < time.time() - 86400:
             stale.unlink(missing_ok=True)  # older relays' images; a day's grace for runs still using one
     return out
@@ -286,17 +232,9 @@ class Vm:
 
     def __init__(self, config: VmConfig) -> None:
         self.config = config
-        if config.kernel:
-            vmlinuz = Path(config.kernel)
-            if not vmlinuz.is_file():
-                raise BackendUnavailable(f"kernel={config.kernel}: no such file")
-            modules = config.modules
-        else:
-            vmlinuz, mods_path, _kver = ensure_debian_kernel()
-            modules = str(mods_path)
-        if modules and not Path(modules).is_dir():
-            raise BackendUnavailable(f"modules={modules}: no such directory")
-        initrd = _initramfs(modules)
+        # What boots, and where it came from (kernel.py reports it as the run's provenance).
+        self.boot = _kernels.resolve(config.kernel, config.modules)
+        initrd = _initramfs(str(self.boot.modules) if self.boot.modules else None, self.boot.entry)
         self._dir = Path(tempfile.mkdtemp(prefix="ufidcert-vm-"))
         self.console = self._dir / "console.log"
         sock_path = self._dir / "relay.sock"
@@ -311,7 +249,7 @@ class Vm:
             QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-m", str(config.memory_mib), "-smp", str(config.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-serial", f"file:{self.console}",
-            "-kernel", str(vmlinuz), "-initrd", str(initrd),
+            "-kernel", str(self.boot.vmlinuz), "-initrd", str(initrd),
             "-append", "console=ttyS0 quiet loglevel=3 panic=-1",
             "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-serial-pci",

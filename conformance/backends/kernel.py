@@ -7,10 +7,13 @@ Options (``--option k=v``):
   kernel under QEMU once per run and relays raw netlink messages to it over
   virtio-serial (:mod:`conformance.backends._qemu`); ``auto`` picks ``host``
   when the module is loaded here, else ``vm``.
-* ``kernel=PATH``: a bzImage to boot instead of Debian's current
-  ``linux-image-amd64`` (downloaded and extracted, never installed);
-  ``modules=DIR``: the ``lib/modules/VERSION`` tree for it (omit when
-  openvswitch, virtio-serial and 9p are built in).
+* ``kernel=debian:RELEASE`` (bullseye, bookworm, trixie, sid, ...): the
+  kernel that release's ``linux-image-amd64`` depends on, downloaded
+  through a private apt configuration and extracted, never installed
+  (:mod:`conformance.backends._kernels`); default: this host's release.
+  ``kernel=PATH``: a bzImage to boot instead; ``modules=DIR``: the
+  ``lib/modules/VERSION`` tree for it (omit when openvswitch,
+  virtio-serial and 9p are built in). Either makes ``where=auto`` boot a guest.
 * ``boot_timeout`` / ``op_timeout`` (seconds), ``memory`` (MiB), ``cpus``.
 
 Requests are built by :mod:`conformance.backends._genl` exactly as OVS's
@@ -30,6 +33,7 @@ from typing import Protocol
 
 from conformance.backends import _genl
 from conformance.errors import BackendUnavailable, UsageError
+from conformance.provenance import Provenance
 from reference._netlink import iter_attrs
 from reference.dpif import (
     DelOp,
@@ -118,6 +122,7 @@ class KernelDpif(Dpif):
         self._on_close = list(on_close or [])
         self.description = description
         self.version = ""
+        self.provenance: tuple[Provenance, ...] = ()  # what ran: set by the factory (conformance.provenance)
         self._chan, _pid = transport.open_socket()
         self._ufid_supported = True  # until the probe says otherwise; the probe itself sends no terse request
         self._ufid_supported = probe_ufid(self)
@@ -453,7 +458,9 @@ def kernel(**options: str) -> KernelDpif:
         raise UsageError(f"option where={where!r}: expected host, vm or auto")
     op_timeout = _float(options, "op_timeout", 60.0)
     if where == "auto":
-        where = "host" if _host_has_module() and os.geteuid() == 0 else "vm"
+        # Asking for a kernel means booting it; the host's own kernel is used only when none was named.
+        chosen = "kernel" in options or "modules" in options
+        where = "host" if _host_has_module() and os.geteuid() == 0 and not chosen else "vm"
     if where == "host":
         if "kernel" in options or "modules" in options:
             raise UsageError("options kernel= and modules= need where=vm")
@@ -463,10 +470,18 @@ def kernel(**options: str) -> KernelDpif:
             raise BackendUnavailable("where=host: this kernel has no openvswitch module loaded (try where=vm)")
         from conformance.backends._nlio import LocalOps
 
-        return KernelDpif.create(LocalOps(), op_timeout_s=op_timeout, version=os.uname().release)
-    from conformance.backends import _qemu
+        dpif = KernelDpif.create(LocalOps(), op_timeout_s=op_timeout, version=os.uname().release)
+        dpif.provenance = (Provenance("Linux kernel", os.uname().release, "this host's running kernel"),)
+        return dpif
+    from conformance.backends import _debian, _qemu
 
-    reason = _qemu.unavailable_reason() if "kernel" not in options else _qemu.qemu_missing()
+    kernel_opt = options.get("kernel")
+    local = kernel_opt is not None and not kernel_opt.startswith("debian:")
+    if kernel_opt is not None and not local:
+        _debian.parse_release(kernel_opt, option="kernel")
+    if "modules" in options and not local:
+        raise UsageError("option modules= goes with kernel=PATH; a Debian kernel brings its own modules")
+    reason = _qemu.qemu_missing() if local else _qemu.unavailable_reason()
     if reason:
         raise BackendUnavailable(reason)
     config = _qemu.VmConfig(
@@ -479,6 +494,10 @@ def kernel(**options: str) -> KernelDpif:
     )
     vm = _qemu.acquire(config)
     try:
+        if vm.boot.release and vm.boot.release != vm.kernel_release:
+            raise BackendUnavailable(
+                f"the guest runs Linux {vm.kernel_release} but modules={vm.boot.modules} is for {vm.boot.release}"
+            )
         rc, out = vm.run(["modprobe", "openvswitch"])
         if rc:
             text = " ".join(out.decode(errors="replace").split())
@@ -488,6 +507,8 @@ def kernel(**options: str) -> KernelDpif:
         _qemu.release(vm)
         raise
     dpif.description = f"Linux {vm.kernel_release} openvswitch datapath in a QEMU/TCG guest"
+    # uname -r as the guest reports it, not the version the package or tree claims.
+    dpif.provenance = (Provenance("Linux kernel", vm.kernel_release, vm.boot.source),)
     dpif._on_close.append(lambda: _qemu.release(vm))
     return dpif
 

@@ -64,6 +64,7 @@ from conformance.backends._ovs_install import OvsInstall, resolve_install
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlClient, UnixctlError, errno_from_message
 from conformance.errors import BackendUnavailable, UsageError
+from conformance.provenance import Provenance
 from reference.dpif import (
     Dpif,
     DpifError,
@@ -300,6 +301,8 @@ class NetdevDpif(Dpif):
         self.description = (
             f"Open vSwitch userspace datapath (dpif-netdev), {self.version} from {self.origin}, {self.dp}"
         )
+        # What ran, as the daemon itself says (its "version" reply), and where it came from.
+        self.provenance = (Provenance("ovs-vswitchd", self.version, self.origin),)
         # dpctl accepts options only within a command's argument limit; leaving
         # the datapath name out frees one slot, which works only while ours is
         # the daemon's only datapath (lib/dpctl.c get_one_dp). Only our own
@@ -687,10 +690,13 @@ def _unavailable() -> str | None:
     return ovs_available()
 
 
-def netdev(**options: str) -> NetdevDpif:
-    """Open vSwitch's userspace datapath (dpif-netdev) in a real ovs-vswitchd, through dpctl.
+def netdev(**options: str) -> Dpif:
+    """Open vSwitch's userspace datapath (dpif-netdev): through dpctl in ovs-vswitchd, or via=dpif in-process.
 
-    Options: ``target=unix:PATH`` (attach to a running ovs-vswitchd),
+    ``via=dpctl`` (the default) or ``via=dpif`` (OVS's own dpif API through
+    the driver in dpifdrv/; its options are in
+    :mod:`conformance.backends.netdev_dpif`). dpctl options:
+    ``target=unix:PATH`` (attach to a running ovs-vswitchd),
     ``timeout`` (seconds per command, default 10), ``ports`` (dummy ports
     to add, default 2), ``port_type`` (``dummy`` or ``dummy-pmd``: the
     latter starts a busy-polling PMD thread and enables ``inject``),
@@ -698,9 +704,16 @@ def netdev(**options: str) -> NetdevDpif:
     release's ovs-vswitchd in a cached minimal root, a directory holding an
     OVS prefix or build tree, default the host's installed one).
     """
+    via = options.pop("via", "dpctl")
+    if via == "dpif":
+        from conformance.backends.netdev_dpif import open_netdev_dpif
+
+        return open_netdev_dpif(**options)
+    if via != "dpctl":
+        raise UsageError(f"option via={via!r}: expected dpctl or dpif")
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
-        raise UsageError(f"unknown option(s) {', '.join(unknown)}; netdev takes {', '.join(_OPTIONS)}")
+        raise UsageError(f"unknown option(s) {', '.join(unknown)}; netdev takes via, {', '.join(_OPTIONS)}")
     try:
         timeout = float(options.get("timeout", "10"))
         ports = int(options.get("ports", "2"))

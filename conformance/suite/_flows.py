@@ -151,15 +151,6 @@ _DEFAULT_ZERO = frozenset(
         KeyAttr.CT_LABELS,
         KeyAttr.PACKET_TYPE,
         KeyAttr.TUNNEL,
-        # The conntrack original tuple is all-zero for every packet that has not
-        # been through conntrack: the Linux datapath zeroes it with the rest of
-        # the ct key (net/openvswitch/conntrack.c ovs_ct_fill_key), and OVS
-        # userspace treats ct_nw_proto == 0 as "no tuple" and never serialises
-        # one (lib/odp-util.c odp_flow_key_from_flow__ emits CT_ORIG_TUPLE_* only
-        # when ct_nw_proto != 0). So dpif-netdev, which stores a put as a struct
-        # flow, returns an exact all-zero tuple as no attribute at all.
-        KeyAttr.CT_ORIG_TUPLE_IPV4,
-        KeyAttr.CT_ORIG_TUPLE_IPV6,
     }
 )
 # in_port: every datapath numbers its ports below 2**16: the Linux datapath keeps
@@ -183,6 +174,16 @@ _STORED: dict[int, tuple[int, int, Literal["little", "big"], int]] = {
     KeyAttr.ARP: (8, 2, "big", 0x00FF),
     KeyAttr.CT_STATE: (0, 4, sys.byteorder, 0xFF),
 }
+# The conntrack original tuple is serialised only when its protocol is not 0,
+# by both datapaths: Linux's ovs_ct_put_key (net/openvswitch/conntrack.c,
+# "if (swkey->ct_orig_proto)") and OVS userspace's odp_flow_key_from_flow__
+# (lib/odp-util.c, "if (flow->ct_nw_proto)"), for the key and for the mask
+# alike (both are written against the flow's key). A tuple whose protocol is 0
+# (the all-zero tuple of a packet that never went through conntrack, or any
+# tuple with proto 0) can therefore never come back in a reply: it is not part
+# of the match as a reply carries it. Offset of ``ipv4_proto``/``ipv6_proto``
+# in struct ovs_key_ct_tuple_ipv4/ipv6 (include/uapi/linux/openvswitch.h).
+_CT_TUPLE_PROTO: dict[int, int] = {KeyAttr.CT_ORIG_TUPLE_IPV4: 12, KeyAttr.CT_ORIG_TUPLE_IPV6: 36}
 _NESTED = frozenset({KeyAttr.ENCAP, KeyAttr.TUNNEL, KeyAttr.NSH})
 
 Match = tuple[tuple[int, bytes, bytes], ...]
@@ -220,6 +221,9 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
             continue
         v = v or bytes(len(m))
         m = m.ljust(len(v), b"\0")
+        proto_at = _CT_TUPLE_PROTO.get(t)
+        if proto_at is not None and (len(v) <= proto_at or v[proto_at] == 0):
+            continue
         v, m = _canonical(t, v, m)
         anded = bytes(a & b for a, b in zip(v, m, strict=False))
         if not any(m) or (t in _DEFAULT_ZERO and not any(anded)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as _errno
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ __all__ = [
     "flows_by_ufid",
     "get_flow",
     "install",
+    "linux_release",
     "ports_or_skip",
     "requirement",
     "send",
@@ -32,6 +34,16 @@ __all__ = [
 ]
 
 requirement = pytest.mark.requirement
+
+
+def linux_release(session: BackendSession) -> tuple[int, int] | None:
+    """(major, minor) of the Linux kernel the backend runs, from its provenance; None when it names none."""
+    for record in session.info.provenance:
+        if record.component == "Linux kernel":
+            m = re.match(r"(\d+)\.(\d+)", record.version)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+    return None
 
 
 def has(session: BackendSession, capability: str) -> bool:

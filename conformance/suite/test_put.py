@@ -115,6 +115,7 @@ _BAD_PUTS = {
     "truncated actions": (eth_key(1, 1), eth_mask(), output(2)[:-2]),
     "output action of 2 bytes": (eth_key(1, 1), eth_mask(), b"\x06\x00\x01\x00\x02\x00\x00\x00"),
 }
+_BAD_ACTIONS = frozenset({"truncated actions", "output action of 2 bytes"})
 
 
 @requirement("UFID-PUT-008")
@@ -122,6 +123,12 @@ def test_malformed_put_is_einval_and_changes_nothing(dpif_session: BackendSessio
     install(dpif, _spec(dpif_session, 9))
     before = dump_set(dpif)
     for what, (key, mask, actions) in _BAD_PUTS.items():
+        if what in _BAD_ACTIONS and dpif_session.semantics != "kernel":
+            # Only the Linux datapath checks actions at put time (flow_netlink.c
+            # ovs_nla_copy_actions). dpif-netdev copies them unchecked
+            # (lib/dpif-netdev.c dp_netdev_actions_create), lib/dpif.h promises
+            # no check, and ovs-vswitchd only ever sends actions it composed.
+            continue
         ufid = ufid_n(50) if has(dpif_session, "ufid") else None
         with expect_errno(errno.EINVAL, f"put with {what}"):
             dpif.flow_put(key, mask, actions, ufid=ufid)

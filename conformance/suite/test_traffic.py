@@ -111,5 +111,10 @@ def test_miss_queues_an_upcall(dpif_session: BackendSession) -> None:
 def test_execute(dpif_session: BackendSession) -> None:
     dpif, p1, p2 = _setup(dpif_session)
     dpif.execute(eth_frame(1), output(p2), in_port=p1)
-    with expect_errno(errno.EINVAL, "execute with malformed actions"):
-        dpif.execute(eth_frame(1), output(p2)[:-2], in_port=p1)
+    if dpif_session.semantics == "kernel":
+        # Only the Linux datapath checks the actions it is asked to execute
+        # (datapath.c ovs_packet_cmd_execute -> ovs_nla_copy_actions);
+        # dpif-netdev runs them unchecked (dpif_netdev_execute), lib/dpif.h
+        # promises no check, and ovs-vswitchd only executes actions it composed.
+        with expect_errno(errno.EINVAL, "execute with malformed actions"):
+            dpif.execute(eth_frame(1), output(p2)[:-2], in_port=p1)

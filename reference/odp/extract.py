@@ -116,7 +116,7 @@ def _check_args(packet: object, in_port: object, priority: object, skb_mark: obj
     return frame
 
 
-def _put_l3l4(key: SwKey) -> list[bytes]:
+def _put_l3l4(key: SwKey, exthdrs: bool) -> list[bytes]:
     """The network and transport part of ``__ovs_nla_put_key()`` (after ETHERTYPE)."""
     out: list[bytes] = []
     et = key.eth_type
@@ -131,8 +131,9 @@ def _put_l3l4(key: SwKey) -> list[bytes]:
             + bytes((key.ip_proto, key.ip_tos, key.ip_ttl, key.ip_frag))
         )
         out.append(pack_attr(KeyAttr.IPV6, payload))
-        # struct ovs_key_ipv6_exthdrs { __u16 hdrs; }: host byte order.
-        out.append(pack_attr(KeyAttr.IPV6_EXTHDRS, _U16.pack(key.ipv6_exthdrs)))
+        if exthdrs:
+            # struct ovs_key_ipv6_exthdrs { __u16 hdrs; }: host byte order.
+            out.append(pack_attr(KeyAttr.IPV6_EXTHDRS, _U16.pack(key.ipv6_exthdrs)))
     elif et == ETH_P_NSH:
         inner = pack_attr(NshKeyAttr.BASE, key.nsh_base)
         if key.nsh_base[2] == 1:  # MD type 1 carries its context; MD type 2 is not supported
@@ -162,7 +163,7 @@ def _put_l3l4(key: SwKey) -> list[bytes]:
     return out
 
 
-def _put_ethernet(key: SwKey) -> bytes:
+def _put_ethernet(key: SwKey, exthdrs: bool) -> bytes:
     """``__ovs_nla_put_key()`` from OVS_KEY_ATTR_ETHERNET on, with the VLAN ``encap`` nesting."""
     head = pack_attr(KeyAttr.ETHERNET, key.eth_src + key.eth_dst)
 
@@ -176,7 +177,7 @@ def _put_ethernet(key: SwKey) -> bytes:
         body = pack_attr(KeyAttr.ETHERTYPE, _BE16.pack(key.eth_type))
         if key.eth_type in _VLAN_TPIDS:
             return body  # a third tag: nothing is known past it
-        return body + b"".join(_put_l3l4(key))
+        return body + b"".join(_put_l3l4(key, exthdrs))
 
     vlan_type = key.eth_type in _VLAN_TPIDS
     if not (key.vlan_tci or vlan_type):
@@ -192,7 +193,7 @@ def _put_ethernet(key: SwKey) -> bytes:
     return head + outer + pack_attr(KeyAttr.ENCAP, inner + pack_attr(KeyAttr.ENCAP, inner_body))
 
 
-def serialise(key: SwKey, *, in_port: int, priority: int = 0, skb_mark: int = 0) -> bytes:
+def serialise(key: SwKey, *, in_port: int, priority: int = 0, skb_mark: int = 0, exthdrs: bool = True) -> bytes:
     """``ovs_nla_put_key()`` of an upcall: metadata in the kernel's order, then the packet fields.
 
     Order (flow_netlink.c ``__ovs_nla_put_key``, conntrack.c ``ovs_ct_put_key``
@@ -200,6 +201,7 @@ def serialise(key: SwKey, *, in_port: int, priority: int = 0, skb_mark: int = 0)
     recirc_id, dp_hash, priority, [tunnel: never for these frames], in_port,
     skb_mark, ct_state, ct_zone (u16), ct_mark, ct_label (16 bytes),
     [ct tuple: only for tracked packets], then Ethernet onwards.
+    ``exthdrs=False`` leaves out IPV6_EXTHDRS, as kernels before 5.18 do.
     """
     meta = (
         pack_attr(KeyAttr.RECIRC_ID, _U32.pack(0))
@@ -212,21 +214,44 @@ def serialise(key: SwKey, *, in_port: int, priority: int = 0, skb_mark: int = 0)
         + pack_attr(KeyAttr.CT_MARK, _U32.pack(0))
         + pack_attr(KeyAttr.CT_LABELS, bytes(16))
     )
-    return meta + _put_ethernet(key)
+    return meta + _put_ethernet(key, exthdrs)
+
+
+# Linux 5.18 ("net: openvswitch: IPv6: Add IPv6 extension header support")
+# added OVS_KEY_ATTR_IPV6_EXTHDRS to every IPv6 key; older kernels never send it.
+_EXTHDRS_SINCE = (5, 18)
 
 
 def extract(
-    packet: bytes | bytearray | memoryview, in_port: int, *, priority: int = 0, skb_mark: int = 0
+    packet: bytes | bytearray | memoryview,
+    in_port: int,
+    *,
+    priority: int = 0,
+    skb_mark: int = 0,
+    kernel: tuple[int, int] | None = None,
 ) -> Extraction:
     """Like :func:`extract_key`, also returning the parsed fields and the indeterminate ones."""
     frame = _check_args(packet, in_port, priority, skb_mark)
     fields = parse_frame(frame)
-    key = serialise(fields, in_port=in_port, priority=priority, skb_mark=skb_mark)
+    exthdrs = kernel is None or kernel >= _EXTHDRS_SINCE
+    key = serialise(fields, in_port=in_port, priority=priority, skb_mark=skb_mark, exthdrs=exthdrs)
     return Extraction(key=key, fields=fields, indeterminate=fields.indeterminate)
 
 
-def extract_key(packet: bytes | bytearray | memoryview, in_port: int, *, priority: int = 0, skb_mark: int = 0) -> bytes:
+def extract_key(
+    packet: bytes | bytearray | memoryview,
+    in_port: int,
+    *,
+    priority: int = 0,
+    skb_mark: int = 0,
+    kernel: tuple[int, int] | None = None,
+) -> bytes:
     """The ``OVS_PACKET_ATTR_KEY`` bytes Linux 6.1 sends upward when ``packet`` misses on ``in_port``.
+
+    ``kernel`` (major, minor) names another Linux release: before 5.18 IPv6
+    keys carry no ``IPV6_EXTHDRS``. That is the only difference the real
+    5.10, 6.1, 6.12 and 7.2 kernels showed on the frames of
+    ``conformance.strategies.frames()`` (docs/certification/README.md).
 
     Raises :class:`~reference.errors.PacketInputError` for a non-bytes packet
     or a port/priority/mark the kernel cannot have (ports are u16 below
@@ -236,4 +261,4 @@ def extract_key(packet: bytes | bytearray | memoryview, in_port: int, *, priorit
     :func:`reference.odp.keys.decode_key` or print it with
     :func:`reference.odp.format_key`.
     """
-    return extract(packet, in_port, priority=priority, skb_mark=skb_mark).key
+    return extract(packet, in_port, priority=priority, skb_mark=skb_mark, kernel=kernel).key

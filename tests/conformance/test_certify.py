@@ -166,3 +166,43 @@ def test_exit_0_needs_the_pass_report_written(
     monkeypatch.setattr(conformance.plugin, "write_report", lambda report, directory: [])
     assert main(["certify", "--profile", "smoke", "-q", "--report", str(tmp_path / "r")]) == 2
     assert "the PASS report was not written" in capsys.readouterr().err
+
+
+def test_the_report_names_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A backend declares its components (conformance.provenance); the merged report carries them verbatim.
+    (tmp_path / "traced_backend.py").write_text(
+        "from reference.datapath import ReferenceDatapath\n"
+        "from conformance.provenance import Provenance\n"
+        "def make(**options):\n"
+        "    dp = ReferenceDatapath()\n"
+        "    dp.provenance = [Provenance('Linux kernel', '6.12.9-amd64', 'debian:trixie linux-image-x=1'),\n"
+        "                     {'component': 'ovs-vswitchd', 'version': '3.5.0', 'source': '/opt/ovs'}]\n"
+        "    return dp\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["certify", "--backend", "python:traced_backend:make", "--profile", "smoke", "-q"]
+    assert main([*argv, "--report", str(tmp_path / "r")]) == 0
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert doc["backend"]["provenance"] == [
+        {"component": "Linux kernel", "version": "6.12.9-amd64", "source": "debian:trixie linux-image-x=1"},
+        {"component": "ovs-vswitchd", "version": "3.5.0", "source": "/opt/ovs"},
+    ]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "- ran: Linux kernel `6.12.9-amd64` from debian:trixie linux-image-x=1\n" in md
+    assert "ovs-vswitchd 3.5.0 from /opt/ovs" in (tmp_path / "r" / "report.html").read_text()
+
+
+def test_a_malformed_provenance_is_a_run_that_could_not_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad_trace_backend.py").write_text(
+        "from reference.datapath import ReferenceDatapath\n"
+        "def make(**options):\n"
+        "    dp = ReferenceDatapath()\n"
+        "    dp.provenance = [{'component': 'Linux kernel', 'version': 6}]\n"
+        "    return dp\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["certify", "--backend", "python:bad_trace_backend:make", "--profile", "smoke", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "provenance[0]: missing or not a string: version, source" in err

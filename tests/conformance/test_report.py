@@ -125,7 +125,7 @@ def test_files_and_schema(tmp_path: Path) -> None:
     doc = load_report_json(tmp_path / "out" / "report.json")
     for field in ("suite_version", "backend", "features", "profile", "seed", "started", "duration_s", "verdict"):
         assert field in doc
-    assert doc["backend"] == {"name": "demo", "description": "a demo", "version": "1.0"}
+    assert doc["backend"] == {"name": "demo", "description": "a demo", "version": "1.0", "provenance": []}
     assert {r["status"] for r in doc["requirements"]} <= {"pass", "fail", "error", "not-applicable"}
     assert set(doc["requirements"][0]) >= {"id", "level", "title", "status", "reason", "tests"}
     assert doc == json.loads(json.dumps(report_to_json(rep)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import shutil
 import struct
 
@@ -362,3 +363,14 @@ def test_unavailable_reasons_name_the_missing_piece(monkeypatch: pytest.MonkeyPa
     with pytest.raises(BackendUnavailable) as info:
         kernel(where="host")
     assert "where=host" in str(info.value)
+
+
+def test_naming_a_kernel_makes_auto_boot_a_guest(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.backends import _qemu
+    from conformance.backends import kernel as kernel_module
+
+    monkeypatch.setattr(kernel_module, "_host_has_module", lambda: True)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(_qemu, "qemu_missing", lambda: "no QEMU in this test")
+    with pytest.raises(BackendUnavailable, match=r"^no QEMU in this test$"):  # the VM path, not the host's kernel
+        kernel(where="auto", kernel="/boot/vmlinuz")

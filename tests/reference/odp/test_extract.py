@@ -838,3 +838,28 @@ def test_mutated_frames_give_a_key_or_a_documented_drop(frame: bytes, flips: lis
     assert len(result.key) % 4 == 0
     assert [t for t, _ in attrs(result.key)][: len(METADATA)] == METADATA
     assert set(result.indeterminate) <= {"ipv6.label", "ipv6.exthdrs", "nd"}
+
+
+def _flat(key: bytes) -> list[tuple[int, bytes]]:
+    """The key's attributes in order, ``encap`` opened (its payload replaced by its attributes)."""
+    out: list[tuple[int, bytes]] = []
+    for t, payload in split_attrs(key):
+        out.append((t, b"" if t == KeyAttr.ENCAP else payload))
+        if t == KeyAttr.ENCAP:
+            out.extend(_flat(payload))
+    return out
+
+
+@given(frame=frames())
+def test_kernels_before_5_18_send_no_ipv6_exthdrs(frame: bytes) -> None:
+    """Linux 5.18 added IPV6_EXTHDRS; an older kernel's key is the same key without it, and nothing else changes."""
+    try:
+        new = extract_key(frame, 1)
+    except PacketDroppedError:
+        return
+    old = _flat(extract_key(frame, 1, kernel=(5, 10)))
+    assert KeyAttr.IPV6_EXTHDRS not in {t for t, _ in old}
+    assert old == [(t, p) for t, p in _flat(new) if t != KeyAttr.IPV6_EXTHDRS]
+    assert extract_key(frame, 1, kernel=(5, 18)) == new == extract_key(frame, 1, kernel=(7, 2))
+    if any(t == KeyAttr.IPV6 for t, _ in old):
+        assert KeyAttr.IPV6_EXTHDRS in {t for t, _ in _flat(new)}
