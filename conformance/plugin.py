@@ -228,7 +228,7 @@ class BackendSession:
         self.options = options
         self.timeout_s = timeout_s
         self.in_process = in_process
-        self.open_timeout_s = open_timeout_s if open_timeout_s is not None else 10 * timeout_s
+        self.open_timeout_s = open_timeout_s if open_timeout_s is not None else _default_open_timeout(spec, timeout_s)
         self.memory_limit_mb = memory_limit_mb
         self.dpif: GuardedDpif | None = None
         self.root_cause: str | None = None  # the first death or stall, in full
@@ -493,6 +493,23 @@ def _importable_from(here: str) -> None:
     # Like `python -m`: a vendor's module in the directory pytest was started from is importable.
     if here not in sys.path:
         sys.path.insert(0, here)
+
+
+def _default_open_timeout(spec: str, timeout_s: float) -> float:
+    """10 per-operation timeouts, or the factory's own ``open_timeout_s`` when it declares a longer one.
+
+    A factory that downloads a kernel or a Debian root and boots a guest
+    before it returns declares how long that may take.
+    """
+    from conformance.registry import resolve_factory
+
+    try:
+        declared = getattr(resolve_factory(spec), "open_timeout_s", None)
+    except Exception:  # an unknown or unimportable backend is reported when it is opened
+        declared = None
+    if isinstance(declared, bool) or not isinstance(declared, int | float) or not math.isfinite(declared):
+        return 10 * timeout_s
+    return max(10 * timeout_s, float(declared))
 
 
 def _positive_seconds(option: str, value: object) -> float:

@@ -11,6 +11,10 @@ reason (missing daemon, no privileges, no kernel module) when it cannot.
 A factory may also raise :class:`~conformance.errors.BackendUnavailable`
 itself. :func:`list_backends` reports both without opening anything.
 
+A factory may carry an ``open_timeout_s`` attribute (seconds) when opening
+takes longer than ten per-operation timeouts (a download, a guest boot);
+the supervisor then waits that long for the factory.
+
 A factory may carry a ``validate_options`` attribute: a callable taking the
 same keyword options that raises :class:`~conformance.errors.UsageError`
 for a value it cannot use. :func:`check_options` calls it (and checks the

@@ -246,3 +246,18 @@ def test_a_multi_failure_reason_is_each_sub_failures_own_first_line() -> None:
     )
     assert _group_reason(ExceptionGroup("one", [AssertionError("x\ny")])) == "AssertionError: x"
     assert _group_reason(AssertionError("not a group")) is None
+
+
+def test_a_factory_may_declare_a_longer_open_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.plugin import _default_open_timeout
+
+    (tmp_path / "slow_open.py").write_text(
+        "def slow(**options):\n    pass\nslow.open_timeout_s = 900\n"
+        "def odd(**options):\n    pass\nodd.open_timeout_s = 'soon'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _default_open_timeout("python:slow_open:slow", 2.0) == 900
+    assert _default_open_timeout("python:slow_open:slow", 100.0) == 1000  # never below 10 timeouts
+    assert _default_open_timeout("python:slow_open:odd", 2.0) == 20
+    assert _default_open_timeout("reference", 3.0) == 30
+    assert _default_open_timeout("kernel", 30.0) >= 1800
