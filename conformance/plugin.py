@@ -254,7 +254,7 @@ class BackendSession:
             text = str(exc) if isinstance(exc, ConformanceError) else f"{type(exc).__name__}: {exc}"
             if isinstance(exc, OperationTimeout | BackendDied):  # it hung or died in the factory
                 self.root_cause = f"opening the backend (its factory): {text}"
-            self.unavailable = f"{self.spec}: {text.splitlines()[0] if text.strip() else type(exc).__name__}"
+            self.unavailable = f"{self.spec}: {text if text.strip() else type(exc).__name__}"  # in full: evidence
             return
         self.dpif = GuardedDpif(inner, timeout_s=self.timeout_s, timer=self.in_process)
         self.info = BackendInfo(
