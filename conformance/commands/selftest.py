@@ -118,6 +118,9 @@ def _certify_args(backend: str, options: Sequence[str], profile: str, seed: int)
         workers=None,
         junitxml=None,
         quiet=True,
+        # The mutants are this package's own wrappers around the reference:
+        # run them in this process (the supervised mode isolates untrusted backends).
+        in_process=True,
     )
 
 
