@@ -2,6 +2,7 @@
 
 Usage:
     python .ci/matrix.py [--only NAME[,NAME...]] [--record]
+    python .ci/matrix.py --table
 
 Each row of docs/certification/matrix.json names a backend, its options, a
 profile and the verdict documented for it. The row is certified with
@@ -11,6 +12,8 @@ failed and errored requirements must equal the one in the documented
 report (``<name>-report.json``). ``--record`` writes the new reports into
 docs/certification/ instead of comparing (use it after a deliberate change,
 then review the diff). Durations are printed per row and in total.
+``--table`` prints the matrix of docs/certification/README.md from the
+documented reports, so that page and the reports cannot disagree.
 """
 
 from __future__ import annotations
@@ -78,18 +81,45 @@ def run_row(row: dict[str, object], record: bool) -> tuple[bool, str]:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def table(rows: list[dict[str, object]]) -> str:
+    """The README's matrix rows, one per documented report."""
+    lines = []
+    for row in rows:
+        name = str(row["name"])
+        doc = json.loads((HERE / f"{name}-report.json").read_text())
+        c = doc["counts"]
+        ran = "; ".join(f"{p['version']} ({p['source']})" for p in doc["backend"].get("provenance", [])) or "-"
+        bad = ", ".join(sorted(r["id"] for r in doc["requirements"] if r["status"] in ("fail", "error"))) or "-"
+        counts = f"{c['pass']} / {c['fail']} / {c['error']} / {c['not-applicable']}"
+        lines.append(
+            f"| {name} | {ran} | {doc['profile']} | **{doc['verdict'].upper()}** | {counts} | {bad} "
+            f"| [{name}-report.md]({name}-report.md) |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated row names (default: every row)")
     parser.add_argument("--record", action="store_true", help="write the new reports into docs/certification/")
+    parser.add_argument("--table", action="store_true", help="print the README's matrix from the documented reports")
     args = parser.parse_args(argv)
     rows = json.loads((HERE / "matrix.json").read_text())["rows"]
+    if args.table:
+        print(table(rows))
+        return 0
     if args.only:
         wanted = set(args.only.split(","))
         unknown = wanted - {r["name"] for r in rows}
         if unknown:
             parser.error(f"no such row(s): {', '.join(sorted(unknown))}")
         rows = [r for r in rows if r["name"] in wanted]
+    if not args.record and not args.only:
+        readme = (HERE / "README.md").read_text()
+        stale = [ln for ln in table(rows).splitlines() if ln not in readme]
+        if stale:
+            print("docs/certification/README.md does not show the documented reports; paste:", *stale, sep="\n")
+            return 1
     start = time.monotonic()
     results = [run_row(r, args.record) for r in rows]
     for _, line in results:

@@ -215,7 +215,7 @@ def run_suite(args: argparse.Namespace, plugins: Sequence[object] = ()) -> tuple
     import pytest
 
     collector = _Collector()
-    installed = _signals.install()  # SIGTERM/SIGHUP from here on unwind like Ctrl-C (the plugin reuses this)
+    installed = _signals.install()  # SIGTERM/SIGHUP unwind like Ctrl-C (a no-op when run() installed it)
     try:
         with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
             ini = Path(tmp) / "pytest.ini"
@@ -228,9 +228,16 @@ def run_suite(args: argparse.Namespace, plugins: Sequence[object] = ()) -> tuple
 
 
 def run(args: argparse.Namespace) -> int:
+    import pytest  # noqa: F401 - loaded before the banner, so a stop right after it finds the suite starting
+
     validate_args(args)
-    print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
-    report, status = run_suite(args)
+    installed = _signals.install()  # before the banner: a SIGTERM after it is an interrupted run with a report
+    try:
+        print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
+        report, status = run_suite(args)
+    finally:
+        if installed:
+            _signals.restore()
     if report is None:
         print(f"ufidcert certify: the suite did not run (pytest exit {status})", file=sys.stderr)
         return EXIT_ERROR
