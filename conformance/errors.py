@@ -31,3 +31,11 @@ class BackendUnavailable(ConformanceError, OSError):
 
     def __str__(self) -> str:
         return self.reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Crosses the supervised backend's process boundary intact (type, reason and errno).
+        return (_rebuild_unavailable, (self.reason, self.errno))
+
+
+def _rebuild_unavailable(reason: str, code: int) -> BackendUnavailable:
+    return BackendUnavailable(reason, errno=code)

@@ -7,7 +7,12 @@ suite (:mod:`conformance.suite`) and runs it against that backend:
 * ``--dpif-profile smoke|standard|full`` sets example counts;
 * ``--dpif-report DIR`` writes report.json, report.md and report.html;
 * ``--dpif-seed N`` (0 = derandomised per test) and ``--dpif-timeout S``
-  (per operation; a hung backend fails instead of hanging the run).
+  (per operation; a hung backend fails instead of hanging the run);
+* ``--dpif-in-process`` runs the backend inside the pytest process (for a
+  debugger); by default it runs in its own supervised process
+  (:mod:`conformance.supervisor`), so an exit, crash, hang or leftover
+  process of the backend becomes an ERROR verdict with evidence, never a
+  false verdict or a hung run.
 
 Each test names the requirements it checks with
 ``@pytest.mark.requirement("UFID-...")``. Requirements whose capability
@@ -25,6 +30,7 @@ import contextlib
 import dataclasses
 import errno as _errno
 import json
+import math
 import os
 import sys
 import time
@@ -36,10 +42,20 @@ from typing import Any
 
 import pytest
 
-from conformance.errors import BackendUnavailable, UsageError
-from conformance.guarded import BackendBroken, GuardedDpif, OperationTimeout
+from conformance import _signals
+from conformance.errors import BackendUnavailable, ConformanceError, UsageError
+from conformance.guarded import BackendBroken, BackendDied, GuardedDpif, OperationTimeout, call_with_timeout
 from conformance.provenance import provenance_records
-from conformance.report import BackendInfo, Outcome, Report, TestRecord, build_report, write_report
+from conformance.report import (
+    BackendInfo,
+    Finding,
+    Outcome,
+    Report,
+    TestRecord,
+    build_report,
+    prepare_report_dir,
+    write_report,
+)
 from conformance.requirements import Capability, Requirement, by_id, not_applicable_reason
 from reference.dpif import Dpif, DpifError, DpifNotSupported
 from reference.uapi import UfidFlags
@@ -192,17 +208,35 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
             caps["upcalls"] = f"recv_upcalls: {exc}"
     caps["ufidless_put"] = None if feats.ufidless_put else "features.ufidless_put is false"
     caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
+    caps["clock"] = None if callable(getattr(dpif, "clock_ms", None)) else "the backend has no clock_ms"
     return features, caps
 
 
 class BackendSession:
     """The backend of one pytest process (each xdist worker has its own)."""
 
-    def __init__(self, spec: str, options: dict[str, str], timeout_s: float) -> None:
+    def __init__(
+        self,
+        spec: str,
+        options: dict[str, str],
+        timeout_s: float,
+        *,
+        in_process: bool = False,
+        open_timeout_s: float | None = None,
+        memory_limit_mb: int = 0,
+    ) -> None:
         self.spec = spec
         self.options = options
         self.timeout_s = timeout_s
+        self.in_process = in_process
+        self.open_timeout_s = open_timeout_s if open_timeout_s is not None else _default_open_timeout(spec, timeout_s)
+        self.memory_limit_mb = memory_limit_mb
         self.dpif: GuardedDpif | None = None
+        self.root_cause: str | None = None  # the first death or stall, in full
+        self.root_cause_sent = False  # attached to a test report (travels to the xdist controller)
+        self.findings: list[Finding] = []
+        self.closed = False
+        self.end_reported = False
         self.unavailable: str | None = None
         self.info = BackendInfo(spec)
         self.features: dict[str, Any] = {}
@@ -215,14 +249,15 @@ class BackendSession:
         """Open the backend once; on failure remember the one-line reason."""
         if self.dpif is not None or self.unavailable is not None:
             return
-        from conformance.registry import open_backend
-
         try:
-            inner = open_backend(self.spec, dict(self.options))
+            inner = self._open_inner()
         except Exception as exc:  # any failure to open means "could not run"
-            self.unavailable = f"{self.spec}: {exc}" if str(exc) else f"{self.spec}: {type(exc).__name__}"
+            text = str(exc) if isinstance(exc, ConformanceError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OperationTimeout | BackendDied):  # it hung or died in the factory
+                self.root_cause = f"opening the backend (its factory): {text}"
+            self.unavailable = f"{self.spec}: {text if text.strip() else type(exc).__name__}"  # in full: evidence
             return
-        self.dpif = GuardedDpif(inner, timeout_s=self.timeout_s)
+        self.dpif = GuardedDpif(inner, timeout_s=self.timeout_s, timer=self.in_process)
         self.info = BackendInfo(
             name=self.spec,
             description=str(getattr(inner, "description", "") or type(inner).__doc__ or "").strip().split("\n")[0],
@@ -236,6 +271,22 @@ class BackendSession:
             self.dpif.flow_flush()
         except Exception as exc:
             self.unavailable = f"{self.spec}: opened, but reading its features or probing failed: {exc}"
+
+    def _open_inner(self) -> Dpif:
+        from conformance.registry import open_backend
+
+        if self.in_process:
+            spec, opts = self.spec, dict(self.options)
+            return call_with_timeout("the factory", lambda: open_backend(spec, opts), self.open_timeout_s)
+        from conformance.supervisor import SupervisedDpif
+
+        return SupervisedDpif(
+            self.spec,
+            self.options,
+            timeout_s=self.timeout_s,
+            open_timeout_s=self.open_timeout_s,
+            memory_limit_mb=self.memory_limit_mb,
+        )
 
     def fresh(self) -> Dpif:
         """The backend with an empty flow table and no queued upcalls."""
@@ -260,10 +311,36 @@ class BackendSession:
         return self._ports[:n]
 
     def close(self) -> None:
-        if self.dpif is not None:
-            dpif, self.dpif = self.dpif, None
-            with contextlib.suppress(Exception):  # closing must never mask the run's results
-                dpif.close()
+        """Close the backend; a failing or hanging close() and leftover processes become findings."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.dpif is None:
+            return
+        dpif, self.dpif = self.dpif, None
+        error: str | None = None
+        try:
+            dpif.close()
+        except Exception as exc:  # closing must never mask the run's results: it is reported instead
+            error = str(exc) if isinstance(exc, ConformanceError) else f"close() raised {type(exc).__name__}: {exc}"
+        from conformance.supervisor import SupervisedDpif
+
+        inner = dpif.inner
+        if isinstance(inner, SupervisedDpif):
+            error = error or inner.close_error
+            if inner.leftovers:
+                self.findings.append(
+                    Finding(
+                        "leftover-processes",
+                        f"{len(inner.leftovers)} process(es) the backend started were still running after "
+                        "close(); ufidcert ended them",
+                        tuple(f"pid {p.pid}: {p.cmdline}" for p in inner.leftovers[:50]),
+                    )
+                )
+        if error:
+            self.findings.append(Finding("close-failed", error.splitlines()[0], tuple(error.splitlines()[1:60])))
+            if self.root_cause is None and dpif.broken is None:
+                self.root_cause = f"closing the backend: {error}"
 
 
 def _is_smoke(item: pytest.Item) -> bool:
@@ -309,6 +386,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--dpif-timeout", metavar="SECONDS", type=float, default=30.0,
                     help="per-operation timeout; a backend that does not answer fails (default 30)")  # fmt: skip
+    group.addoption("--dpif-open-timeout", metavar="SECONDS", type=float, default=None,
+                    help="timeout of the backend's factory (default 10 x --dpif-timeout)")  # fmt: skip
+    group.addoption("--dpif-in-process", action="store_true", default=False,
+                    help="run the backend inside this process (debugging; no crash or exit protection)")  # fmt: skip
+    group.addoption("--dpif-memory-limit", metavar="MIB", type=int, default=0,
+                    help="address-space limit of the supervised backend process (default none)")  # fmt: skip
 
 
 @dataclass
@@ -321,6 +404,13 @@ class _State:
     timeout_s: float
     started: str
     t0: float
+    in_process: bool = False
+    open_timeout_s: float | None = None
+    memory_limit_mb: int = 0
+    signals_installed: bool = False
+    interrupted: bool = False
+    root_cause: str | None = None
+    findings: list[Finding] = field(default_factory=list)
     records: dict[str, TestRecord] = field(default_factory=dict)
     backend: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -345,24 +435,45 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         options = parse_options(config.getoption("dpif_option"))
+        timeout_s = _positive_seconds("--dpif-timeout", config.getoption("dpif_timeout"))
+        open_timeout = config.getoption("dpif_open_timeout")
+        if open_timeout is not None:
+            open_timeout = _positive_seconds("--dpif-open-timeout", open_timeout)
+        memory_limit = int(config.getoption("dpif_memory_limit"))
+        if memory_limit < 0:
+            raise UsageError(f"--dpif-memory-limit {memory_limit}: expected a size in MiB >= 0 (0 = none)")
+        report_dir = Path(config.getoption("dpif_report")) if config.getoption("dpif_report") else None
+        if not hasattr(config, "workerinput"):
+            # Before anything runs: a bad backend option or report path is a usage error now, and
+            # a report of an earlier run in the same directory cannot pass for this run's.
+            if spec.startswith("python:"):
+                _importable_from(str(config.invocation_params.dir))
+            from conformance.registry import check_options
+
+            if report_dir is not None:
+                prepare_report_dir(report_dir)
+            with contextlib.suppress(BackendUnavailable):  # reported by the run itself ("could not run")
+                check_options(spec, options)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     state = _State(
         spec=spec,
         options=options,
         profile=PROFILES[config.getoption("dpif_profile")],
-        report_dir=Path(config.getoption("dpif_report")) if config.getoption("dpif_report") else None,
+        report_dir=report_dir,
         seed=int(config.getoption("dpif_seed")),
-        timeout_s=float(config.getoption("dpif_timeout")),
+        timeout_s=timeout_s,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         t0=time.monotonic(),
+        in_process=bool(config.getoption("dpif_in_process")),
+        open_timeout_s=open_timeout,
+        memory_limit_mb=memory_limit,
     )
     config.stash[_STATE] = state
     if spec.startswith("python:"):
-        # Like `python -m`: a vendor's module in the directory pytest was started from is importable.
-        here = str(config.invocation_params.dir)
-        if here not in sys.path:
-            sys.path.insert(0, here)
+        _importable_from(str(config.invocation_params.dir))
+    if not hasattr(config, "workerinput"):
+        state.signals_installed = _signals.install()
     _RUN.profile = state.profile
     _RUN.seed = state.seed
     _RUN.config = config
@@ -379,7 +490,50 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.append(suite)
 
 
+def _importable_from(here: str) -> None:
+    # Like `python -m`: a vendor's module in the directory pytest was started from is importable.
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
+def _default_open_timeout(spec: str, timeout_s: float) -> float:
+    """10 per-operation timeouts, or the factory's own ``open_timeout_s`` when it declares a longer one.
+
+    A factory that downloads a kernel or a Debian root and boots a guest
+    before it returns declares how long that may take.
+    """
+    from conformance.registry import resolve_factory
+
+    try:
+        declared = getattr(resolve_factory(spec), "open_timeout_s", None)
+    except Exception:  # an unknown or unimportable backend is reported when it is opened
+        declared = None
+    if isinstance(declared, bool) or not isinstance(declared, int | float) or not math.isfinite(declared):
+        return 10 * timeout_s
+    return max(10 * timeout_s, float(declared))
+
+
+def _positive_seconds(option: str, value: object) -> float:
+    seconds = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"{option} {value}: expected a number of seconds > 0")
+    return seconds
+
+
+def _new_session(st: _State) -> BackendSession:
+    return BackendSession(
+        st.spec,
+        st.options,
+        st.timeout_s,
+        in_process=st.in_process,
+        open_timeout_s=st.open_timeout_s,
+        memory_limit_mb=st.memory_limit_mb,
+    )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if _STATE in config.stash and config.stash[_STATE].signals_installed:
+        _signals.restore()
     if _STATE in config.stash and config.stash[_STATE].seed:
         # Leave no forced seed behind for an enclosing process (``ufidcert certify`` runs in-process).
         from hypothesis import core
@@ -428,8 +582,7 @@ def dpif_session(request: pytest.FixtureRequest) -> Iterator[BackendSession]:
     if _STATE not in config.stash:
         pytest.skip("the ufidcert suite needs --dpif-backend NAME|python:MODULE:FACTORY")
     if _SESSION not in config.stash:
-        st = config.stash[_STATE]
-        config.stash[_SESSION] = BackendSession(st.spec, st.options, st.timeout_s)
+        config.stash[_SESSION] = _new_session(config.stash[_STATE])
     session = config.stash[_SESSION]
     yield session
     session.close()
@@ -445,12 +598,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     if _STATE not in config.stash:
         return
+    stopped = _signals.received()
+    if stopped is not None:  # the interrupt was swallowed somewhere: stop before the next test
+        pytest.exit(f"stopped by {stopped}", returncode=pytest.ExitCode.INTERRUPTED)
     reqs = _requirements_of(item)
     if not reqs:
         return
     if _SESSION not in config.stash:
-        st = config.stash[_STATE]
-        config.stash[_SESSION] = BackendSession(st.spec, st.options, st.timeout_s)
+        config.stash[_SESSION] = _new_session(config.stash[_STATE])
     session = config.stash[_SESSION]
     session.open()
     item.user_properties.append(("ufidcert.requirements", ",".join(r.id for r in reqs)))
@@ -495,9 +650,17 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     rep = yield
-    if _STATE in item.config.stash and rep.failed:
+    if _STATE not in item.config.stash:
+        return rep
+    session: BackendSession | None = item.config.stash.get(_SESSION, None)
+    if session is not None:
+        _attribute_root_cause(item, call, rep, session)
+    if rep.failed:
         if _reproducer:
             rep.user_properties.append(("ufidcert.reproducer", _reproducer[0]))
+        reason = _group_reason(call.excinfo.value) if call.excinfo is not None else None
+        if reason is not None and "ufidcert.reason" not in dict(rep.user_properties):
+            rep.user_properties.append(("ufidcert.reason", reason))
         st = item.config.stash[_STATE]
         opts = "".join(f" --dpif-option {k}={v}" for k, v in st.options.items())
         rep.user_properties.append(
@@ -510,13 +673,77 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if call.excinfo is not None and is_infrastructure_error(call.excinfo.value):
             # The backend stopped answering or went away: the requirement could not be checked
             # ("error", not "fail"), and later tests are not attempted against it.
-            rep.user_properties.append(("ufidcert.error", type(call.excinfo.value).__name__))
-            session = item.config.stash.get(_SESSION, None)
+            exc = call.excinfo.value
+            rep.user_properties.append(("ufidcert.error", type(exc).__name__))
             if session is not None and session.dpif is not None and session.dpif.broken is None:
-                session.dpif.broken = f"the backend failed in an earlier test: {call.excinfo.value}"
-        if _is_smoke(item) and _SESSION in item.config.stash:
-            item.config.stash[_SESSION].smoke_failed = _one_line(rep)
+                session.dpif.broken = f"the backend failed in an earlier test: {exc}"
+                if session.root_cause is None:  # e.g. its daemon went away (ECONNRESET)
+                    session.root_cause = f"in {item.nodeid} ({call.when}): {type(exc).__name__}: {exc}"
+                    session.root_cause_sent = True
+                    rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
+        if _is_smoke(item) and session is not None:
+            session.smoke_failed = _one_line(rep)
+    if session is not None and session.closed and not session.end_reported:
+        # The last test's teardown closed the backend: its findings travel with this report
+        # (under xdist, from the worker to the controller that writes the report).
+        session.end_reported = True
+        rep.user_properties.append(("ufidcert.end", json.dumps(_session_end(session))))
     return rep
+
+
+def _session_end(session: BackendSession) -> dict[str, Any]:
+    return {
+        "root_cause": session.root_cause,
+        "findings": [dataclasses.asdict(f) for f in session.findings],
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _group_reason(exc: BaseException) -> str | None:
+    """For an exception group (Hypothesis's several distinct failures): each sub-failure's own first line.
+
+    The rendered traceback of a group starts with box-drawing lines, not the
+    assertion, so the first ``E`` line says nothing.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return None
+    leaves: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if isinstance(e, BaseExceptionGroup):
+            todo[:0] = list(e.exceptions)
+        else:
+            leaves.append(e)
+    lines = list(dict.fromkeys(_first_line(e) for e in leaves))
+    if len(lines) == 1:
+        return lines[0]
+    return f"{len(lines)} distinct failures: " + "; ".join(f"({i}) {ln}" for i, ln in enumerate(lines, 1))
+
+
+def _attribute_root_cause(
+    item: pytest.Item, call: pytest.CallInfo[None], rep: pytest.TestReport, session: BackendSession
+) -> None:
+    """Name the first death or stall of the backend, and the test in which it happened, once."""
+    if session.root_cause is not None and not session.root_cause_sent:
+        session.root_cause_sent = True
+        rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
+        return
+    failure = session.dpif.failure if session.dpif is not None else None
+    if failure is None or session.root_cause is not None:
+        return
+    session.root_cause = f"in {item.nodeid} ({call.when}): {failure}"
+    session.root_cause_sent = True
+    rep.user_properties.append(("ufidcert.root_cause", session.root_cause))
+    if rep.failed:
+        # Whatever the test framework made of it (Hypothesis may report a flaky or
+        # inconsistent test after the backend stopped answering), the cause is the backend.
+        rep.user_properties.append(("ufidcert.error", "backend"))
+        rep.user_properties.append(("ufidcert.reason", failure.splitlines()[0]))
 
 
 # Exceptions that say the backend (not the requirement) failed: a hung or vanished datapath.
@@ -557,6 +784,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if config is None or _STATE not in config.stash:
         return
     props = dict(report.user_properties)
+    state = config.stash[_STATE]
+    if "ufidcert.root_cause" in props and state.root_cause is None:
+        state.root_cause = str(props["ufidcert.root_cause"])
+    if "ufidcert.end" in props:
+        _merge_end(state, json.loads(str(props["ufidcert.end"])))
     if "ufidcert.requirements" not in props:
         return
     state = config.stash[_STATE]
@@ -580,15 +812,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if outcome is None:
         return
     if outcome in ("failed", "error"):
-        reason = _one_line(report)
+        reason = str(props.get("ufidcert.reason", "")) or _one_line(report)
         if reason.startswith((_UNAVAILABLE_PREFIX, "not run:")) or "ufidcert.error" in props:
             outcome = "error"
     if prev is not None and prev.outcome in ("failed", "error") and outcome == "passed":
         return  # keep the earlier failure (e.g. a teardown error after a pass is worse, not better)
     if prev is not None and prev.outcome == "failed" and outcome == "error":
         return
+    # The whole failure text, uncut: diffs and sub-failures are the evidence.
     reproducer = str(props.get("ufidcert.reproducer", "")) or (
-        report.longreprtext[-6000:] if outcome in ("failed", "error") else ""
+        report.longreprtext if outcome in ("failed", "error") else ""
     )
     if reproducer and "ufidcert.rerun" in props:
         reproducer = f"{props['ufidcert.rerun']}\n{reproducer}"
@@ -602,6 +835,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     )
 
 
+def _merge_end(state: _State, end: dict[str, Any]) -> None:
+    if end.get("root_cause") and state.root_cause is None:
+        state.root_cause = str(end["root_cause"])
+    for f in end.get("findings", []):
+        finding = Finding(str(f["kind"]), str(f["message"]), tuple(str(d) for d in f.get("details", ())))
+        if finding not in state.findings:
+            state.findings.append(finding)
+
+
 def build_session_report(config: pytest.Config) -> Report | None:
     """The merged report of this run (controller side), or None outside a certification."""
     if _STATE not in config.stash:
@@ -613,6 +855,14 @@ def build_session_report(config: pytest.Config) -> Report | None:
     if b.get("unavailable"):
         notes.insert(0, f"backend unavailable: {b['unavailable']}")
     info = b.get("info") or {"name": state.spec}
+    root_cause = state.root_cause
+    stopped = _signals.received()
+    if stopped is not None:
+        root_cause = f"the run was stopped by {stopped}" + (f"; before that: {root_cause}" if root_cause else "")
+    elif state.interrupted and root_cause is None:
+        root_cause = "the run was interrupted (SIGINT / Ctrl-C)"
+    if root_cause:
+        notes.insert(0, f"root cause: {root_cause.splitlines()[0]}")
     return build_report(
         state.records.values(),
         backend=BackendInfo(
@@ -631,6 +881,8 @@ def build_session_report(config: pytest.Config) -> Report | None:
         workers=max(1, len(workers)),
         notes=notes,
         unavailable=b.get("unavailable"),
+        root_cause=root_cause,
+        findings=state.findings,
     )
 
 
@@ -640,6 +892,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _STATE not in config.stash or hasattr(config, "workerinput"):
         return  # xdist workers report to the controller, which writes the one merged report
     state = config.stash[_STATE]
+    backend: BackendSession | None = config.stash.get(_SESSION, None)
+    if backend is not None:
+        backend.close()  # normally done by the last teardown; not when the run was interrupted
+        if not backend.end_reported:
+            backend.end_reported = True
+            _merge_end(state, _session_end(backend))
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     state.report = build_session_report(config)
     if state.report is not None and state.report_dir is not None:
         write_report(state.report, state.report_dir)

@@ -10,11 +10,22 @@ arguments returning ``None`` when the backend can run here, or a one-line
 reason (missing daemon, no privileges, no kernel module) when it cannot.
 A factory may also raise :class:`~conformance.errors.BackendUnavailable`
 itself. :func:`list_backends` reports both without opening anything.
+
+A factory may carry an ``open_timeout_s`` attribute (seconds) when opening
+takes longer than ten per-operation timeouts (a download, a guest boot);
+the supervisor then waits that long for the factory.
+
+A factory may carry a ``validate_options`` attribute: a callable taking the
+same keyword options that raises :class:`~conformance.errors.UsageError`
+for a value it cannot use. :func:`check_options` calls it (and checks the
+option names against the factory's signature) before anything runs, so a
+bad value is a usage error, not a failed certification.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -23,7 +34,14 @@ from typing import cast
 from conformance.errors import BackendUnavailable, UsageError
 from reference.dpif import Dpif
 
-__all__ = ["ENTRY_POINT_GROUP", "BackendInfo", "list_backends", "open_backend", "resolve_factory"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendInfo",
+    "check_options",
+    "list_backends",
+    "open_backend",
+    "resolve_factory",
+]
 
 ENTRY_POINT_GROUP = "ufidcert.backends"
 _PYTHON_PREFIX = "python:"
@@ -101,6 +119,32 @@ def resolve_factory(spec: str) -> Factory:
     return cast("Factory", factory)
 
 
+def _bind(spec: str, factory: Factory, opts: Mapping[str, str]) -> None:
+    # Only a signature mismatch is "rejected options"; a TypeError raised inside the
+    # factory is the factory's own error and keeps its type and message.
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    try:
+        sig.bind(**opts)
+    except TypeError as exc:
+        raise UsageError(f"backend {spec!r} rejected options {sorted(opts)}: {exc}") from None
+
+
+def check_options(spec: str, options: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`UsageError` when ``spec`` cannot take ``options`` (names or values); opens nothing."""
+    opts = dict(options or {})
+    for k, v in opts.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise UsageError(f"backend options must be strings, got {k!r}={v!r}")
+    factory = resolve_factory(spec)
+    _bind(spec, factory, opts)
+    validate = getattr(factory, "validate_options", None)
+    if callable(validate):
+        validate(**opts)
+
+
 def open_backend(spec: str, options: Mapping[str, str] | None = None) -> Dpif:
     """Open the backend ``spec`` with string ``options``; the caller closes it (or uses ``with``).
 
@@ -115,10 +159,8 @@ def open_backend(spec: str, options: Mapping[str, str] | None = None) -> Dpif:
     ok, reason = _availability(factory)
     if not ok:
         raise BackendUnavailable(f"backend {spec!r} is not available: {reason}")
-    try:
-        dpif = factory(**opts)
-    except TypeError as exc:
-        raise UsageError(f"backend {spec!r} rejected options {sorted(opts)}: {exc}") from None
+    _bind(spec, factory, opts)
+    dpif = factory(**opts)
     if not isinstance(dpif, Dpif):
         raise UsageError(f"backend {spec!r}: factory returned {type(dpif).__name__}, not a reference.dpif.Dpif")
     return dpif

@@ -9,8 +9,11 @@ in :func:`write_report`.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,7 +26,9 @@ from conformance.requirements import CATALOGUE, Level, Requirement, area_title, 
 
 __all__ = [
     "SCHEMA_VERSION",
+    "REPORT_FILES",
     "BackendInfo",
+    "Finding",
     "Outcome",
     "Report",
     "RequirementResult",
@@ -33,6 +38,7 @@ __all__ = [
     "build_report",
     "load_report_json",
     "render_html",
+    "prepare_report_dir",
     "render_markdown",
     "report_to_json",
     "suite_version",
@@ -83,6 +89,15 @@ class BackendInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Finding:
+    """Something the run observed about the backend outside the requirements (e.g. leftover processes)."""
+
+    kind: str  # "leftover-processes", "close-failed"
+    message: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RequirementResult:
     """One requirement's status with the tests that decided it."""
 
@@ -111,6 +126,8 @@ class Report:
     workers: int = 1
     notes: tuple[str, ...] = ()
     unavailable: str | None = None
+    root_cause: str | None = None
+    findings: tuple[Finding, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Number of requirements per status."""
@@ -153,6 +170,8 @@ def build_report(
     workers: int = 1,
     notes: Sequence[str] = (),
     unavailable: str | None = None,
+    root_cause: str | None = None,
+    findings: Sequence[Finding] = (),
     catalogue: Sequence[Requirement] = CATALOGUE,
 ) -> Report:
     """Fold test records into one result per requirement and the verdict.
@@ -162,7 +181,8 @@ def build_report(
     applicable when the backend's semantics or capabilities exclude it.
     The verdict is ``fail`` when an applicable MUST requirement failed,
     ``error`` when one could not be checked (or the backend could not be
-    opened: ``unavailable`` says why), else ``pass``.
+    opened: ``unavailable`` says why; or it died, hung or the run was
+    stopped: ``root_cause`` says how), else ``pass``.
     """
     by_req: dict[str, list[TestRecord]] = {req.id: [] for req in catalogue}
     for rec in records:
@@ -184,7 +204,7 @@ def build_report(
         verdict = "error"
     elif any(r.status == "fail" for r in musts):
         verdict = "fail"
-    elif any(r.status == "error" for r in musts):
+    elif any(r.status == "error" for r in musts) or root_cause is not None:
         verdict = "error"
     return Report(
         backend=backend,
@@ -200,6 +220,8 @@ def build_report(
         workers=workers,
         notes=tuple(notes),
         unavailable=unavailable,
+        root_cause=root_cause,
+        findings=tuple(findings),
     )
 
 
@@ -224,6 +246,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
         "workers": report.workers,
         "verdict": report.verdict,
         "unavailable": report.unavailable,
+        "root_cause": report.root_cause,
+        "findings": [{"kind": f.kind, "message": f.message, "details": list(f.details)} for f in report.findings],
         "counts": report.counts(),
         "notes": list(report.notes),
         "requirements": [
@@ -286,7 +310,14 @@ def render_markdown(report: Report) -> str:
         f"- requirements: {c['pass']} pass, {c['fail']} fail, {c['error']} error, {c['not-applicable']} not applicable",
         "",
     ]
+    if report.root_cause:
+        out += ["## Root cause", "", "```", report.root_cause.rstrip(), "```", ""]
     out += [f"> {note}" for note in report.notes]
+    if report.findings:
+        out += ["", "## Findings", ""]
+        for f in report.findings:
+            out += [f"- **{f.kind}**: {f.message}"] + [f"  - `{d}`" for d in f.details]
+        out.append("")
     bad = _failures_first(report)
     if bad:
         out += ["## Failures", ""]
@@ -344,7 +375,15 @@ def render_html(report: Report) -> str:
     ]
     parts += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in meta]
     parts.append("</table>")
+    if report.root_cause:
+        parts.append(f"<h2>Root cause</h2><pre>{e(report.root_cause)}</pre>")
     parts += [f"<p><em>{e(note)}</em></p>" for note in report.notes]
+    if report.findings:
+        parts.append("<h2>Findings</h2><ul>")
+        for f in report.findings:
+            items = "".join(f"<li><code>{e(d)}</code></li>" for d in f.details)
+            parts.append(f"<li><strong>{e(f.kind)}</strong>: {e(f.message)}<ul>{items}</ul></li>")
+        parts.append("</ul>")
     bad = _failures_first(report)
     if bad:
         parts.append("<h2>Failures</h2>")
@@ -376,20 +415,54 @@ def render_html(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
+REPORT_FILES = ("report.json", "report.md", "report.html")
+
+
+def prepare_report_dir(directory: Path) -> None:
+    """Create ``directory``, check it is writable and remove a report left there by an earlier run.
+
+    Called before a run starts, so a bad path is a usage error at once and a
+    stale verdict can never be read as this run's.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ufidcert-probe-"):
+            pass
+        for name in REPORT_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (directory / name).unlink()
+    except OSError as exc:
+        raise UsageError(f"report directory {directory}: {exc.strerror or exc}") from None
+
+
 def write_report(report: Report, directory: Path) -> list[Path]:
-    """Write report.json, report.md and report.html into ``directory`` (created); return their paths."""
+    """Write report.json, report.md and report.html into ``directory`` (created); return their paths.
+
+    Each file is written to a temporary name and renamed into place, and
+    report.json last: a reader never sees a half-written file, and a
+    report.json present means the whole report is.
+    """
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create report directory {directory}: {exc.strerror}") from None
     files = {
-        "report.json": json.dumps(report_to_json(report), indent=2, sort_keys=False) + "\n",
         "report.md": render_markdown(report),
         "report.html": render_html(report),
+        "report.json": json.dumps(report_to_json(report), indent=2, sort_keys=False) + "\n",
     }
     paths = []
     for name, text in files.items():
         path = directory / name
-        path.write_text(text, encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        try:
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is for reading
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
         paths.append(path)
     return paths

@@ -1337,3 +1337,48 @@ def flow_request_cases(*, max_requests: int = 5) -> st.SearchStrategy[list[_Flow
     masks as described in the section comment.
     """
     return _flow_request_case(max_requests)
+
+
+# --- the supervised backend's wire protocol (conformance/_rpc.py) ------------------------
+
+__all__ += ["rpc_messages"]
+
+
+def rpc_messages() -> st.SearchStrategy[Any]:
+    """Protocol messages as the suite and the backend host exchange them: puts, replies, dump chunks."""
+    from conformance._rpc import Call, Chunk, Closed, ProcessInfo, Reply
+    from reference.dpif import DpifFlow, FlowStats, PutFlags, PutOp
+
+    stats = st.builds(FlowStats, *(st.integers(0, 2**64 - 1) for _ in range(3)), st.integers(0, 0xFFF))
+    flows = st.builds(
+        DpifFlow,
+        st.none() | ufids(),
+        st.booleans(),
+        st.none() | flow_keys(),
+        st.none() | st.binary(max_size=64),
+        st.none() | actions(),
+        stats,
+    )
+    seqs = st.integers(0, 2**31)
+    puts = st.builds(
+        lambda seq, km, acts, ufid, flags: Call(seq, "flow_put", (km[0], km[1], acts), {"ufid": ufid, "flags": flags}),
+        seqs,
+        datapath_keys_with_masks(),
+        actions(),
+        st.none() | ufids(),
+        st.sampled_from(list(PutFlags)),
+    )
+    batches = st.builds(
+        lambda seq, ops: Call(seq, "operate", (ops,), {}),
+        seqs,
+        st.lists(st.builds(PutOp, flow_keys(), st.none(), actions(), st.none() | ufids()), max_size=5),
+    )
+    return st.one_of(
+        puts,
+        batches,
+        st.builds(Reply, seqs, stats | st.none()),
+        st.builds(Chunk, seqs, st.lists(flows, max_size=4).map(tuple)),
+        st.builds(
+            Closed, seqs, st.lists(st.builds(ProcessInfo, st.integers(1, 2**22), st.text()), max_size=3).map(tuple)
+        ),
+    )

@@ -69,7 +69,8 @@ _KERNEL_ONLY_LENS: dict[int, int] = {KeyAttr.IPV6_EXTHDRS: 2}
 # (3) label stack entries of 4 bytes, else EINVAL.
 _MPLS_LABEL_DEPTH = 3
 _IN_PORT_PATH: Path = (int(KeyAttr.IN_PORT),)
-_ARP_PATH: Path = (int(KeyAttr.ARP),)
+_ARP = int(KeyAttr.ARP)
+_ENCAP = int(KeyAttr.ENCAP)
 _ARP_OP_HIGH = 8  # struct ovs_key_arp: sip, tip, then the be16 opcode
 # flow_netlink.c nlattr_set: the exact mask of ct_state is CT_SUPPORTED_MASK.
 _CT_STATE_PATH: Path = (int(KeyAttr.CT_STATE),)
@@ -207,14 +208,22 @@ def mask_of_tree(tree: tuple[Attribute, ...], key: ParsedKey, *, where: str = "m
     return tuple(sorted(out))
 
 
+def _is_arp(path: Path) -> bool:
+    # arp() at the top level or inside any depth of encap() (802.1Q, 802.1ad + 802.1Q).
+    return path[-1] == _ARP and all(p == _ENCAP for p in path[:-1])
+
+
 def stored_mask(mask: MaskSig, *, exact_in_port: bool = True) -> MaskSig:
     """``mask`` as a datapath stores it: bits its flow key struct cannot hold are dropped or widened.
 
     As flow_netlink.c ovs_key_from_nlattrs (is_mask) stores them: a non-zero
     in_port mask is always exact; the ARP opcode lands in the u8 ip.proto,
     so the opcode mask's high byte is lost (dpif-netdev's struct flow keeps
-    the same u8 nw_proto). ``exact_in_port=False`` keeps the in_port mask
-    as given (dpif-netdev, which refuses a non-exact one itself).
+    the same u8 nw_proto). That holds at every VLAN nesting level: the
+    attributes inside ``encap()`` are parsed into the same key struct
+    (parse_vlan_from_nlattrs, then ovs_key_from_nlattrs on them).
+    ``exact_in_port=False`` keeps the in_port mask as given (dpif-netdev,
+    which refuses a non-exact one itself).
     """
     out: list[tuple[Path, bytes]] = []
     changed = False
@@ -222,7 +231,7 @@ def stored_mask(mask: MaskSig, *, exact_in_port: bool = True) -> MaskSig:
         m = given
         if exact_in_port and path == _IN_PORT_PATH and m != b"\xff\xff\xff\xff":
             m, changed = b"\xff\xff\xff\xff", True
-        elif path == _ARP_PATH and len(m) > _ARP_OP_HIGH and m[_ARP_OP_HIGH]:
+        elif _is_arp(path) and len(m) > _ARP_OP_HIGH and m[_ARP_OP_HIGH]:
             m, changed = m[:_ARP_OP_HIGH] + b"\0" + m[_ARP_OP_HIGH + 1 :], True
             if not _nonzero(m):
                 continue

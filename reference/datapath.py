@@ -456,6 +456,10 @@ class ReferenceDatapath(Dpif):
         """The basis used to generate UFIDs from keys (netdev semantics)."""
         return self._secret
 
+    def clock_ms(self) -> int:
+        """The clock ``used`` is on, in milliseconds (CLOCK_MONOTONIC by default, as the kernel's)."""
+        return self._clock()
+
     def __len__(self) -> int:
         return self._n_flows
 

@@ -514,3 +514,5 @@ def kernel(**options: str) -> KernelDpif:
 
 
 kernel.unavailable_reason = unavailable_reason  # type: ignore[attr-defined]
+# Opening may download and unpack a kernel package and boot a TCG guest (docs/performance.md).
+kernel.open_timeout_s = 1800  # type: ignore[attr-defined]

@@ -736,3 +736,5 @@ def netdev(**options: str) -> Dpif:
 
 
 netdev.unavailable_reason = _unavailable  # type: ignore[attr-defined]
+# Opening may build a Debian root for ovs=debian:RELEASE before the daemons start.
+netdev.open_timeout_s = 1800  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from reference._netlink import iter_attrs, pack_attr, pack_attrs
@@ -23,10 +23,13 @@ __all__ = [
     "ETH_TYPE",
     "FlowSpec",
     "NormFlow",
+    "ReturnedMatch",
+    "actions_text",
     "eth_frame",
     "eth_key",
     "eth_mask",
     "flow_spec",
+    "flow_text",
     "mac",
     "match_of",
     "match_view",
@@ -305,6 +308,85 @@ class NormFlow:
     n_bytes: int
     used: bool
     tcp_flags: int
+    # The flow as returned, for the evidence only (not compared).
+    raw_key: bytes | None = field(default=None, compare=False)
+    raw_mask: bytes | None = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        # One field per line, keys and actions in OVS flow text with their bytes: a failed
+        # comparison then shows, line by line, which field differs and how (pytest's diff).
+        if self.raw_key is None:
+            flow = "key=None (omitted)"
+        else:
+            flow = f"key={flow_text(self.raw_key, self.raw_mask)}"
+            mask_hex = "None" if self.raw_mask is None else self.raw_mask.hex()
+            flow += f"\n  key bytes={self.raw_key.hex()}\n  mask bytes={mask_hex}"
+        acts = (
+            "None (omitted)" if self.actions is None else f"{actions_text(self.actions)} (bytes {self.actions.hex()})"
+        )
+        return (
+            f"NormFlow(\n  ufid={self.ufid}\n  ufid_present={self.ufid_present}\n  {flow}\n"
+            f"  mask={'None (omitted)' if self.mask is None else 'present'}\n  actions={acts}\n"
+            f"  n_packets={self.n_packets}\n  n_bytes={self.n_bytes}\n  used={self.used}\n"
+            f"  tcp_flags={self.tcp_flags:#x}\n)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedMatch:
+    """What a datapath returned for a flow as a match (masked values), its actions and UFID presence.
+
+    Compared by the match (:func:`match_view`); printed in OVS flow text with
+    the bytes as returned, so a failed comparison shows which field differs.
+    """
+
+    match: Match | None
+    actions: bytes | None
+    ufid_present: bool
+    raw_key: bytes | None = field(default=None, compare=False)
+    raw_mask: bytes | None = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, flow: DpifFlow) -> ReturnedMatch:
+        """The view of ``flow`` (a missing key is an empty match)."""
+        return cls(
+            match_view(flow.key or b"", flow.mask),
+            flow.actions,
+            flow.ufid_present,
+            flow.key,
+            flow.mask,
+        )
+
+    def __repr__(self) -> str:
+        key = "None" if self.raw_key is None else flow_text(self.raw_key, self.raw_mask)
+        acts = "None" if self.actions is None else actions_text(self.actions)
+        return (
+            f"ReturnedMatch(\n  flow={key}\n  key bytes={self.raw_key.hex() if self.raw_key else None}\n"
+            f"  mask bytes={self.raw_mask.hex() if self.raw_mask is not None else None}\n"
+            f"  actions={acts}\n  ufid_present={self.ufid_present}\n)"
+        )
+
+
+def flow_text(key: bytes, mask: bytes | None) -> str:
+    """``key``/``mask`` as ``ovs-appctl dpctl/dump-flows`` prints them; the hex when they do not parse."""
+    try:
+        from reference.odp import format_key
+
+        return format_key(key, mask)
+    except Exception:  # malformed bytes are evidence too
+        return f"<unprintable: {key.hex()}>"
+
+
+def actions_text(actions: bytes) -> str:
+    """``actions`` as OVS prints them (``drop`` when empty); the hex when they do not parse."""
+    if not actions:
+        return "drop"
+    try:
+        from reference.odp.actions import format_actions
+
+        return format_actions(actions)
+    except Exception:  # malformed bytes are evidence too
+        return f"<unprintable: {actions.hex()}>"
 
 
 def _match_or_raw(key: bytes | None, mask: bytes | None) -> Match | None:
@@ -332,4 +414,6 @@ def normalise(flow: DpifFlow, *, with_ufid: bool = True) -> NormFlow:
         n_bytes=s.n_bytes,
         used=s.used_ms != 0,
         tcp_flags=s.tcp_flags,
+        raw_key=flow.key,
+        raw_mask=flow.mask,
     )

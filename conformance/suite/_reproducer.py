@@ -63,7 +63,7 @@ def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], 
     """A script that replays ``steps`` against the backend ``spec`` and prints each outcome."""
     lines = [
         "# Replays the failing sequence found by ufidcert's differential state machine.",
-        f"# Failure: {failure}",
+        *(f"# {'Failure: ' if i == 0 else '  '}{ln}" for i, ln in enumerate(failure.splitlines() or [""])),
         "from reference.dpif import DpifError, PutFlags",
         "from reference.ufid import Ufid",
         "from conformance.registry import open_backend",
@@ -88,34 +88,59 @@ def render_python(steps: Sequence[Step], *, spec: str, options: dict[str, str], 
 
 
 def _flow_text(key: bytes | None, mask: bytes | None, ufid: Ufid | None) -> str:
-    text = key.hex() if key is not None else ""
+    text = ""
     if key is not None:
         try:
             from reference.odp import format_key
 
-            text = format_key(key, mask)
+            # The -m form: fields under a zero mask are written too ("x/0"), so the key's
+            # bits under a zero mask reach the datapath as they do from the Python replay.
+            text = format_key(key, mask, verbose=True)
         except Exception:  # a key the codec cannot print: keep the hex
             text = f"<key hex {key.hex()}>"
-    prefix = f"{ufid}," if ufid is not None else ""
+    prefix = f"{ufid}," if ufid is not None else ""  # str(Ufid) is "ufid:<uuid>"
     return prefix + text
 
 
-def _actions_text(actions: bytes | None) -> str:
-    if not actions:
-        return "drop"
+def _lost_bits(key: bytes, mask: bytes | None) -> str | None:
+    """Why dpctl's flow text of ``key``/``mask`` does not parse back to the same bytes, or None."""
     try:
-        from reference.odp.actions import format_actions
+        from reference.odp import canonical_key, decode_key, format_key, parse_flow
+        from reference.odp.keys import KEY_ATTRS
 
-        return format_actions(actions)
-    except Exception:  # unprintable actions: keep the hex
-        return f"<actions hex {actions.hex()}>"
+        parsed = parse_flow(format_key(key, mask, verbose=True), with_mask=mask is not None)
+        if canonical_key(parsed.key) == canonical_key(key):
+            return None
+        back = {a.type: a.body for a in decode_key(parsed.key).attrs}
+        lost = [
+            KEY_ATTRS[a.type].name if a.type in KEY_ATTRS else str(a.type)
+            for a in decode_key(key).attrs
+            if back.get(a.type) != a.body
+        ]
+        return f"the flow text drops key bits of {', '.join(lost) or 'the key'} (under a zero mask)"
+    except Exception as exc:  # no flow text at all
+        return f"the key has no dpctl flow text ({type(exc).__name__}: {exc})"
+
+
+def _actions_text(actions: bytes | None) -> str:
+    from conformance.suite._flows import actions_text
+
+    return actions_text(actions or b"")
 
 
 def render_dpctl(steps: Sequence[Step], *, dp: str = "DP") -> str:
     """The same sequence as ``ovs-appctl dpctl/...`` commands (comments where dpctl has no equivalent)."""
-    lines = [f"# Equivalent dpctl commands (datapath {dp}); dpctl has no terse option and get-flow takes a UFID."]
+    lines = [
+        f"# Equivalent dpctl commands (datapath {dp}); dpctl has no terse option and get-flow takes a UFID.",
+        "# Keys are written in full (-m form, 'field(value/0)' for wildcarded fields); a step whose key",
+        "# dpctl cannot carry bit for bit says so in a NOTE.",
+    ]
     lines.append(f"ovs-appctl dpctl/del-flows {dp}")
-    for s in steps:
+    for i, s in enumerate(steps):
+        if s.op == "put" and s.key is not None:
+            why = _lost_bits(s.key, s.mask)
+            if why is not None:
+                lines.append(f"# NOTE: step {i} cannot be reproduced exactly with dpctl: {why}; the Python replay can")
         if s.op == "put":
             flow = _flow_text(s.key, s.mask, s.ufid)
             acts = _actions_text(s.actions)

@@ -13,17 +13,18 @@ from conformance import strategies as cs
 from conformance.plugin import BackendSession, is_infrastructure_error
 from conformance.suite._flows import (
     FlowSpec,
+    ReturnedMatch,
     eth_frame,
     eth_mask,
     flow_spec,
-    match_view,
+    flow_text,
     normalise_attrs,
     output,
 )
 from conformance.suite._helpers import dump_set, has, install, linux_release, requirement, traffic_port
 from conformance.suite._settings import property_settings
 from reference.datapath import ReferenceDatapath
-from reference.dpif import Dpif, DpifError, DpifFlow
+from reference.dpif import Dpif, DpifError
 from reference.ufid import Ufid
 
 
@@ -90,11 +91,10 @@ def test_generated_keys_match_the_reference(
         # relies on the masked key only (ofproto-dpif-upcall.c revalidate_ukey
         # re-translates and checks the datapath mask, not wildcarded values).
         # Original keys are checked where they are the requirement (UFID-DUMP-004).
-        def view(f: DpifFlow) -> object:
-            return (match_view(f.key or b"", f.mask), f.actions, f.ufid_present)
-
-        assert [view(f) for f in dpif.flow_dump()] == [view(f) for f in model.flow_dump()], (
-            "the returned key/mask differ from the reference's"
+        returned = [ReturnedMatch.of(f) for f in dpif.flow_dump()]
+        expected = [ReturnedMatch.of(f) for f in model.flow_dump()]
+        assert returned == expected, (
+            f"the returned key/mask differ from the reference's for the put of {flow_text(key, mask)}"
         )
 
 
@@ -166,5 +166,6 @@ def test_upcall_key_is_the_extracted_key(dpif_session: BackendSession, frame: by
     ups = dpif.recv_upcalls(8)
     assert len(ups) == 1, f"{len(ups)} upcalls for one missed frame"
     assert normalise_attrs(ups[0].key) == normalise_attrs(want), (
-        f"upcall key {ups[0].key.hex()} differs from the extracted key {want.hex()}"
+        f"upcall key {flow_text(ups[0].key, None)} (bytes {ups[0].key.hex()}) differs from the extracted key "
+        f"{flow_text(want, None)} (bytes {want.hex()})"
     )

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from conformance.plugin import BackendSession
-from conformance.suite._flows import FlowSpec, eth_key, eth_mask, flow_spec, match_of, output, tcp_key, tcp_mask
+from conformance.suite._flows import (
+    FlowSpec,
+    actions_text,
+    eth_key,
+    eth_mask,
+    flow_spec,
+    flow_text,
+    match_of,
+    output,
+    tcp_key,
+    tcp_mask,
+)
 from conformance.suite._helpers import get_flow, has, install, requirement
 from reference.dpif import Dpif, DpifFlow
 from reference.ufid import Ufid
@@ -25,8 +36,15 @@ def _specs(session: BackendSession) -> list[FlowSpec]:
 
 def _check(spec: FlowSpec, f: DpifFlow, where: str) -> None:
     assert f.key is not None and f.mask is not None and f.actions is not None, f"{where}: incomplete flow {f}"
-    assert match_of(f.key, f.mask) == match_of(spec.key, spec.mask), f"{where}: the returned key/mask match differs"
-    assert f.actions == spec.actions, f"{where}: actions {f.actions!r}, installed {spec.actions!r}"
+    assert match_of(f.key, f.mask) == match_of(spec.key, spec.mask), (
+        f"{where}: the returned key/mask match differs: returned {flow_text(f.key, f.mask)} "
+        f"(key {f.key.hex()}, mask {f.mask.hex()}), installed {flow_text(spec.key, spec.mask)} "
+        f"(key {spec.key.hex()}, mask {spec.mask.hex() if spec.mask is not None else None})"
+    )
+    assert f.actions == spec.actions, (
+        f"{where}: actions {actions_text(f.actions)} ({f.actions.hex()}), "
+        f"installed {actions_text(spec.actions)} ({spec.actions.hex()})"
+    )
 
 
 @requirement("UFID-KEY-001")
@@ -41,7 +59,7 @@ def test_round_trip(dpif_session: BackendSession, dpif: Dpif) -> None:
     for f in dumped:
         assert f.actions is not None
         match = [s for s in specs if s.actions == f.actions]
-        assert match, f"dump returned actions {f.actions!r} never installed"
+        assert match, f"dump returned actions {actions_text(f.actions)} ({f.actions.hex()}) never installed"
         _check(match[0], f, "dump")
 
 

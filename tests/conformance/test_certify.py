@@ -105,6 +105,69 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert "VERDICT: PASS" in proc.stdout
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_timeout_must_be_positive_and_finite(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", "--profile", "smoke", "-q", f"--timeout={value}"]) == 2
+    captured = capsys.readouterr()
+    assert "--timeout" in captured.err and "expected a number of seconds > 0" in captured.err
+    assert "VERDICT" not in captured.out  # nothing ran
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--option", "max_flows=-3"], "max_flows='-3': expected a positive integer"),
+        (["--option", "max_flows=many"], "expected an integer"),
+        (["--option", "colour=blue"], "unknown option(s) colour"),
+        (["--junitxml", "/"], "--junitxml /: is a directory"),
+        (["--junitxml", "/proc/ufidcert/j.xml"], "--junitxml /proc/ufidcert/j.xml: cannot write there"),
+        (["--open-timeout", "0"], "--open-timeout 0"),
+        (["--memory-limit", "-1"], "--memory-limit -1"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_before_anything_runs(
+    args: list[str], text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certify", "--profile", "smoke", "-q", *args]) == 2
+    captured = capsys.readouterr()
+    assert text in captured.err and "VERDICT" not in captured.out
+    assert len(captured.err.strip().splitlines()) == 1, captured.err  # one clear line, no traceback
+
+
+def test_a_report_path_that_cannot_be_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main(["certify", "--profile", "smoke", "-q", "--report", str(tmp_path / "file" / "r")]) == 2
+    captured = capsys.readouterr()
+    assert "report directory" in captured.err and "VERDICT" not in captured.out
+
+
+def test_a_stale_report_never_passes_for_this_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "r"
+    report.mkdir()
+    for name in ("report.json", "report.md", "report.html"):
+        (report / name).write_text('{"verdict": "pass", "requirements": []}')
+    # A usage error: nothing runs, and the earlier verdict is gone.
+    assert main(["certify", "--profile", "smoke", "-q", "--report", str(report), "--timeout", "0"]) == 2
+    assert not list(report.iterdir())
+    # A run that cannot open its backend writes its own (error) report.
+    assert main(["certify", "--backend", "python:tests.conformance._hostile:factory_keyerror", "--profile",
+                 "smoke", "-q", "--report", str(report)]) == 2  # fmt: skip
+    assert json.loads((report / "report.json").read_text())["verdict"] == "error"
+    assert not [p for p in report.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_exit_0_needs_the_pass_report_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import conformance.plugin
+
+    monkeypatch.setattr(conformance.plugin, "write_report", lambda report, directory: [])
+    assert main(["certify", "--profile", "smoke", "-q", "--report", str(tmp_path / "r")]) == 2
+    assert "the PASS report was not written" in capsys.readouterr().err
+
+
 def test_the_report_names_what_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A backend declares its components (conformance.provenance); the merged report carries them verbatim.
     (tmp_path / "traced_backend.py").write_text(

@@ -7,10 +7,17 @@ import time
 
 import pytest
 
-from conformance.guarded import BackendBroken, GuardedDpif, OperationTimeout
+from conformance.guarded import (
+    BATCH_OPS_PER_TIMEOUT,
+    BackendBroken,
+    BackendContractError,
+    GuardedDpif,
+    OperationTimeout,
+    batch_timeout,
+)
 from conformance.suite._flows import flow_spec
 from reference.datapath import ReferenceDatapath
-from reference.dpif import DpifNotFound, FlowStats, PutFlags, UfidArg
+from reference.dpif import DpifNotFound, FlowStats, PutFlags, UfidArg, Upcall
 
 
 class _Slow(ReferenceDatapath):
@@ -47,7 +54,7 @@ def _hang(g: GuardedDpif) -> None:
     spec = flow_spec(1)
     with pytest.raises(OperationTimeout, match=r"flow_put did not complete within 0\.2 s"):
         g.flow_put(spec.key, spec.mask, spec.actions, ufid=spec.ufid)
-    with pytest.raises(BackendBroken, match="did not answer flow_put"):
+    with pytest.raises(BackendBroken, match="earlier test: flow_put did not complete"):
         g.flow_dump()
 
 
@@ -94,3 +101,40 @@ def test_alarm_is_cleared_after_each_call() -> None:
     g = GuardedDpif(ReferenceDatapath(), timeout_s=0.3)
     g.flow_flush()
     time.sleep(0.5)  # a leftover SIGALRM would interrupt this sleep with an exception
+
+
+class _Garbage(ReferenceDatapath):
+    def flow_put(
+        self,
+        key: bytes,
+        mask: bytes | None,
+        actions: bytes,
+        *,
+        ufid: UfidArg | None = None,
+        flags: PutFlags = PutFlags.CREATE,
+    ) -> FlowStats:
+        return "ok"  # type: ignore[return-value]
+
+    def recv_upcalls(self, max: int = 64) -> list[Upcall]:
+        return [None]  # type: ignore[list-item]
+
+    def port_add(self, name: str) -> int:
+        return True  # a bool is not a port number
+
+
+def test_replies_of_the_wrong_type_are_contract_errors() -> None:
+    g = GuardedDpif(_Garbage(), timeout_s=5)
+    spec = flow_spec(1)
+    with pytest.raises(BackendContractError, match="flow_put returned str 'ok', not FlowStats"):
+        g.flow_put(spec.key, spec.mask, spec.actions, ufid=spec.ufid)
+    with pytest.raises(BackendContractError, match="recv_upcalls returned a list whose item 0 is NoneType"):
+        g.recv_upcalls()
+    with pytest.raises(BackendContractError, match="port_add returned bool"):
+        g.port_add("p")
+    assert g.broken is None  # a wrong reply fails the test; the backend is still usable
+
+
+@pytest.mark.parametrize(("n", "timeouts"), [(0, 1), (1, 1), (100, 1), (101, 2), (2000, 20)])
+def test_batch_timeout_grows_with_the_batch(n: int, timeouts: int) -> None:
+    assert batch_timeout(1.5, n) == 1.5 * timeouts
+    assert timeouts == max(1, -(-n // BATCH_OPS_PER_TIMEOUT))

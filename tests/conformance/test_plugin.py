@@ -90,6 +90,21 @@ def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--dpif-option 'novalue': expected key=value*"])
 
 
+@pytest.mark.parametrize(
+    ("arg", "text"),
+    [
+        ("--dpif-timeout=0", "*--dpif-timeout 0.0: expected a number of seconds > 0*"),
+        ("--dpif-timeout=nan", "*--dpif-timeout nan: expected a number of seconds > 0*"),
+        ("--dpif-option=max_flows=-3", "*max_flows='-3': expected a positive integer*"),
+        ("--dpif-report=/proc/ufidcert-r", "*report directory /proc/ufidcert-r:*"),
+    ],
+)
+def test_bad_values_are_usage_errors_before_anything_runs(pytester: pytest.Pytester, arg: str, text: str) -> None:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dpif-backend=reference", arg)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([text])
+
+
 def test_unavailable_backend_errors_with_reason(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(mybackends=_BACKENDS)
     result = pytester.runpytest_subprocess(
@@ -217,3 +232,32 @@ def test_vanished_backend_is_an_error_and_stops_the_run(pytester: pytest.Pyteste
     assert doc["verdict"] == "error" and "fail" not in status.values(), status
     reasons = " ".join(r["reason"] for r in doc["requirements"])  # type: ignore[attr-defined]
     assert "control socket refused the connection" in reasons
+
+
+def test_a_multi_failure_reason_is_each_sub_failures_own_first_line() -> None:
+    from conformance.plugin import _group_reason
+
+    group = ExceptionGroup(
+        "Hypothesis found 2 distinct failures.",
+        [AssertionError("flow_get: stats differ\nassert 1 == 0"), ValueError("bad key")],
+    )
+    assert _group_reason(group) == (
+        "2 distinct failures: (1) AssertionError: flow_get: stats differ; (2) ValueError: bad key"
+    )
+    assert _group_reason(ExceptionGroup("one", [AssertionError("x\ny")])) == "AssertionError: x"
+    assert _group_reason(AssertionError("not a group")) is None
+
+
+def test_a_factory_may_declare_a_longer_open_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.plugin import _default_open_timeout
+
+    (tmp_path / "slow_open.py").write_text(
+        "def slow(**options):\n    pass\nslow.open_timeout_s = 900\n"
+        "def odd(**options):\n    pass\nodd.open_timeout_s = 'soon'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _default_open_timeout("python:slow_open:slow", 2.0) == 900
+    assert _default_open_timeout("python:slow_open:slow", 100.0) == 1000  # never below 10 timeouts
+    assert _default_open_timeout("python:slow_open:odd", 2.0) == 20
+    assert _default_open_timeout("reference", 3.0) == 30
+    assert _default_open_timeout("kernel", 30.0) >= 1800

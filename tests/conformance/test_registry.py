@@ -12,7 +12,7 @@ import pytest
 
 from conformance import registry
 from conformance.errors import BackendUnavailable, UsageError
-from conformance.registry import ENTRY_POINT_GROUP, list_backends, open_backend
+from conformance.registry import ENTRY_POINT_GROUP, check_options, list_backends, open_backend
 from reference.datapath import ReferenceDatapath
 from reference.probe import probe_ufid
 
@@ -79,6 +79,9 @@ def test_open_reference_and_legacy() -> None:
         ("reference", {"colour": "blue"}),
         ("reference", {"semantics": "tc"}),
         ("reference", {"max_flows": "many"}),
+        ("reference", {"max_flows": "-3"}),
+        ("reference", {"max_flows": "0"}),
+        ("reference", {"ufid_secret": "0x100000000"}),
         ("reference-legacy", {"semantics": "netdev"}),
         ("python:missing-colon", {}),
         ("", {}),
@@ -87,6 +90,29 @@ def test_open_reference_and_legacy() -> None:
 def test_usage_errors(spec: str, options: dict[str, str]) -> None:
     with pytest.raises(UsageError):
         open_backend(spec, options)
+    with pytest.raises(UsageError):  # the same, found before anything is opened
+        check_options(spec, options)
+
+
+def test_check_options_accepts_what_the_factory_accepts() -> None:
+    check_options("reference", {"semantics": "netdev", "max_flows": "5", "ufid_secret": "0x10"})
+    check_options("reference-legacy", {})
+
+
+def test_a_factorys_own_errors_keep_their_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "picky_vendor.py").write_text(
+        "def typeerr(**options):\n    return 1 + 'x'\n"
+        "def keyerr(**options):\n    return {}['socket']\n"
+        "def fixed(socket):\n    raise AssertionError('not called')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TypeError, match="unsupported operand"):
+        open_backend("python:picky_vendor:typeerr")
+    with pytest.raises(KeyError, match="socket"):
+        open_backend("python:picky_vendor:keyerr")
+    # A real signature mismatch is still a usage error naming the options.
+    with pytest.raises(UsageError, match=r"rejected options \['colour'\]"):
+        check_options("python:picky_vendor:fixed", {"colour": "blue"})
 
 
 def test_python_factory(vendor: str) -> None:

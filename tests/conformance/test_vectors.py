@@ -309,3 +309,36 @@ def test_console_script_finds_vendor_module_in_cwd(tmp_path: Path) -> None:
 def test_cli_external_impl_needs_variant(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vectors", "--impl", "python:reference.hash:murmur3_x64_128"]) == 2
     assert "--variant" in capsys.readouterr().err
+
+
+_HOSTILE_IMPLS = {
+    "exits0": "import os\ndef h(data, seed):\n    os._exit(0)\n",
+    "exits1": "import os\ndef h(data, seed):\n    os._exit(1)\n",
+    "crashes": "import ctypes\ndef h(data, seed):\n    ctypes.string_at(0)\n",
+    "hangs": "import time\ndef h(data, seed):\n    time.sleep(3600)\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("exits0", "exited with status 0 before reporting a result"),
+        ("exits1", "exited with status 1 before reporting a result"),
+        ("crashes", "killed by signal SIGSEGV"),
+        ("hangs", "did not finish within 3 s"),
+    ],
+)
+def test_cli_an_implementation_that_exits_crashes_or_hangs_fails(
+    name: str, text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / f"impl_{name}.py").write_text(_HOSTILE_IMPLS[name])
+    monkeypatch.chdir(tmp_path)
+    args = ["vectors", "--impl", f"python:impl_{name}:h", "--variant", "x64", "--timeout", "3"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and text in out, out
+
+
+def test_cli_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vectors", "--timeout", "0"]) == 2
+    assert "--timeout 0" in capsys.readouterr().err

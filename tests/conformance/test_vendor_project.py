@@ -59,6 +59,25 @@ def test_pytest_from_vendor_project(vendor_dir: Path) -> None:
     assert "test_theirs" not in proc.stdout
 
 
+def test_guide_example_uses_only_public_names() -> None:
+    private = re.findall(r"^\s*(?:from|import) (\S*\._\w+)", _example_backend(), re.M)
+    assert not private, f"the guide's example imports private modules: {private}"
+
+
+def test_pytest_route_keeps_the_vendors_own_tests_when_named(vendor_dir: Path) -> None:
+    exe = shutil.which("pytest")
+    cmd = [exe] if exe else [sys.executable, "-m", "pytest"]
+    proc = _run(
+        [*cmd, "-p", "no:cacheprovider", "tests", "--dpif-backend=python:dictdp:open_backend",
+         "--dpif-profile=smoke", "--dpif-report=cert", "-rA"],
+        vendor_dir,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "PASSED tests/test_theirs.py::test_theirs" in proc.stdout
+    doc = json.loads((vendor_dir / "cert" / "report.json").read_text())
+    assert doc["verdict"] == "pass" and not any("test_theirs" in t for r in doc["requirements"] for t in r["tests"])
+
+
 def test_certify_command_from_vendor_project(vendor_dir: Path) -> None:
     exe = shutil.which("ufidcert")
     cmd = [exe] if exe else [sys.executable, "-m", "conformance"]

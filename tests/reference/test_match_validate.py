@@ -412,3 +412,50 @@ def test_every_case_agrees_with_linux_6_1() -> None:
     want = [(n, outcome(ReferenceDatapath(), k, m)) for n, k, m in cases]
     assert got == want
     assert {e for _, e in got} == {0, errno.EINVAL}  # both outcomes exercised
+
+
+def _all_ones(data: bytes) -> bytes:
+    """An exact mask at every nesting level (encap() recursed into)."""
+    out, pos = b"", 0
+    while pos < len(data):
+        length, t = struct.unpack_from("=HH", data, pos)
+        payload = data[pos + 4 : pos + length]
+        out += attr(t, _all_ones(payload) if t == ENCAP else b"\xff" * len(payload))
+        pos += (length + 3) & ~3
+    return out
+
+
+def _payload_at(data: bytes, path: tuple[int, ...]) -> bytes:
+    pos = 0
+    while pos < len(data):
+        length, t = struct.unpack_from("=HH", data, pos)
+        if t == path[0]:
+            payload = data[pos + 4 : pos + length]
+            return payload if len(path) == 1 else _payload_at(payload, path[1:])
+        pos += (length + 3) & ~3
+    raise AssertionError(f"no attribute path {path}")
+
+
+@pytest.mark.parametrize("semantics", ["kernel", "netdev"])
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [
+        (base(0x0806) + arp(1), (ARP,)),
+        (vlan(0x1005, eth_type(0x0806) + arp(1)), (ENCAP, ARP)),
+        (qinq(eth_type(0x0806) + arp(1)), (ENCAP, ENCAP, ARP)),
+    ],
+    ids=["top", "802.1q", "802.1ad+802.1q"],
+)
+def test_arp_opcode_mask_loses_its_high_byte_at_every_nesting_level(
+    semantics: str, key: bytes, path: tuple[int, ...]
+) -> None:
+    # The attributes inside encap() fill the same struct sw_flow_key as the outer ones
+    # (flow_netlink.c parse_vlan_from_nlattrs -> ovs_key_from_nlattrs), so the opcode
+    # mask lands in the u8 ip.proto at every level; dpif-netdev's u8 nw_proto likewise.
+    dp = ReferenceDatapath(semantics=semantics)  # type: ignore[arg-type]
+    dp.flow_put(key, _all_ones(key), b"", ufid=U)
+    got = dp.flow_get(ufid=U).mask
+    assert got is not None
+    assert _payload_at(got, path)[8:10] == b"\x00\xff"
+    # The rest of the ARP mask is kept exact.
+    assert _payload_at(got, path)[:8] == b"\xff" * 8
