@@ -29,7 +29,7 @@ from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError
 from reference.uapi import KeyAttr, TunnelKeyAttr
 
-__all__ = ["SwKey", "check_kernel_attrs", "flow_images", "put_key"]
+__all__ = ["SwKey", "check_kernel_attrs", "flow_images", "put_key", "without_zero_repeats"]
 
 _L3 = 364
 # name: (offset, size)
@@ -294,6 +294,30 @@ def _check_types(data: bytes, where: str) -> None:
             raise OdpDecodeError(f"key type {t} is out of range max {_KEY_ATTR_MAX}", where=where, offset=off)
         if t == _K.ENCAP and p:
             _check_types(p, where + "/encap")
+
+
+def without_zero_repeats(mask: bytes) -> bytes:
+    """``mask`` without the all-zero copies of a repeated top-level attribute.
+
+    __parse_flow_nlattrs (nz) records only non-zero mask attributes, and its
+    duplicate check looks only at recorded ones: a repeated attribute is
+    EINVAL in a mask only when two copies carry something.
+    """
+    parts = [(t, p) for t, p, _ in iter_attrs(mask, where="mask")]
+    counts: dict[int, int] = {}
+    for t, _ in parts:
+        counts[t] = counts.get(t, 0) + 1
+    if all(n == 1 for n in counts.values()):
+        return mask
+    out: list[bytes] = []
+    kept: set[int] = set()
+    for t, p in parts:
+        repeated = counts[t] > 1
+        if repeated and not _nonzero(p) and (t in kept or any(_nonzero(q) for u, q in parts if u == t)):
+            continue
+        kept.add(t)
+        out.append(pack_attr(t, p))
+    return b"".join(out)
 
 
 def check_kernel_attrs(key: bytes, mask: bytes | None) -> None:

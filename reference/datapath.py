@@ -52,7 +52,7 @@ from reference._classifier import (
 from reference._kernel_actions import kernel_actions
 from reference._match_validate import validate_match
 from reference._netlink import pack_attrs, split_attrs
-from reference._swkey import SwKey, check_kernel_attrs, flow_images, put_key
+from reference._swkey import SwKey, check_kernel_attrs, flow_images, put_key, without_zero_repeats
 from reference.dpif import (
     Dpif,
     DpifExists,
@@ -487,6 +487,8 @@ class ReferenceDatapath(Dpif):
                 mtree = None
                 ms = exact_mask(pk)
             else:
+                if self._semantics == "kernel" and isinstance(mask, (bytes, bytearray)):
+                    mask = without_zero_repeats(bytes(mask))
                 mtree = decode_mask(mask, where="mask")
                 ms = mask_of_tree(mtree, pk, where="mask")
             if self._semantics == "kernel":

@@ -133,3 +133,20 @@ def test_check_pkt_len_and_sample_come_back_in_the_kernels_order() -> None:
     assert kernel_actions(cpl, mk) == attr(21, attr(1, b"\x00\x01") + attr(3, out1) + attr(2, b""))
     sample = attr(6, attr(2, out1) + attr(1, U32.pack(99)))
     assert kernel_actions(sample, mk) == attr(6, attr(1, U32.pack(99)) + attr(2, out1))
+
+
+def test_a_repeated_mask_attribute_is_refused_only_when_two_copies_carry_something() -> None:
+    # Found by the live differential: Linux accepted a mask with ct_state(0) twice.
+    from reference._swkey import without_zero_repeats
+    from reference.datapath import ReferenceDatapath
+    from reference.dpif import DpifInvalid
+
+    key = attr(IN_PORT, U32.pack(1)) + attr(ETHERNET, ETH) + attr(ETHERTYPE, b"\x12\x34")
+    ones = attr(IN_PORT, b"\xff" * 4) + attr(ETHERNET, b"\xff" * 12) + attr(ETHERTYPE, b"\xff\xff")
+    zero_twice = ones + attr(CT_STATE, U32.pack(0)) + attr(CT_STATE, U32.pack(0))
+    assert without_zero_repeats(zero_twice) == ones + attr(CT_STATE, U32.pack(0))
+    dp = ReferenceDatapath()
+    dp.flow_put(key, zero_twice, b"")
+    dp.flow_flush()
+    with pytest.raises(DpifInvalid):
+        dp.flow_put(key, ones + attr(CT_STATE, U32.pack(1)) + attr(CT_STATE, U32.pack(2)), b"")
