@@ -1790,7 +1790,11 @@ class _LegacyEchoes(MutantDpif):
     ) -> FlowStats:
         out = self.inner.flow_put(key, mask, actions, ufid=ufid, flags=flags)
         if isinstance(ufid, Ufid):
-            self.ufids[key] = ufid
+            # Remembered under the key the datapath replies with (it may serialise more than it was given).
+            try:
+                self.ufids[self.inner.flow_get(key=key).key or key] = ufid
+            except DpifError:
+                self.ufids[key] = ufid
         return out
 
     def flow_of(self, kind: Kind, flow: DpifFlow) -> DpifFlow:
