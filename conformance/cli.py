@@ -25,6 +25,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "conformance.commands.backends",
     "conformance.commands.requirements",
     "conformance.commands.bench",
+    "conformance.commands.selftest",
 )
 
 

@@ -218,10 +218,27 @@ class GuardedDpif(Dpif):
         return self._checked("flow_del", lambda: self.inner.flow_del(ufid=ufid, key=key, terse=terse))  # type: ignore[no-any-return]
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
-        # In-process the whole dump is one operation: a backend that stalls mid-dump times out too.
+        # Lazy, each flow guarded: the caller may change the table between flows, as ovs-vswitchd's
+        # revalidator deletes flows between dump batches (UFID-DUMP-008); a stall mid-dump times out too.
         # (A supervised backend times each chunk of the dump itself.)
-        flows = self._checked("flow_dump", lambda: list(self.inner.flow_dump(terse=terse)))
-        return iter(flows)
+        it = self._call("flow_dump", lambda: iter(self.inner.flow_dump(terse=terse)))
+        return self._each("flow_dump", it)
+
+    def _each(self, what: str, it: Iterator[DpifFlow]) -> Iterator[DpifFlow]:
+        while True:
+            _signals.check()  # a stop request whose KeyboardInterrupt was swallowed still stops the run
+            flow = self._call(what, lambda: next(it, None))
+            if flow is None:
+                return
+            check_reply(what, [flow])  # each item a DpifFlow
+            yield flow
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        # As flow_dump: the whole batched dump is one guarded operation.
+        batches = self._call(
+            "flow_dump_batches", lambda: list(self.inner.flow_dump_batches(terse=terse, max_flows=max_flows))
+        )
+        return iter(batches)
 
     def flow_flush(self) -> None:
         self._checked("flow_flush", self.inner.flow_flush)

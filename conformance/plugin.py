@@ -208,6 +208,7 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
             caps["upcalls"] = f"recv_upcalls: {exc}"
     caps["ufidless_put"] = None if feats.ufidless_put else "features.ufidless_put is false"
     caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
+    caps["clock"] = None if callable(getattr(dpif, "clock_ms", None)) else "the backend has no clock_ms"
     return features, caps
 
 

@@ -49,6 +49,7 @@ class Capability(enum.Enum):
     UPCALLS = "upcalls"  # a miss queues an upcall that recv_upcalls() returns
     EXECUTE = "execute"  # execute() runs actions on a packet
     HASH = "hash"  # the backend exposes hash_bytes128(data, basis)
+    CLOCK = "clock"  # the backend exposes clock_ms(), the clock its ``used`` values are on
 
 
 class Semantics(enum.Enum):
@@ -188,8 +189,9 @@ CATALOGUE: tuple[Requirement, ...] = (
        "OMIT_KEY has no effect on key-identified flows: a terse dump still returns their unmasked key.", _FILL),
     # --- full dumps
     _r("UFID-DUMP-001", "MUST", "none", "common",
-       "A full dump returns every installed flow exactly once with key, mask, actions and statistics.",
-       "lib/dpif.h dpif_flow_dump_next"),
+       "A full dump returns every installed flow with key, mask, actions and statistics.",
+       "lib/dpif.h dpif_flow_dump_next; ofproto/ofproto-dpif-upcall.c revalidate (a flow never dumped never "
+       "idles out)"),
     _r("UFID-DUMP-002", "MUST", "ufid", "kernel",
        "A full dump or get of a UFID-identified flow returns its key masked with its mask.", _FILL),
     _r("UFID-DUMP-003", "MUST", "none", "kernel",
@@ -199,6 +201,19 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-DUMP-005", "MUST", "none", "common",
        "Dumps are complete for tables larger than one reply batch (more than 1000 flows).",
        "lib/dpif-netlink.c dump (multipart, NLM_F_DUMP)"),
+    _r("UFID-DUMP-006", "MUST", "none", "common",
+       "flow_dump_batches returns batches of 1 to max_flows flows that together equal flow_dump: the same flows "
+       "(UFIDs, keys, masks, actions, omissions) and statistics; terse batches carry no key, mask or actions "
+       "for flows with a UFID.",
+       "lib/dpif.h dpif_flow_dump_next (fills the caller's array of up to max_flows flows)"),
+    _r("UFID-DUMP-008", "MUST", "none", "common",
+       "A dump during which the caller deletes the flows it was given and installs new ones still returns every "
+       "flow that was installed until it was returned.",
+       "ofproto/ofproto-dpif-upcall.c revalidate (deletes dumped flows through push_dp_ops between "
+       "dpif_flow_dump_next calls while handlers install flows)"),
+    _r("UFID-DUMP-009", "SHOULD", "none", "common",
+       "A dump of a table that does not change returns no flow twice.",
+       "ofproto/ofproto-dpif-upcall.c revalidate (skips a flow seen twice: dumped_duplicate_flow)"),
     # --- delete and flush
     _r("UFID-DEL-001", "MUST", "none", "common",
        "del of an installed flow removes it: a later get fails with ENOENT and dumps no longer show it.", _DPIF_H),
@@ -214,11 +229,28 @@ CATALOGUE: tuple[Requirement, ...] = (
        "kernel datapath/flow.c ovs_flow_stats_update"),
     _r("UFID-STATS-002", "MUST", "inject", "common",
        "used is 0 until a frame matches the flow and non-zero afterwards.", "kernel datapath/flow.c"),
-    _r("UFID-STATS-003", "SHOULD", "inject", "common",
-       "tcp_flags accumulates (ORs) the TCP flags of the matching frames.", "kernel datapath/flow.c"),
+    _r("UFID-STATS-003", "MUST", "inject", "common",
+       "tcp_flags accumulates (ORs) the TCP flags of the matching frames.",
+       "kernel datapath/flow.c ovs_flow_stats_update; ofproto/ofproto-dpif-xlate.c xlate_fin_timeout (reads "
+       "TCP_FIN/TCP_RST from the pushed stats)"),
     _r("UFID-STATS-004", "MUST", "inject", "common",
        "get, full dump and terse dump report the same statistics as the injected traffic.",
        "ofproto/ofproto-dpif-upcall.c revalidate_ukey"),
+    _r("UFID-STATS-005", "MUST", "inject", "common",
+       "used is in milliseconds and refreshed by every matching frame: between two frames it advances by the "
+       "time that passed between them.",
+       "kernel datapath/flow.c ovs_flow_used_time (ms); ofproto/ofproto-dpif-upcall.c revalidate (idle "
+       "test used < time_msec() - max_idle)"),
+    _r("UFID-STATS-006", "MUST", "clock", "common",
+       "used is on the clock the backend exposes as clock_ms (CLOCK_MONOTONIC in ms): a frame's used lies "
+       "between clock_ms() before and after it.",
+       "kernel datapath/flow.c ovs_flow_used_time (ktime_get_ts, CLOCK_MONOTONIC); lib/timeval.c time_msec "
+       "(CLOCK_MONOTONIC); ofproto/ofproto-dpif-upcall.c revalidate"),
+    _r("UFID-STATS-007", "MUST", "inject", "common",
+       "Every kind of reply (get, terse get, full and terse dump, del, terse del) reports statistics that include "
+       "all frames sent before it, also right after another kind of reply was read.",
+       "ofproto/ofproto-dpif-upcall.c revalidate (terse dumps), push_dp_ops (deletes), revalidator_sweep; "
+       "lib/dpif.h dpif_flow_get"),
     _r("UFID-MASK-001", "MUST", "inject", "common",
        "Masks are honoured: a frame differing only in wildcarded fields hits the flow, one differing in a "
        "matched field does not.", "kernel datapath/flow_table.c masked lookup"),
@@ -236,9 +268,10 @@ CATALOGUE: tuple[Requirement, ...] = (
     _r("UFID-OP-002", "MUST", "none", "common",
        "A batch has the same effect and outcomes as the same operations performed one at a time.",
        "lib/dpif.h dpif_operate"),
-    _r("UFID-EXEC-001", "SHOULD", "execute", "common",
+    _r("UFID-EXEC-001", "MUST", "execute", "common",
        "execute runs valid actions on a packet; in kernel semantics it rejects malformed actions with EINVAL.",
-       "lib/dpif.h dpif_execute; datapath.c ovs_packet_cmd_execute"),
+       "lib/dpif.h dpif_execute; datapath.c ovs_packet_cmd_execute; ofproto/ofproto-dpif.c check_masked_set_action/"
+       "check_trunc_action (an action is supported when executing it does not fail with EINVAL)"),
     # --- probing and legacy behaviour
     _r("UFID-PROBE-001", "MUST", "none", "common",
        "probe_ufid agrees with the UFID support the backend declares in features.",
@@ -355,8 +388,8 @@ def render_markdown(reqs: Iterable[Requirement] = CATALOGUE) -> str:
         "`ufid` needs UFID support (declared in `features` and confirmed by the probe), `legacy` applies only to",
         "datapaths without it, `terse` needs terse replies (`terse_get` also a terse `flow_get`, which OVS's dpif",
         "API cannot express), `inject`/`upcalls`/`execute` the matching operations,",
-        "`hash` a `hash_bytes128` method. Semantics `common` applies to every provider; `kernel` and `netdev` only",
-        "to backends declaring that model in `features.semantics`.",
+        "`hash` a `hash_bytes128` method, `clock` a `clock_ms` method. Semantics `common` applies to every provider;",
+        "`kernel` and `netdev` only to backends declaring that model in `features.semantics`.",
         "",
     ]
     current = None

@@ -25,11 +25,14 @@ are kept for :meth:`ReferenceDatapath.take_output`.
 from __future__ import annotations
 
 import random
+import re
 import struct
+import sys
 import threading
 import time
+from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,12 +46,13 @@ from reference._classifier import (
     mask_bytes,
     mask_of_tree,
     masked_fields,
-    masked_key_bytes,
     parse_key,
     stored_mask,
 )
+from reference._kernel_actions import kernel_actions
 from reference._match_validate import validate_match
 from reference._netlink import pack_attrs, split_attrs
+from reference._swkey import SwKey, check_kernel_attrs, flow_images, put_key
 from reference.dpif import (
     Dpif,
     DpifExists,
@@ -61,8 +65,10 @@ from reference.dpif import (
     DpifTooBig,
     FlowStats,
     PutFlags,
+    TerseBatch,
     UfidArg,
     Upcall,
+    check_max_flows,
     ufid_wire,
 )
 from reference.errors import OdpDecodeError, PacketDroppedError, UfidcertInputError
@@ -91,6 +97,13 @@ _OMIT_KEY, _OMIT_MASK, _OMIT_ACTIONS = (
 _TERSE = int(UfidFlags.TERSE)
 _ZERO_STATS = FlowStats()
 _DUMP_CHUNK = 1024
+_SLOT_FREE, _SLOT_TERSE, _SLOT_OTHER = 0, 1, 2
+_NO_LEAVES: dict[tuple[int, ...], bytes] = {}
+_NO_FLAGS: frozenset[tuple[int, ...]] = frozenset()
+_USED_SLOT = re.compile(rb"[^\x00]")  # the next slot that holds a flow
+_NOT_TERSE_SLOT = re.compile(rb"[^\x01]")  # the end of a run of UFID flows
+# The low byte of each u16 in the tcp_flags column (the u8 the kernel reports).
+_LOW_BYTE = 0 if sys.byteorder == "little" else 1
 
 
 def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[object, object], None], ...]:
@@ -165,37 +178,167 @@ class FlowInfo:
         return out
 
 
+class _KernelForm:
+    """A kernel-semantics flow's sw_flow_key images and their serialisations, each made on first use."""
+
+    __slots__ = ("_mask", "_masked", "_unmasked", "key", "mask_image", "masked_image")
+
+    def __init__(self, key: SwKey, mask: SwKey) -> None:
+        self.key = key
+        self.mask_image = mask
+        self.masked_image = key.masked(mask)
+        self._unmasked: bytes | None = None
+        self._masked: bytes | None = None
+        self._mask: bytes | None = None
+
+    def unmasked_key(self) -> bytes:
+        if self._unmasked is None:
+            self._unmasked = put_key(self.key, self.key, False)
+        return self._unmasked
+
+    def masked_key(self) -> bytes:
+        if self._masked is None:
+            self._masked = put_key(self.masked_image, self.masked_image, False)
+        return self._masked
+
+    def mask(self) -> bytes:
+        if self._mask is None:
+            self._mask = put_key(self.masked_image, self.mask_image, True)
+        return self._mask
+
+
+class _Slots:
+    """Every installed flow's UFID and statistics, in columns indexed by the flow's slot.
+
+    The columns are preallocated and grow by doubling; a deleted flow's slot
+    goes on a free list and is reused. ``kind`` says what a slot holds:
+    free, a flow with a 16-byte UFID (which a terse batch takes straight from
+    the columns), or another flow (no UFID, or one of another length). A
+    terse batch is a few slices of these arrays, not an object per flow,
+    which is how the kernel's dump fills its reply from ``struct sw_flow``
+    without building anything per flow either.
+    """
+
+    __slots__ = ("flows", "free", "high", "kind", "n_bytes", "n_packets", "tcp_flags", "ufids", "used")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.ufids = bytearray(16 * capacity)
+        self.n_packets = array("Q", bytes(8 * capacity))
+        self.n_bytes = array("Q", bytes(8 * capacity))
+        self.used = array("Q", bytes(8 * capacity))
+        self.tcp_flags = array("H", bytes(2 * capacity))
+        self.kind = bytearray(capacity)
+        self.flows: list[_Flow | None] = [None] * capacity
+        self.free: list[int] = []
+        self.high = 0  # slots at or above this one have never been used
+
+    def alloc(self, flow: _Flow) -> int:
+        if self.free:
+            slot = self.free.pop()
+        else:
+            slot = self.high
+            if slot == len(self.kind):
+                self._grow()
+            self.high = slot + 1
+        ufid = flow.ufid
+        if ufid is not None and len(ufid) == 16:
+            self.ufids[16 * slot : 16 * slot + 16] = ufid
+            self.kind[slot] = _SLOT_TERSE
+        else:
+            self.kind[slot] = _SLOT_OTHER
+        self.n_packets[slot] = self.n_bytes[slot] = self.used[slot] = self.tcp_flags[slot] = 0
+        self.flows[slot] = flow
+        return slot
+
+    def release(self, slot: int) -> None:
+        self.kind[slot] = _SLOT_FREE
+        self.flows[slot] = None
+        self.free.append(slot)
+
+    def _grow(self) -> None:
+        n = len(self.kind)
+        self.ufids.extend(bytes(16 * n))
+        for col in (self.n_packets, self.n_bytes, self.used):
+            col.frombytes(bytes(8 * n))
+        self.tcp_flags.frombytes(bytes(2 * n))
+        self.kind.extend(bytes(n))
+        self.flows.extend([None] * n)
+
+
 class _Flow:
-    """One installed flow (mutable: actions and stats change in place)."""
+    """One installed flow (mutable: actions and stats change in place; the stats live in its slot)."""
 
     __slots__ = (
         "actions",
         "alive",
+        "cols",
         "key",
         "mask",
         "masked",
-        "n_bytes",
-        "n_packets",
-        "tcp_flags",
+        "raw_mask",
+        "replies",
+        "slot",
         "ufid",
         "ufid_obj",
         "unmasked",
-        "used",
     )
 
     def __init__(self, key: ParsedKey, mask: MaskSig, masked: Fields, actions: bytes, ufid: bytes | None) -> None:
-        self.key = key
+        # Replies render from the key's bytes and tree; its leaf map is only needed to build the
+        # masked and unmasked fields (below), so the flow does not keep it.
+        self.key = ParsedKey(key.data, key.tree, _NO_LEAVES, key.flags or _NO_FLAGS)
         self.mask = mask
         self.masked = masked
-        self.unmasked = key.fields
+        unmasked = key.fields
+        # An exact-match flow's masked key is its key: share one object.
+        self.unmasked = masked if unmasked == masked else unmasked
         self.actions = actions
         self.ufid = ufid
         self.ufid_obj: Ufid | None = None
-        self.n_packets = 0
-        self.n_bytes = 0
-        self.used = 0
-        self.tcp_flags = 0
+        self.cols: _Slots | None = None
+        self.slot = -1
         self.alive = True
+        # Kernel semantics: the MASK attribute as put (None: absent), and the
+        # key/mask attributes the kernel would send back, built on first use.
+        self.raw_mask: bytes | None = None
+        self.replies: _KernelForm | None = None
+
+    # The statistics, read and written through the flow's slot of the columns.
+    @property
+    def n_packets(self) -> int:
+        return self.cols.n_packets[self.slot] if self.cols is not None else 0
+
+    @n_packets.setter
+    def n_packets(self, value: int) -> None:
+        assert self.cols is not None
+        self.cols.n_packets[self.slot] = value
+
+    @property
+    def n_bytes(self) -> int:
+        return self.cols.n_bytes[self.slot] if self.cols is not None else 0
+
+    @n_bytes.setter
+    def n_bytes(self, value: int) -> None:
+        assert self.cols is not None
+        self.cols.n_bytes[self.slot] = value
+
+    @property
+    def used(self) -> int:
+        return self.cols.used[self.slot] if self.cols is not None else 0
+
+    @used.setter
+    def used(self, value: int) -> None:
+        assert self.cols is not None
+        self.cols.used[self.slot] = value
+
+    @property
+    def tcp_flags(self) -> int:
+        return self.cols.tcp_flags[self.slot] if self.cols is not None else 0
+
+    @tcp_flags.setter
+    def tcp_flags(self, value: int) -> None:
+        assert self.cols is not None
+        self.cols.tcp_flags[self.slot] = value
 
     def stats(self) -> FlowStats:
         return FlowStats(self.n_packets, self.n_bytes, self.used, self.tcp_flags)
@@ -275,7 +418,9 @@ class ReferenceDatapath(Dpif):
         self._max_flows = max_flows
         self._lock = threading.RLock()
         self._table: TupleSpace[_Flow] = TupleSpace()
+        # The UFID index: the flow, and through it its slot in the columns.
         self._by_ufid: dict[bytes, _Flow] = {}
+        self._slots = _Slots()
         # Key-identified flows by unmasked key: the kernel's
         # ovs_flow_tbl_lookup_exact (a masked lookup per mask followed by an
         # unmasked comparison) finds exactly these.
@@ -311,6 +456,10 @@ class ReferenceDatapath(Dpif):
         """The basis used to generate UFIDs from keys (netdev semantics)."""
         return self._secret
 
+    def clock_ms(self) -> int:
+        """The clock ``used`` is on, in milliseconds (CLOCK_MONOTONIC by default, as the kernel's)."""
+        return self._clock()
+
     def __len__(self) -> int:
         return self._n_flows
 
@@ -341,13 +490,14 @@ class ReferenceDatapath(Dpif):
                 mtree = decode_mask(mask, where="mask")
                 ms = mask_of_tree(mtree, pk, where="mask")
             if self._semantics == "kernel":
-                # flow_netlink.c ovs_nla_get_match -> match_validate.
+                # flow_netlink.c ovs_nla_get_match: __parse_flow_nlattrs, ip_tun_from_nlattr, match_validate.
+                check_kernel_attrs(pk.data, mask)
                 validate_match(pk.tree, mtree, has_mask=True, where="key/mask")
         except OdpDecodeError as exc:
             raise _invalid(exc) from None
         if self._semantics == "netdev":
             self._n_check_key(pk.data)
-        ms = stored_mask(ms, exact_in_port=self._semantics == "kernel")
+        ms = self._table.shared_mask(stored_mask(ms, exact_in_port=self._semantics == "kernel"))
         return pk, ms, masked_fields(pk.leaves, ms)
 
     @staticmethod
@@ -375,6 +525,8 @@ class ReferenceDatapath(Dpif):
         if self._max_flows is not None and self._n_flows >= self._max_flows:
             raise DpifTooBig(f"flow table full ({self._max_flows} flows)")
         self._table.insert(flow.mask, flow.masked, flow)
+        flow.cols = self._slots
+        flow.slot = self._slots.alloc(flow)
         if flow.ufid is not None:
             self._by_ufid[flow.ufid] = flow
         else:
@@ -391,11 +543,15 @@ class ReferenceDatapath(Dpif):
             if not same:
                 del self._by_key[flow.unmasked]
         flow.alive = False
+        self._slots.release(flow.slot)
+        flow.cols = None
         self._n_flows -= 1
 
     def _flush(self) -> None:
         for flow in self._table:
             flow.alive = False
+            flow.cols = None
+        self._slots = _Slots()  # a batched dump in progress sees the new columns and stops
         self._table.clear()
         self._by_ufid.clear()
         self._by_key.clear()
@@ -455,16 +611,49 @@ class ReferenceDatapath(Dpif):
         # datapath.c ovs_flow_cmd_fill_info: identifier first (UFID, or the
         # unmasked key), then the masked key for UFID flows only, the mask,
         # the stats, the actions; OMIT_* honoured except for the identifier.
+        # Rendering the kernel's struct images is the costly part: skip it for terse replies.
+        key: bytes | None = None
+        mask: bytes | None = None
         if flow.ufid is not None:
             ident = flow.ufid
-            key = None if ufid_flags & _OMIT_KEY else masked_key_bytes(flow.key, flow.mask)
+            if not ufid_flags & _OMIT_KEY:
+                key = self._kernel_replies(flow).masked_key()
         else:
             ident = None
-            key = flow.key.data
-        mask = None if ufid_flags & _OMIT_MASK else mask_bytes(flow.key, flow.mask)
+            key = self._kernel_replies(flow).unmasked_key()
+        if not ufid_flags & _OMIT_MASK:
+            mask = self._kernel_replies(flow).mask()
         actions = None if ufid_flags & _OMIT_ACTIONS else flow.actions
         stats = FlowStats(flow.n_packets, flow.n_bytes, flow.used, flow.tcp_flags & 0xFF)
         return FlowInfo(ident, key, mask, actions, stats)
+
+    def _kernel_check_actions(self, actions: bytes, key: bytes, mask: bytes | None) -> bytes:
+        """The actions as the kernel stores them, after its checks against the masked key (EINVAL)."""
+        checked = self._check_actions(actions)
+        if not checked:
+            return checked  # drop: valid for every flow
+        k, m = flow_images(key, mask)
+        try:
+            return kernel_actions(checked, k.masked(m))
+        except OdpDecodeError as exc:
+            raise _invalid(exc) from None
+
+    @classmethod
+    def _masked_image(cls, flow: _Flow) -> bytes:
+        """The flow's stored (masked) struct sw_flow_key image."""
+        return bytes(cls._kernel_replies(flow).masked_image.data)
+
+    @staticmethod
+    def _kernel_replies(flow: _Flow) -> _KernelForm:
+        """The flow's key and mask as the kernel serialises them from its sw_flow_key structs, built on first use.
+
+        flow_netlink.c ovs_nla_put_identifier / ovs_nla_put_masked_key /
+        ovs_nla_put_mask: every metadata attribute, in the kernel's order,
+        with the values the structs hold (see :mod:`reference._swkey`).
+        """
+        if flow.replies is None:
+            flow.replies = _KernelForm(*flow_images(flow.key.data, flow.raw_mask))
+        return flow.replies
 
     def _k_new(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
         if req.key is None:
@@ -472,7 +661,7 @@ class ReferenceDatapath(Dpif):
         if req.actions is None:
             raise DpifInvalid("flow actions attribute not present in new flow")
         pk, ms, masked = self._parse_match(req.key, req.mask)
-        actions = self._check_actions(req.actions)
+        actions = self._kernel_check_actions(req.actions, pk.data, req.mask)
         found = self._by_ufid.get(ufid) if ufid is not None else None
         if found is None:
             # Packet-style lookup of the request's *unmasked* key over every
@@ -483,6 +672,7 @@ class ReferenceDatapath(Dpif):
             found = self._table.lookup(pk.leaves)
         if found is None:
             flow = _Flow(pk, ms, masked, actions, ufid)
+            flow.raw_mask = req.mask
             self._insert(flow)
             return self._fill(flow, flags)
         if req.create:
@@ -494,9 +684,13 @@ class ReferenceDatapath(Dpif):
         # mask wildcards gets ENOENT (observed on Debian's 6.1.192).
         # (The kernel compares only the mask's byte range of struct
         # sw_flow_key; we compare every field, a documented simplification.)
+        # The comparison is on the sw_flow_key structs, where an absent
+        # in_port is DP_MAX_PORTS in the key but wildcarded by the mask the
+        # kernel builds from the key's attributes: a UFID flow put without
+        # in_port cannot be modified by a NEW (ENOENT, observed on 6.1).
         req_key = pk.fields
         if found.ufid is not None:
-            if found.masked != req_key:
+            if found.masked != req_key or self._masked_image(found) != flow_images(pk.data, None)[0].data:
                 raise DpifNotFound("UFID matches but key is different")
         elif found.unmasked != req_key:
             found = self._lookup_exact(req_key)
@@ -525,7 +719,7 @@ class ReferenceDatapath(Dpif):
         if req.actions is not None:
             if req.key is None:
                 raise DpifInvalid("flow key attribute not present in set flow")
-            actions = self._check_actions(req.actions)
+            actions = self._kernel_check_actions(req.actions, req.key, req.mask)
         flow = self._k_find(ufid, req.key)
         if flow is None:
             raise DpifNotFound("flow not found")
@@ -542,6 +736,7 @@ class ReferenceDatapath(Dpif):
         if req.key is not None:
             try:
                 pk = parse_key(req.key, where="key")
+                check_kernel_attrs(pk.data, None)
                 # ovs_nla_get_match with no mask (match.mask NULL): only the
                 # "Missing key" half of match_validate applies.
                 validate_match(pk.tree, None, has_mask=False, where="key")
@@ -712,6 +907,98 @@ class ReferenceDatapath(Dpif):
                     else:
                         out.append(self._to_dpif(self._fill(flow, flags)))
             yield from out
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        if not terse or not self._ufid_support:
+            # Full records (and a legacy kernel's, which ignores TERSE): flow_dump cut into lists.
+            return super().flow_dump_batches(terse=terse, max_flows=max_flows)
+        return self._terse_batches(check_max_flows(max_flows))
+
+    def _terse_batches(self, n: int) -> Iterator[Sequence[DpifFlow]]:
+        """Terse batches in slot order, each built under one lock hold.
+
+        A run of UFID flows becomes a :class:`TerseBatch` sliced out of the
+        columns; flows without a 16-byte UFID come in lists of records, as
+        :meth:`flow_dump` renders them. A flow never changes slot, so one that
+        stays installed during the dump is dumped exactly once (flows added or
+        deleted meanwhile may or may not be, as with the kernel's dump).
+        """
+        cols = self._slots
+        netdev = self._semantics == "netdev"
+        pos = 0
+        while True:
+            with self._lock:
+                if cols is not self._slots:
+                    return  # flushed meanwhile: nothing left of the dumped table
+                kind, high = cols.kind, cols.high
+                m = _USED_SLOT.search(kind, pos, high)
+                if m is None:
+                    return
+                start = m.start()
+                batch: Sequence[DpifFlow]
+                if kind[start] == _SLOT_OTHER:
+                    batch, pos = self._other_records(start, n, netdev)
+                else:
+                    batch, pos = self._terse_columns(start, n, netdev)
+            yield batch
+
+    def _terse_columns(self, start: int, n: int, netdev: bool) -> tuple[TerseBatch, int]:
+        """Up to ``n`` UFID flows from ``start`` on, skipping free slots, stopping before any other flow."""
+        cols = self._slots
+        kind, high = cols.kind, cols.high
+        runs: list[tuple[int, int]] = []
+        got = 0
+        pos = start  # kind[pos] is a UFID flow at the top of every pass
+        while True:
+            limit = min(high, pos + n - got)
+            m = _NOT_TERSE_SLOT.search(kind, pos, limit)
+            end = limit if m is None else m.start()
+            runs.append((pos, end))
+            got += end - pos
+            pos = end
+            if got == n or pos >= high:
+                break
+            nxt = _USED_SLOT.search(kind, pos, high)  # over free slots
+            if nxt is None:
+                pos = high
+                break
+            pos = nxt.start()
+            if kind[pos] != _SLOT_TERSE:
+                break
+        if len(runs) == 1:
+            a, b = runs[0]
+            ufids = bytes(cols.ufids[16 * a : 16 * b])
+            packets, nbytes, used, tcp = cols.n_packets[a:b], cols.n_bytes[a:b], cols.used[a:b], cols.tcp_flags[a:b]
+        else:
+            ufids = b"".join(cols.ufids[16 * a : 16 * b] for a, b in runs)
+            packets, nbytes, used, tcp = array("Q"), array("Q"), array("Q"), array("H")
+            for a, b in runs:
+                packets.extend(cols.n_packets[a:b])
+                nbytes.extend(cols.n_bytes[a:b])
+                used.extend(cols.used[a:b])
+                tcp.extend(cols.tcp_flags[a:b])
+        # The kernel reports the u8 of its tcp_flags (OVS_FLOW_ATTR_TCP_FLAGS); dpif-netdev all 16 bits.
+        flags: Sequence[int] = tcp if netdev else tcp.tobytes()[_LOW_BYTE::2]
+        return TerseBatch(ufids, packets, nbytes, used, flags), pos
+
+    def _other_records(self, start: int, n: int, netdev: bool) -> tuple[list[DpifFlow], int]:
+        """Up to ``n`` records of flows without a 16-byte UFID from ``start`` on, stopping before a UFID flow."""
+        cols = self._slots
+        kind, high, flows = cols.kind, cols.high, cols.flows
+        out: list[DpifFlow] = []
+        pos = start
+        while pos < high and len(out) < n:
+            k = kind[pos]
+            if k == _SLOT_TERSE:
+                break
+            flow = flows[pos]
+            if k == _SLOT_OTHER and flow is not None:
+                if netdev or flow.ufid is not None:
+                    out.append(self._terse_record(flow, netdev))
+                else:
+                    out.append(self._to_dpif(self._fill(flow, _TERSE)))
+            pos += 1
+        return out, pos
 
     @staticmethod
     def _terse_record(flow: _Flow, netdev: bool) -> DpifFlow:

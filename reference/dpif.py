@@ -19,8 +19,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntFlag
+from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 
 from reference.errors import UfidcertError
 from reference.uapi import UfidFlags
@@ -51,9 +52,11 @@ __all__ = [
     "PutFlags",
     "PutOp",
     "Semantics",
+    "TerseBatch",
     "UfidArg",
     "Upcall",
     "dpif_error",
+    "check_max_flows",
     "ufid_wire",
 ]
 
@@ -184,6 +187,25 @@ def _rebuild_error(code: int, message: str) -> DpifError:
     return dpif_error(code, message)
 
 
+def check_max_flows(max_flows: object) -> int:
+    """``max_flows`` of :meth:`Dpif.flow_dump_batches`, checked: an int >= 1, else EINVAL."""
+    if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
+        raise DpifInvalid(f"max_flows must be an int >= 1, got {max_flows!r}")
+    return max_flows
+
+
+def _batched(flows: Iterator[DpifFlow], n: int) -> Iterator[Sequence[DpifFlow]]:
+    """Lists of up to ``n`` flows from ``flows``; the dump is closed when the consumer stops early."""
+    it = iter(flows)
+    try:
+        while batch := list(islice(it, n)):
+            yield batch
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
 # ---------------------------------------------------------------------------
 # Records
 # ---------------------------------------------------------------------------
@@ -230,6 +252,66 @@ class DpifFlow:
     actions: bytes | None
     stats: FlowStats = field(default_factory=FlowStats)
     ufid_bytes: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TerseBatch(Sequence[DpifFlow]):
+    """A batch of terse dump records in columns (the array ``dpif_flow_dump_next()`` fills, turned sideways).
+
+    ``ufids`` holds one 16-byte ``OVS_FLOW_ATTR_UFID`` payload per flow, in
+    dump order; ``n_packets``, ``n_bytes``, ``used_ms`` and ``tcp_flags`` hold
+    the flows' statistics at the same positions. Every flow of the batch has
+    its UFID and nothing else: no key, mask or actions. A consumer that needs
+    records gets them by indexing or iterating (each a terse :class:`DpifFlow`);
+    one that does not reads the columns and builds no object per flow.
+    """
+
+    ufids: bytes
+    n_packets: Sequence[int]
+    n_bytes: Sequence[int]
+    used_ms: Sequence[int]
+    tcp_flags: Sequence[int]
+
+    def __post_init__(self) -> None:
+        n = len(self.n_packets)
+        if len(self.ufids) != 16 * n or not len(self.n_bytes) == len(self.used_ms) == len(self.tcp_flags) == n:
+            raise DpifInvalid(
+                f"terse batch columns disagree: {len(self.ufids)} UFID bytes, {n} packet counts, "
+                f"{len(self.n_bytes)}/{len(self.used_ms)}/{len(self.tcp_flags)} byte/used/tcp_flags entries"
+            )
+
+    def __len__(self) -> int:
+        return len(self.n_packets)
+
+    def ufid_bytes(self, i: int) -> bytes:
+        """The ``i``-th flow's UFID payload (16 bytes)."""
+        return self.ufids[16 * i : 16 * i + 16]
+
+    def stats(self, i: int) -> FlowStats:
+        """The ``i``-th flow's statistics."""
+        return FlowStats(self.n_packets[i], self.n_bytes[i], self.used_ms[i], self.tcp_flags[i])
+
+    @overload
+    def __getitem__(self, i: int) -> DpifFlow: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[DpifFlow]: ...
+
+    def __getitem__(self, i: int | slice) -> DpifFlow | list[DpifFlow]:
+        from reference.ufid import Ufid
+
+        n = len(self)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(n))]
+        if not -n <= i < n:
+            raise IndexError("terse batch index out of range")
+        i %= n
+        raw = self.ufid_bytes(i)
+        return DpifFlow(Ufid.from_wire(raw), True, None, None, None, self.stats(i), raw)
+
+    def __iter__(self) -> Iterator[DpifFlow]:
+        for i in range(len(self)):
+            yield self[i]
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +465,17 @@ class Dpif(ABC):
     @abstractmethod
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
         """Every installed flow once; terse dumps may leave key, mask and actions out."""
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        """The dump of :meth:`flow_dump` in batches of 1 to ``max_flows`` flows (``dpif_flow_dump_next``).
+
+        Together the batches hold the same flows and statistics as
+        ``flow_dump(terse=terse)``. A batch is a sequence of :class:`DpifFlow`;
+        a backend may return a :class:`TerseBatch` for terse flows, whose
+        columns a consumer can read without building records. The default
+        cuts ``flow_dump`` into lists. ``max_flows`` below 1 is EINVAL.
+        """
+        return _batched(self.flow_dump(terse=terse), check_max_flows(max_flows))
 
     @abstractmethod
     def flow_flush(self) -> None:

@@ -25,9 +25,12 @@ Replies, as net/openvswitch/datapath.c and net/netlink/af_netlink.c send them:
   (payload: int 0). The kernel splits a dump over several ``recv()`` calls;
   here the whole dump is one buffer.
 * NEW/SET/DEL: a reply message (cmd NEW/SET/DEL) only with NLM_F_ECHO.
-* Errors: NLMSG_ERROR with ``-errno`` and the request's header (flags
-  NLM_F_CAPPED: the request payload is not echoed back); with NLM_F_ACK a
-  success is acknowledged by NLMSG_ERROR with error 0.
+* Errors: NLMSG_ERROR with ``-errno`` and the whole request echoed back
+  (a socket without NETLINK_CAP_ACK or NETLINK_EXT_ACK, the default: no
+  extended-ack TLVs); with NLM_F_ACK a success is acknowledged by
+  NLMSG_ERROR with error 0 and the request's header only (NLM_F_CAPPED).
+  Messages without NLM_F_REQUEST and control messages are skipped, but
+  acked when they ask for it.
 
 Attribute policy (datapath.c ``flow_policy``): attributes above
 OVS_FLOW_ATTR_MAX are ignored (for a legacy datapath, everything above
@@ -158,15 +161,20 @@ class FlowNetlinkEndpoint:
     # -- one message --------------------------------------------------------
 
     def _error(self, msg: NetlinkMessage, code: int) -> bytes:
-        # struct nlmsgerr { int error; struct nlmsghdr msg; }, payload capped.
-        payload = _NLMSGERR.pack(-code) + msg.header()
+        # af_netlink.c netlink_ack: struct nlmsgerr { int error; struct nlmsghdr msg; }.
+        # An error echoes the whole request (a socket without NETLINK_CAP_ACK,
+        # the default); an ACK (error 0) carries the header only, NLM_F_CAPPED.
+        if code:
+            payload = _NLMSGERR.pack(-code) + msg.header() + msg.payload
+            return _message(NlmsgType.ERROR, 0, msg.seq, msg.pid, payload)
+        payload = _NLMSGERR.pack(0) + msg.header()
         return _message(NlmsgType.ERROR, int(NlmFlag.CAPPED), msg.seq, msg.pid, payload)
 
     def _one(self, msg: NetlinkMessage) -> list[bytes]:
-        if not msg.flags & NlmFlag.REQUEST:
-            return []  # the kernel only processes requests
-        if msg.type < NlmsgType.MIN_TYPE:
-            return []  # control messages (NOOP, DONE, ...) are skipped
+        # af_netlink.c netlink_rcv_skb: what is not a request, and control
+        # messages (NOOP, DONE, ...), are not processed but still acked on NLM_F_ACK.
+        if not msg.flags & NlmFlag.REQUEST or msg.type < NlmsgType.MIN_TYPE:
+            return [self._error(msg, 0)] if msg.flags & NlmFlag.ACK else []
         try:
             if msg.type == GENL_ID_CTRL:
                 out = self._ctrl(msg)
@@ -264,8 +272,25 @@ class FlowNetlinkEndpoint:
         return _message(self.family_id, flags, msg.seq, msg.pid, payload)
 
     def _flow(self, msg: NetlinkMessage) -> list[bytes]:
-        req = self._parse_request(msg)
-        infos = self.datapath.flow_request(req)
+        if self._is_dump(msg):
+            # genetlink.c genl_family_rcv_msg: NLM_F_DUMP needs a dumpit
+            # handler (only GET has one) and a whole header; past that, what
+            # ovs_flow_cmd_dump refuses (attribute policy, no such datapath)
+            # ends the dump: NLMSG_DONE carries the -errno (netlink_dump).
+            cmd, body = self._genl(msg)
+            if cmd != FlowCmd.GET:
+                raise DpifError(f"ovs_flow command {cmd} has no dump", errno=_errno.EOPNOTSUPP)
+            if len(body) < OVS_HEADER.size:
+                raise DpifError("message shorter than its ovs_header", errno=_errno.EINVAL)
+            try:
+                req = self._parse_request(msg)
+                infos = self.datapath.flow_request(req)
+            except DpifError as exc:
+                code = -(exc.errno or _errno.EINVAL)
+                return [_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, _NLMSGERR.pack(code))]
+        else:
+            req = self._parse_request(msg)
+            infos = self.datapath.flow_request(req)
         if req.dump:
             out = [self._reply(FlowCmd.GET, i, msg, int(NlmFlag.MULTI)) for i in infos]
             out.append(_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, _NLMSGERR.pack(0)))

@@ -19,6 +19,11 @@ Three measurements in one run, side by side:
 ovs-vswitchd's own revalidator rounds, terse vs full (see
 :func:`measure_ovs_revalidation`); churn is then not measured.
 
+``--compare netdev`` runs both in one go: the real revalidator first, then
+the reference at the flow count ovs-vswitchd installed, and reports
+ours/OVS for terse and full rounds and resident memory per flow (the
+``compare`` object of the JSON; :func:`compare`).
+
 ``--json`` prints one JSON object; ``--plot PATH`` writes an SVG (churn:
 flows and limit over time for both modes; revalidation: round time against
 flows). Progress goes to stderr.
@@ -60,6 +65,7 @@ from reference.ufid import UfidGenerator
 
 __all__ = [
     "ChurnResult",
+    "compare",
     "CostModel",
     "Progress",
     "frame_for",
@@ -67,6 +73,7 @@ __all__ = [
     "measure_ovs_revalidation",
     "measure_revalidation",
     "register",
+    "rss_bytes",
     "run",
     "run_bench",
     "simulate_churn",
@@ -160,6 +167,22 @@ class CostModel:
         return cls(my - slope * mx, slope * 1000.0)
 
 
+def rss_bytes(pid: int | None = None) -> int | None:
+    """Resident memory of a process (default: this one) from /proc, or None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _per_flow(before: int | None, after: int | None, flows: int) -> int | None:
+    return None if before is None or after is None or flows < 1 else round((after - before) / flows)
+
+
 def _checkpoints(flows: int) -> list[int]:
     points = sorted({max(1, flows // 16), max(1, flows // 4), flows})
     return points
@@ -219,6 +242,9 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
     points: list[dict[str, Any]] = []
     installed = 0
     handler_s = 0.0
+    gc.collect()
+    rss_before = rss_bytes()
+    rss_after: int | None = None
     for target in _checkpoints(flows):
         while installed < target:
             chunk = min(1024, target - installed)
@@ -232,6 +258,8 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
             prog.update("installing flows through the handlers", installed, flows)
         if len(udpif.ukeys) != target:
             raise ConformanceError(f"{len(udpif.ukeys)} flows installed for {target} packets (upcalls lost?)")
+        if target == flows:
+            rss_after = rss_bytes()  # every flow installed, before the rounds' transient garbage
         udpif.flow_limit.reset(config.flow_limit)
         udpif.revalidate()  # warm-up: every ukey seen once
         times: dict[bool, list[float]] = {True: [], False: []}
@@ -281,6 +309,9 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
         "rounds_per_mode": rounds,
         "points": points,
         "handler_flows_per_s": round(flows / handler_s) if handler_s else None,
+        # Resident memory growth of this process while the flows were installed (datapath entries, ukeys,
+        # and whatever the interpreter keeps): the same measure as the OVS figure of --compare netdev.
+        "rss_bytes_per_flow": _per_flow(rss_before, rss_after, flows),
     }
 
 
@@ -317,6 +348,8 @@ def measure_ovs_revalidation(
     prog = progress if progress is not None else Progress(enabled=False)
     prog.update("starting a private ovs-vswitchd with a netdev bridge", force=True)
     with RevalidatorBridge() as br:
+        vswitchd = br.ovs.pids.get("ovs-vswitchd")
+        rss_before = rss_bytes(vswitchd) if vswitchd else None
         started = time.perf_counter()
         for i in range(flows):
             br.receive(frame_for(i))
@@ -333,6 +366,7 @@ def measure_ovs_revalidation(
             status = now
         status = br.show()
         installed = status.current
+        rss_after = rss_bytes(vswitchd) if vswitchd else None
         # Where missing flows went: the datapath's own counters (dpctl/show "lookups: hit:N missed:N lost:N").
         lookups = _lookups(br.ovs.appctl("dpctl/show", "netdev@ovs-netdev"))
         if installed < 1:
@@ -379,6 +413,8 @@ def measure_ovs_revalidation(
         "blocks": block_medians,
         "packets_per_s": round(flows / inject_s) if inject_s else None,
         "datapath_lookups": lookups,
+        # ovs-vswitchd's resident memory growth while the flows were installed (datapath flows, ukeys, ...).
+        "rss_bytes_per_flow": _per_flow(rss_before, rss_after, installed),
     }
 
 
@@ -673,9 +709,65 @@ def _format_text(result: dict[str, Any]) -> str:
         f"memory: {m['bytes_per_ukey']} bytes per ukey at {m['ukeys']} ukeys, "
         f"netlink key+mask+actions {m['netlink_bytes_per_ukey']} bytes (x{m['ratio']})",
     ]
+    if result.get("compare"):
+        lines += ["", *_format_compare(result["compare"], result["ovs"])]
     if result.get("plot"):
         lines += ["", f"plot written to {result['plot']}"]
     return "\n".join(lines)
+
+
+# --- the reference against ovs-vswitchd ---------------------------------------------------------
+
+COMPARE_TARGETS = {"ratio_terse": 1.0, "ratio_memory": 1.0}
+
+
+def compare(ours: dict[str, Any], ovs: dict[str, Any]) -> dict[str, Any]:
+    """Ours/OVS for the terse and full rounds (and resident memory per flow) of two measurements at one flow count.
+
+    ``ours`` is :func:`measure_revalidation`'s result, ``ovs``
+    :func:`measure_ovs_revalidation`'s; ratios above 1 mean ours is slower
+    (or bigger).
+    """
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else round(a / b, 3)
+
+    ours_mem, ovs_mem = ours.get("rss_bytes_per_flow"), ovs.get("rss_bytes_per_flow")
+    return {
+        "flows": ours["flows"],
+        "ovs_flows": ovs["flows"],
+        "ours_terse_ms": ours["terse_ms"],
+        "ovs_terse_ms": ovs["terse_ms"],
+        "ratio_terse": ratio(ours["terse_ms"], ovs["terse_ms"]),
+        "ours_full_ms": ours["full_ms"],
+        "ovs_full_ms": ovs["full_ms"],
+        "ratio_full": ratio(ours["full_ms"], ovs["full_ms"]),
+        "ours_terse_full": ours["ratio"],
+        "ovs_terse_full": ovs["ratio"],
+        "ours_bytes_per_flow": ours_mem,
+        "ovs_bytes_per_flow": ovs_mem,
+        "ratio_memory": ratio(ours_mem, ovs_mem),
+        "memory_method": "resident memory (VmRSS) growth of each process while its flows were installed",
+        "targets": COMPARE_TARGETS,
+    }
+
+
+def _format_compare(c: dict[str, Any], ovs: dict[str, Any]) -> list[str]:
+    def verdict(key: str) -> str:
+        v = c[key]
+        return "unknown" if v is None else ("met" if v <= COMPARE_TARGETS[key] else "NOT met")
+
+    n = ovs["blocks_per_mode"] * ovs["samples_per_block"]
+    return [
+        f"against {ovs['source']} at {c['flows']} flows ({n} rounds per mode; 1 ms resolution):",
+        f"  {'':>6}  {'ours ms':>9}  {'OVS ms':>9}  {'ours/OVS':>9}",
+        f"  {'terse':>6}  {c['ours_terse_ms']:>9.1f}  {c['ovs_terse_ms']:>9.1f}  {c['ratio_terse']:>9.3f}"
+        f"  (target <= {COMPARE_TARGETS['ratio_terse']}: {verdict('ratio_terse')})",
+        f"  {'full':>6}  {c['ours_full_ms']:>9.1f}  {c['ovs_full_ms']:>9.1f}  {c['ratio_full']:>9.3f}",
+        f"  terse/full: ours {c['ours_terse_full']:.3f}, OVS {c['ovs_terse_full']:.3f}",
+        f"  resident memory per flow: ours {c['ours_bytes_per_flow']} bytes, OVS {c['ovs_bytes_per_flow']} bytes"
+        f" (target: below OVS: {verdict('ratio_memory')})",
+    ]
 
 
 def register(subparsers: Any) -> None:
@@ -709,6 +801,13 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="backend option, repeatable (e.g. -o semantics=netdev)",
     )
+    parser.add_argument(
+        "--compare",
+        choices=["netdev"],
+        help="also time the real ovs-vswitchd's revalidator (as --backend netdev) in the same run, then the "
+        "reference at the flow count ovs-vswitchd installed, and report ours/OVS for terse and full rounds and "
+        "memory per flow",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     parser.set_defaults(func=run)
 
@@ -734,6 +833,8 @@ def run(args: argparse.Namespace, *, write: Callable[[str], object] | None = Non
         except OSError as exc:
             raise UsageError(f"cannot write the plot to {args.plot!r}: {exc.strerror or exc}") from exc
     prog = Progress(enabled=not args.quiet)
+    if getattr(args, "compare", None) is not None and (args.backend or options):
+        raise UsageError("--compare runs the reference datapath itself: no --backend or --option")
     if args.backend == "netdev":
         # The real daemon's own revalidator, not our udpif over dpctl (which cannot give upcalls or terse dumps).
         result = _run_ovs(args, options, prog)
@@ -745,14 +846,23 @@ def run(args: argparse.Namespace, *, write: Callable[[str], object] | None = Non
     level = udpif_log.level
     udpif_log.setLevel(logging.ERROR)
     try:
+        ovs: dict[str, Any] | None = None
+        flows = args.flows
+        if getattr(args, "compare", None) == "netdev":
+            # OVS first: ours then runs at the flow count ovs-vswitchd actually installed.
+            ovs = measure_ovs_revalidation(args.flows, blocks=args.rounds, progress=prog)
+            flows = ovs["flows"]
         result, churn = run_bench(
-            flows=args.flows,
+            flows=flows,
             rounds=args.rounds,
             ukeys=args.ukeys,
             backend=args.backend,
             options=options,
             progress=prog,
         )
+        if ovs is not None:
+            result["ovs"] = ovs
+            result["compare"] = compare(result["revalidation"], ovs)
     finally:
         udpif_log.setLevel(level)
     if args.plot:

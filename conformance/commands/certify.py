@@ -24,6 +24,7 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from conformance.errors import UsageError
 from conformance.plugin import PROFILES, parse_options, session_report
 from conformance.report import Report, prepare_report_dir, report_to_json
 
-__all__ = ["build_pytest_args", "register", "run", "summary_table", "validate_args"]
+__all__ = ["build_pytest_args", "register", "run", "run_suite", "summary_table", "validate_args"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -204,25 +205,36 @@ def _written_pass(args: argparse.Namespace, doc: dict[str, Any]) -> bool:
     return bool(written.get("verdict") == "pass" and written.get("started") == doc["started"])
 
 
-def run(args: argparse.Namespace) -> int:
+def run_suite(args: argparse.Namespace, plugins: Sequence[object] = ()) -> tuple[Report | None, int]:
+    """Run the suite as ``certify`` does; the merged report (None if it did not run) and pytest's exit.
+
+    ``args`` has certify's options (checked by :func:`validate_args` first);
+    ``plugins`` are extra pytest plugin objects (``ufidcert selftest`` times kills).
+    SIGTERM and SIGHUP unwind like Ctrl-C while it runs.
+    """
     import pytest
 
-    validate_args(args)
     collector = _Collector()
     installed = _signals.install()  # SIGTERM/SIGHUP from here on unwind like Ctrl-C (the plugin reuses this)
     try:
         with tempfile.TemporaryDirectory(prefix="ufidcert-certify-") as tmp:
             ini = Path(tmp) / "pytest.ini"
             ini.write_text("[pytest]\n", encoding="utf-8")
-            print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
-            status = pytest.main(build_pytest_args(args, ini), plugins=[collector])
+            status = pytest.main(build_pytest_args(args, ini), plugins=[collector, *plugins])
     finally:
         if installed:
             _signals.restore()
-    if collector.report is None:
-        print(f"ufidcert certify: the suite did not run (pytest exit {int(status)})", file=sys.stderr)
+    return collector.report, int(status)
+
+
+def run(args: argparse.Namespace) -> int:
+    validate_args(args)
+    print(f"ufidcert certify: backend {args.backend}, profile {args.profile}, seed {args.seed}", flush=True)
+    report, status = run_suite(args)
+    if report is None:
+        print(f"ufidcert certify: the suite did not run (pytest exit {status})", file=sys.stderr)
         return EXIT_ERROR
-    doc = report_to_json(collector.report)
+    doc = report_to_json(report)
     print()
     print(summary_table(doc))
     if doc.get("root_cause"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections import Counter
 
 from conformance.plugin import BackendSession, active_profile
 from conformance.suite._flows import (
@@ -15,8 +16,17 @@ from conformance.suite._flows import (
     match_view,
     output,
 )
-from conformance.suite._helpers import del_flow, expect_errno, get_flow, has, install, requirement, send
-from reference.dpif import Dpif, PutFlags, PutOp
+from conformance.suite._helpers import (
+    del_flow,
+    expect_errno,
+    get_flow,
+    has,
+    install,
+    requirement,
+    send,
+    traffic_port,
+)
+from reference.dpif import Dpif, DpifFlow, PutFlags, PutOp
 
 
 @requirement("UFID-DUMP-001")
@@ -26,10 +36,57 @@ def test_full_dump_has_every_flow_once(dpif_session: BackendSession, dpif: Dpif)
     for spec in specs:
         install(dpif, spec)
     flows = list(dpif.flow_dump())
-    assert len(flows) == len(specs), f"dump returned {len(flows)} flows, {len(specs)} installed"
     for f in flows:
         assert f.key is not None and f.mask is not None and f.actions is not None, f"full dump entry incomplete: {f}"
-    assert sorted(f.actions or b"" for f in flows) == sorted(s.actions for s in specs), "dumped actions differ"
+    got = {f.actions or b"" for f in flows}
+    assert got == {s.actions for s in specs}, f"dump returned {len(got)} of {len(specs)} flows, or other actions"
+
+
+@requirement("UFID-DUMP-009")
+def test_static_dump_has_no_duplicates(dpif_session: BackendSession, dpif: Dpif) -> None:
+    ufid = has(dpif_session, "ufid")
+    specs = [flow_spec(i, with_ufid=ufid and i % 2 == 0, out=i) for i in range(1, 8)]
+    for spec in specs:
+        install(dpif, spec)
+    for terse in (False, True) if has(dpif_session, "terse") else (False,):
+        flows = list(dpif.flow_dump(terse=terse))
+        assert len(flows) == len(specs), (
+            f"{'terse' if terse else 'full'} dump: {len(flows)} entries, {len(specs)} flows"
+        )
+
+
+@requirement("UFID-DUMP-008")
+def test_dump_survives_deletes_and_puts(dpif_session: BackendSession, dpif: Dpif) -> None:
+    # ofproto-dpif-upcall.c revalidate(): each batch of a dump is revalidated and its idle flows deleted
+    # (push_dp_ops) before the next dpif_flow_dump_next, while handler threads install new flows.
+    ufid = has(dpif_session, "ufid")
+    for terse in (False, True) if has(dpif_session, "terse") else (False,):
+        dpif.flow_flush()
+        specs = [flow_spec(i, with_ufid=ufid) for i in range(1, 13)]
+        for spec in specs:
+            install(dpif, spec)
+        want = {_dump_ident(s.ufid, s.key, ufid) for s in specs}
+        seen: set[object] = set()
+        fresh = iter(range(100, 200))
+        for f in dpif.flow_dump(terse=terse):
+            ident = _dump_ident(f.ufid, f.key, ufid)
+            if ident in want and ident not in seen:
+                seen.add(ident)
+                dpif.flow_del(ufid=f.ufid if ufid else None, key=f.key)
+            n = next(fresh, None)
+            if n is not None:
+                install(dpif, flow_spec(n, with_ufid=ufid))
+        missing = len(want - seen)
+        assert not missing, (
+            f"{'terse' if terse else 'full'} dump with deletes and puts between its flows missed {missing} of "
+            f"{len(want)} flows that stayed installed until returned"
+        )
+
+
+def _dump_ident(ufid: object, key: bytes | None, by_ufid: bool) -> object:
+    # A key-identified flow is named by its key as a match: a datapath may serialise
+    # the key from its whole flow key, metadata included (Linux __ovs_nla_put_key).
+    return str(ufid) if by_ufid else match_view(key or b"", None)
 
 
 @requirement("UFID-DUMP-002")
@@ -82,6 +139,41 @@ def test_large_dump_is_complete(dpif_session: BackendSession, dpif: Dpif) -> Non
     if has(dpif_session, "terse"):
         terse = {str(f.ufid) for f in dpif.flow_dump(terse=True)}
         assert len(terse) == n, f"terse dump returned {len(terse)} distinct flows of {n}"
+
+
+def _dumped(f: DpifFlow) -> tuple[object, ...]:
+    """A dumped flow as compared between dumps (used only as used/unused: the kernel recomputes it per reply)."""
+    s = f.stats
+    ident = (f.ufid_bytes, str(f.ufid)) if f.ufid_present else None
+    return (ident, f.key, f.mask, f.actions, s.n_packets, s.n_bytes, s.used_ms != 0, s.tcp_flags)
+
+
+@requirement("UFID-DUMP-006")
+def test_batched_dump_agrees_with_flow_dump(dpif_session: BackendSession) -> None:
+    port = traffic_port(dpif_session)
+    ufid = has(dpif_session, "ufid")
+    dpif = dpif_session.fresh()
+    # Some key-identified flows among UFID flows when the datapath has UFIDs, traffic through some.
+    specs = [flow_spec(i, port=port or 1, with_ufid=ufid and i % 3 != 0) for i in range(1, 10)]
+    for i, spec in enumerate(specs):
+        install(dpif, spec)
+        if port is not None and i % 2 == 0:
+            send(dpif, port, i + 1, i + 1, size=60 + i)
+    for terse in (False, True):
+        want = Counter(_dumped(f) for f in dpif.flow_dump(terse=terse))
+        for max_flows in (1, 4, 50):
+            batches = [list(b) for b in dpif.flow_dump_batches(terse=terse, max_flows=max_flows)]
+            sizes = [len(b) for b in batches]
+            assert all(1 <= n <= max_flows for n in sizes), f"batch sizes {sizes} with max_flows={max_flows}"
+            got = Counter(_dumped(f) for b in batches for f in b)
+            assert got == want, (
+                f"{'terse' if terse else 'full'} batches (max_flows={max_flows}) differ from flow_dump: "
+                f"only in batches {sorted(map(repr, got - want))[:2]}, "
+                f"only in flow_dump {sorted(map(repr, want - got))[:2]}"
+            )
+            if terse and has(dpif_session, "terse"):
+                leaked = [f for b in batches for f in b if f.ufid_present and (f.key, f.mask, f.actions) != (None,) * 3]
+                assert not leaked, f"terse batch entries carry key, mask or actions: {leaked[:2]}"
 
 
 @requirement("UFID-DEL-001")

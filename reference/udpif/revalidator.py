@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp
+from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp, TerseBatch
 from reference.errors import UfidcertInputError
 from reference.uapi import ActionAttr, KeyAttr
 from reference.udpif._megaflow import key_fields, mask_has_extra
@@ -67,6 +68,26 @@ class UkeyOp:
     key: bytes | None  # the key to translate for stats of a ukey-less delete
 
 
+# Slices of a terse batch's UFID block, one per flow of a full batch (REVALIDATE_MAX_BATCH flows).
+_SLICES = tuple(slice(j, j + 16) for j in range(0, 16 * REVALIDATE_MAX_BATCH, 16))
+
+
+class _Pass:
+    """What one ``revalidate()`` call decides with: the sequence numbers, and per batch the clock and limits."""
+
+    __slots__ = ("dump_seq", "kill_them_all", "max_idle", "now", "ops", "reval_seq", "tally", "terse")
+
+    def __init__(self, rev: Revalidator, dump: SharedDump, tally: RoundTally) -> None:
+        self.dump_seq = rev.udpif.dump_seq
+        self.reval_seq = rev.udpif.rules.reval_seq
+        self.terse = dump.terse
+        self.tally = tally
+        self.kill_them_all = False
+        self.max_idle = 0
+        self.now = 0
+        self.ops: list[UkeyOp] = []
+
+
 class Revalidator:
     """One revalidator thread's work; revalidator ``index`` sweeps umaps index, index+n, index+2n, ..."""
 
@@ -77,17 +98,16 @@ class Revalidator:
     # --- the dump phase -----------------------------------------------------------------
 
     def revalidate(self, dump: SharedDump, tally: RoundTally) -> None:
-        """``revalidate()``: handle batches of up to 50 dumped flows until the dump is exhausted."""
+        """``revalidate()``: handle batches of up to 50 dumped flows until the dump is exhausted.
+
+        A :class:`~reference.dpif.TerseBatch` is handled on its columns
+        (:meth:`_revalidate_columns`); any other batch flow by flow.
+        """
         udpif = self.udpif
         config = udpif.config
-        dump_seq = udpif.dump_seq
-        reval_seq = udpif.rules.reval_seq
         flow_limit = udpif.flow_limit.value
-        terse = dump.terse
         clock = udpif.clock
-        lookup = udpif.ukeys.lookup
-        operational, inconsistent = _S.OPERATIONAL, _S.INCONSISTENT
-        keep, delete = RevalResult.KEEP, RevalResult.DELETE
+        ctx = _Pass(self, dump, tally)
         kill_warned = False
         while True:
             flows = dump.next_batch(REVALIDATE_MAX_BATCH)
@@ -109,79 +129,148 @@ class Revalidator:
                         n_dp_flows,
                         2 * flow_limit,
                     )
-            max_idle = OVER_LIMIT_MAX_IDLE_MS if n_dp_flows > flow_limit else config.max_idle
-            now = clock.now_ms()
+            ctx.kill_them_all = kill_them_all
+            ctx.max_idle = OVER_LIMIT_MAX_IDLE_MS if n_dp_flows > flow_limit else config.max_idle
+            ctx.now = clock.now_ms()
             ops: list[UkeyOp] = []
-            for flow in flows:
-                # ukey_acquire's common case inline: a known UFID whose ukey is free.
-                ufid = flow.ufid
-                ukey = lookup(ufid) if ufid is not None else None
-                if ukey is None:
-                    ukey = self._acquire(flow, reval_seq, now, ops)
-                    if ukey is None:
-                        continue
-                elif not ukey.lock.acquire(blocking=False):
-                    udpif.count("upcall_ukey_contention")
-                    continue
-                try:
-                    if ukey.dump_seq == dump_seq:
-                        # Already handled in this dump (a flow can be dumped twice while it moves).
-                        udpif.count("dumped_duplicate_flow")
-                        continue
-                    state = ukey.state
-                    if state is inconsistent:
-                        ukey.dump_seq = dump_seq
-                        ops.append(self._reval_op(delete, ukey))
-                        tally.deleted += 1
-                        continue
-                    if state is not operational:
-                        if state < operational:
-                            ukey.transition(operational)  # the flow is confirmed in the datapath
-                        else:
-                            _log.info("Unexpected ukey transition from state %s", state.name)
-                            continue
-                    stats = flow.stats
-                    n_packets = stats.n_packets
-                    used = stats_used = stats.used_ms
-                    if not used:
-                        # udpif_update_used(): a full dump falls back on the creation time; a terse one
-                        # infers use from packet growth and records that as the flow's "used".
-                        if not terse:
-                            used = ukey.created
-                        elif n_packets > ukey.n_packets:
-                            used = stats_used = now
-                        else:
-                            used = stats_used = ukey.used or ukey.created
-                    if kill_them_all or (used and used < now - max_idle):
-                        result = delete
-                    elif ukey.reval_seq == reval_seq and n_packets == ukey.n_packets and stats.n_bytes == ukey.n_bytes:
-                        # revalidate_ukey()'s trivial case: nothing new to push, nothing to re-translate.
-                        ukey.used = stats_used
-                        ukey.tcp_flags = stats.tcp_flags
-                        result = keep
-                    else:
-                        result = self.revalidate_ukey(
-                            ukey,
-                            reval_seq,
-                            n_packets=n_packets,
-                            n_bytes=stats.n_bytes,
-                            used=stats_used,
-                            tcp_flags=stats.tcp_flags,
-                        )
-                    ukey.dump_seq = dump_seq
-                    if result is keep:
-                        tally.kept += 1
-                    else:
-                        ops.append(self._reval_op(result, ukey))
-                        if result is delete:
-                            tally.deleted += 1
-                        else:
-                            tally.modified += 1
-                finally:
-                    ukey.lock.release()
+            ctx.ops = ops
+            if type(flows) is TerseBatch:
+                self._revalidate_columns(flows, ctx)
+            else:
+                self._revalidate_records(flows, ctx)
             if ops:
                 # Ukeys of deleted flows stay in the umaps until the sweep.
                 self.push_dp_ops(ops)
+
+    def _revalidate_records(self, flows: Sequence[DpifFlow], ctx: _Pass) -> None:
+        """The per-flow loop of ``revalidate()`` over dumped records."""
+        udpif = self.udpif
+        lookup = udpif.ukeys.lookup
+        dump_seq = ctx.dump_seq
+        for flow in flows:
+            # ukey_acquire's common case inline: a known UFID whose ukey is free.
+            ufid = flow.ufid
+            ukey = lookup(ufid) if ufid is not None else None
+            if ukey is None:
+                ukey = self._acquire(flow, ctx.reval_seq, ctx.now, ctx.ops)
+                if ukey is None:
+                    continue
+            elif not ukey.lock.acquire(blocking=False):
+                udpif.count("upcall_ukey_contention")
+                continue
+            try:
+                if ukey.dump_seq == dump_seq:
+                    # Already handled in this dump (a flow can be dumped twice while it moves).
+                    udpif.count("dumped_duplicate_flow")
+                    continue
+                stats = flow.stats
+                self._judge(ukey, stats.n_packets, stats.n_bytes, stats.used_ms, stats.tcp_flags, ctx)
+            finally:
+                ukey.lock.release()
+
+    def _revalidate_columns(self, batch: TerseBatch, ctx: _Pass) -> None:
+        """The per-flow loop of ``revalidate()`` on a terse batch's columns.
+
+        The common case, a known flow whose ukey is OPERATIONAL, already
+        revalidated under the current ``reval_seq``, not idle and without new
+        packets, is decided here on the column values: the ukey is looked up
+        by the UFID's 16 bytes and updated in place, and no record, stats or
+        Ufid object is built. Every other flow goes the way of a record
+        (:meth:`_judge`, or :meth:`_acquire` for a flow without a ukey).
+        """
+        udpif = self.udpif
+        n = len(batch)
+        ufids = batch.ufids
+        slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
+        ukeys = list(map(udpif.ukeys.by_wire.get, map(ufids.__getitem__, slices[:n])))
+        packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags
+        dump_seq, reval_seq, now = ctx.dump_seq, ctx.reval_seq, ctx.now
+        idle_before = now - ctx.max_idle
+        fast = ctx.terse and not ctx.kill_them_all
+        operational = _S.OPERATIONAL
+        kept = 0
+        i = -1
+        for found, n_packets, n_bytes, stats_used, tcp_flags in zip(ukeys, packets, nbytes, useds, flags, strict=True):
+            i += 1
+            if found is None:
+                ukey = self._acquire(batch[i], reval_seq, now, ctx.ops)
+                if ukey is None:
+                    continue
+            elif found.lock.acquire(False):
+                ukey = found
+            else:
+                udpif.count("upcall_ukey_contention")
+                continue
+            if ukey.dump_seq == dump_seq:
+                ukey.lock.release()
+                udpif.count("dumped_duplicate_flow")
+                continue
+            if fast and ukey.state is operational and ukey.reval_seq == reval_seq and n_packets == ukey.n_packets:
+                # The terse "used" inference of udpif_update_used() with no packet growth.
+                used = stats_used or ukey.used or ukey.created
+                if used >= idle_before and n_bytes == ukey.n_bytes:
+                    # revalidate_ukey()'s trivial case: nothing to push, nothing to re-translate.
+                    ukey.used = used
+                    ukey.tcp_flags = tcp_flags
+                    ukey.dump_seq = dump_seq
+                    ukey.lock.release()
+                    kept += 1
+                    continue
+            try:
+                self._judge(ukey, n_packets, n_bytes, stats_used, tcp_flags, ctx)
+            finally:
+                ukey.lock.release()
+        ctx.tally.kept += kept
+
+    def _judge(  # noqa: PLR0917 - the four counters of struct dpif_flow_stats, unpacked
+        self, ukey: Ukey, n_packets: int, n_bytes: int, stats_used: int, tcp_flags: int, ctx: _Pass
+    ) -> None:
+        """The keep/modify/delete decision for one dumped flow whose ukey is locked and not yet seen in this dump."""
+        tally = ctx.tally
+        state = ukey.state
+        if state is _S.INCONSISTENT:
+            ukey.dump_seq = ctx.dump_seq
+            ctx.ops.append(self._reval_op(RevalResult.DELETE, ukey))
+            tally.deleted += 1
+            return
+        if state is not _S.OPERATIONAL:
+            if state < _S.OPERATIONAL:
+                ukey.transition(_S.OPERATIONAL)  # the flow is confirmed in the datapath
+            else:
+                _log.info("Unexpected ukey transition from state %s", state.name)
+                return
+        now = ctx.now
+        used = stats_used
+        if not used:
+            # udpif_update_used(): a full dump falls back on the creation time; a terse one
+            # infers use from packet growth and records that as the flow's "used".
+            if not ctx.terse:
+                used = ukey.created
+            elif n_packets > ukey.n_packets:
+                used = stats_used = now
+            else:
+                used = stats_used = ukey.used or ukey.created
+        reval_seq = ctx.reval_seq
+        if ctx.kill_them_all or (used and used < now - ctx.max_idle):
+            result = RevalResult.DELETE
+        elif ukey.reval_seq == reval_seq and n_packets == ukey.n_packets and n_bytes == ukey.n_bytes:
+            # revalidate_ukey()'s trivial case: nothing new to push, nothing to re-translate.
+            ukey.used = stats_used
+            ukey.tcp_flags = tcp_flags
+            result = RevalResult.KEEP
+        else:
+            result = self.revalidate_ukey(
+                ukey, reval_seq, n_packets=n_packets, n_bytes=n_bytes, used=stats_used, tcp_flags=tcp_flags
+            )
+        ukey.dump_seq = ctx.dump_seq
+        if result is RevalResult.KEEP:
+            tally.kept += 1
+        else:
+            ctx.ops.append(self._reval_op(result, ukey))
+            if result is RevalResult.DELETE:
+                tally.deleted += 1
+            else:
+                tally.modified += 1
 
     def _acquire(self, flow: DpifFlow, reval_seq: int, now: int, ops: list[UkeyOp]) -> Ukey | None:
         """``ukey_acquire``: the flow's ukey, locked; builds one for a flow that has none.
@@ -407,7 +496,13 @@ class Revalidator:
         for i in range(self.index, min(N_UMAPS, len(shards)), n):
             shard = shards[i]
             ops: list[UkeyOp] = []
-            for ukey in shard.snapshot():
+            ukeys = shard.snapshot()
+            if not purge:
+                # A ukey dumped and kept in this round, never missed, has nothing to sweep: the decision
+                # below would be KEEP with nothing to write. Skipping it on an unlocked read is what a
+                # failed trylock does anyway (it is looked at again in the next round).
+                ukeys = [u for u in ukeys if u.dump_seq != dump_seq or u.state is not operational or u.missed_dumps]
+            for ukey in ukeys:
                 # Handlers may hold a ukey lock while installing: never wait for it.
                 if not ukey.lock.acquire(blocking=False):
                     udpif.count("upcall_ukey_contention")

@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -62,10 +62,11 @@ def dp_flow_count(dpif: Dpif) -> int | None:
 class SharedDump:
     """One flow dump shared by all revalidators (``dpif_flow_dump`` + per-thread dump threads).
 
-    :meth:`next_batch` hands out up to ``n`` flows, each dumped flow to
-    exactly one revalidator. With ``background`` a private thread pulls the
-    flows from the datapath's iterator and queues them in batches: an
-    iterator may only be safe to resume from the thread that started it (a
+    ``batches`` is the datapath's :meth:`~reference.dpif.Dpif.flow_dump_batches`;
+    :meth:`next_batch` hands out one batch at a time, each to exactly one
+    revalidator (``dpif_flow_dump_next`` fills a caller's array of up to 50).
+    With ``background`` a private thread pulls the batches and queues them:
+    an iterator may only be safe to resume from the thread that started it (a
     generator holding a lock across ``yield`` breaks otherwise, as an early
     reference datapath did), so it is never advanced by several revalidator
     threads in turn.
@@ -73,13 +74,13 @@ class SharedDump:
 
     __slots__ = ("_closing", "_it", "_lock", "_queue", "_thread", "n_dumped", "terse")
 
-    def __init__(self, flows: Iterator[DpifFlow], *, terse: bool, background: bool = False) -> None:
-        self._it = flows
+    def __init__(self, batches: Iterator[Sequence[DpifFlow]], *, terse: bool, background: bool = False) -> None:
+        self._it = batches
         self._lock = threading.Lock()
         self.terse = terse
         self.n_dumped = 0
         self._closing = False
-        self._queue: queue.SimpleQueue[list[DpifFlow] | BaseException | None] | None = None
+        self._queue: queue.SimpleQueue[Sequence[DpifFlow] | BaseException | None] | None = None
         self._thread: threading.Thread | None = None
         if background:
             self._queue = queue.SimpleQueue()
@@ -90,16 +91,11 @@ class SharedDump:
         q = self._queue
         assert q is not None
         try:
-            batch: list[DpifFlow] = []
-            for flow in self._it:
-                batch.append(flow)
-                if len(batch) >= REVALIDATE_MAX_BATCH:
+            for batch in self._it:
+                if batch:
                     q.put(batch)
-                    batch = []
                 if self._closing:
                     break
-            if batch:
-                q.put(batch)
         except BaseException as exc:
             q.put(exc)
         finally:
@@ -111,7 +107,8 @@ class SharedDump:
         if close is not None:
             close()
 
-    def next_batch(self, n: int) -> list[DpifFlow]:
+    def next_batch(self, n: int = REVALIDATE_MAX_BATCH) -> Sequence[DpifFlow]:
+        """The next batch (at most ``n`` flows were asked of the datapath), or an empty one at the end."""
         with self._lock:
             if self._queue is not None:
                 item = self._queue.get()
@@ -123,14 +120,11 @@ class SharedDump:
                     raise item
                 self.n_dumped += len(item)
                 return item
-            batch: list[DpifFlow] = []
-            append = batch.append
-            for flow in self._it:
-                append(flow)
-                if len(batch) >= n:
-                    break
-            self.n_dumped += len(batch)
-            return batch
+            for batch in self._it:
+                if batch:
+                    self.n_dumped += len(batch)
+                    return batch
+            return []
 
     def close(self) -> None:
         """``dpif_flow_dump_destroy``: stop the dump (the producer thread closes its own iterator)."""
@@ -327,7 +321,8 @@ class Udpif:
         self._round_n_flows = n_flows
         self._round_start = self.clock.now_ms()
         terse = self.use_ufid()
-        self._dump = SharedDump(iter(self.dpif.flow_dump(terse=terse)), terse=terse, background=background)
+        batches = self.dpif.flow_dump_batches(terse=terse, max_flows=REVALIDATE_MAX_BATCH)
+        self._dump = SharedDump(iter(batches), terse=terse, background=background)
 
     def _end_round(self, tallies: list[RoundTally]) -> RoundReport:
         """The leader's part after the last barrier: close the dump, bump dump_seq, adapt the flow limit."""

@@ -24,8 +24,9 @@ from typing import Any
 
 from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
+from reference.ufid import Ufid
 
-__all__ = ["InstallResult", "Shard", "UkeyMap", "ident"]
+__all__ = ["InstallResult", "Shard", "UkeyMap", "ident", "wire_of"]
 
 _log = logging.getLogger("reference.udpif")
 
@@ -49,15 +50,26 @@ class InstallResult(Enum):
         return self in (InstallResult.INSTALLED, InstallResult.REPLACED)
 
 
+def wire_of(ukey: Ukey) -> bytes | None:
+    """The 16-byte UFID payload a datapath reports for ``ukey``'s flow, or None (no Ufid, or a PMD id)."""
+    ufid = ukey.ufid
+    return ufid.to_wire() if ukey.pmd_id is None and isinstance(ufid, Ufid) else None
+
+
 class Shard:
-    """One umap: a lock and a dict from the ukey's identity (see :func:`ident`) to :class:`Ukey`."""
+    """One umap: a lock and a dict from the ukey's identity (see :func:`ident`) to :class:`Ukey`.
 
-    __slots__ = ("index", "lock", "ukeys")
+    ``by_wire`` is the map-wide index by UFID payload (shared by every shard),
+    kept in step with ``ukeys`` under the shard's lock.
+    """
 
-    def __init__(self, index: int) -> None:
+    __slots__ = ("by_wire", "index", "lock", "ukeys")
+
+    def __init__(self, index: int, by_wire: dict[bytes, Ukey] | None = None) -> None:
         self.index = index
         self.lock = threading.Lock()
         self.ukeys: dict[Any, Ukey] = {}
+        self.by_wire: dict[bytes, Ukey] = {} if by_wire is None else by_wire
 
     def snapshot(self) -> list[Ukey]:
         """The ukeys present now (the sweep iterates a copy; concurrent installs may be missed, as with a cmap)."""
@@ -72,19 +84,29 @@ class Shard:
                 key = ident(ukey.ufid, ukey.pmd_id)
                 if self.ukeys.get(key) is ukey:
                     del self.ukeys[key]
+                    wire = wire_of(ukey)
+                    if wire is not None and self.by_wire.get(wire) is ukey:
+                        del self.by_wire[wire]
                 ukey.transition(UkeyState.DELETED)
 
 
 class UkeyMap:
-    """All ukeys of one udpif, in ``n_shards`` (512) independently locked shards."""
+    """All ukeys of one udpif, in ``n_shards`` (512) independently locked shards.
 
-    __slots__ = ("n_shards", "shards")
+    :attr:`by_wire` indexes the same ukeys by the UFID payload a datapath
+    dumps (16 bytes), so that a revalidator can look a terse batch's UFIDs up
+    without building a :class:`~reference.ufid.Ufid` per flow (OVS hashes the
+    ``ovs_u128`` it received in place: ofproto-dpif-upcall.c ``ukey_lookup``).
+    """
+
+    __slots__ = ("by_wire", "n_shards", "shards")
 
     def __init__(self, n_shards: int = N_UMAPS) -> None:
         if n_shards < 1:
             raise ValueError(f"n_shards must be >= 1, got {n_shards}")
         self.n_shards = n_shards
-        self.shards = tuple(Shard(i) for i in range(n_shards))
+        self.by_wire: dict[bytes, Ukey] = {}
+        self.shards = tuple(Shard(i, self.by_wire) for i in range(n_shards))
 
     def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
         """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
@@ -94,6 +116,10 @@ class UkeyMap:
         """``ukey_lookup``: the ukey for this UFID and PMD, or None; takes no lock."""
         key = ufid if pmd_id is None else (ufid, pmd_id)
         return self.shards[hash(key) % self.n_shards].ukeys.get(key)
+
+    def lookup_wire(self, wire: bytes) -> Ukey | None:
+        """``ukey_lookup`` by the 16-byte UFID payload of a dump (no PMD id); takes no lock."""
+        return self.by_wire.get(wire)
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.
@@ -108,6 +134,7 @@ class UkeyMap:
             if old is None:
                 new.lock.acquire()
                 shard.ukeys[key] = new
+                self._index(new)
                 new.transition(UkeyState.VISIBLE)
                 result = InstallResult.INSTALLED
             elif old.key != new.key:
@@ -129,6 +156,7 @@ class UkeyMap:
                     # sweep; upcalls for the same traffic install the new ukey at once.
                     new.lock.acquire()
                     shard.ukeys[key] = new
+                    self._index(new)
                     new.dump_seq = old.dump_seq
                     old.transition(UkeyState.DELETED)
                     new.transition(UkeyState.VISIBLE)
@@ -138,6 +166,11 @@ class UkeyMap:
         if not keep_locked:
             new.lock.release()
         return result
+
+    def _index(self, ukey: Ukey) -> None:
+        wire = wire_of(ukey)
+        if wire is not None:
+            self.by_wire[wire] = ukey
 
     def __len__(self) -> int:
         return sum(len(s.ukeys) for s in self.shards)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.cli import main
-from conformance.commands.bench import CostModel, measure_memory, simulate_churn
+from conformance.commands.bench import CostModel, compare, measure_memory, simulate_churn
 from tests._support import require
 
 
@@ -214,3 +214,57 @@ def test_cli_netdev_rejects_what_it_cannot_do(
     extra = [str(tmp_path / "p.svg") if e == "PLOT" else e for e in extra]
     assert main(["bench", "--quiet", "--backend", "netdev", "--flows", "8", *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+# --- --compare netdev: the reference and the real revalidator side by side ----------------------
+
+
+def test_compare_divides_ours_by_ovs() -> None:
+    ours = {"flows": 1000, "terse_ms": 30.0, "full_ms": 300.0, "ratio": 0.1, "rss_bytes_per_flow": 5000}
+    ovs = {"flows": 1000, "terse_ms": 20, "full_ms": 40, "ratio": 0.5, "rss_bytes_per_flow": 2500}
+    c = compare(ours, ovs)
+    assert (c["ratio_terse"], c["ratio_full"], c["ratio_memory"]) == (1.5, 7.5, 2.0)
+    assert (c["ours_terse_full"], c["ovs_terse_full"]) == (0.1, 0.5)
+    # A round under OVS's 1 ms resolution, or a memory figure /proc could not give, has no ratio.
+    c = compare(ours, {**ovs, "terse_ms": 0, "rss_bytes_per_flow": None})
+    assert c["ratio_terse"] is None and c["ratio_memory"] is None
+
+
+def test_cli_compare_rejects_a_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quiet", "--compare", "netdev", "--backend", "reference", "--flows", "8"]) == 2
+    assert "--compare runs the reference datapath itself" in capsys.readouterr().err
+
+
+def test_cli_compare_netdev_json(capsys: pytest.CaptureFixture[str]) -> None:
+    reason = _ovs_reason()
+    require(reason is None, reason or "")
+    args = ["bench", "--compare", "netdev", "--json", "--quiet", "--flows", "3000", "--rounds", "1", "--ukeys", "50"]
+    before = set(_our_namespaces())
+    assert main(args) == 0
+    assert set(_our_namespaces()) <= before
+    out = json.loads(capsys.readouterr().out)
+    c, ours, ovs = out["compare"], out["revalidation"], out["ovs"]
+    assert set(c) >= {
+        "flows",
+        "ours_terse_ms",
+        "ovs_terse_ms",
+        "ratio_terse",
+        "ours_full_ms",
+        "ovs_full_ms",
+        "ratio_full",
+        "ours_bytes_per_flow",
+        "ovs_bytes_per_flow",
+        "ratio_memory",
+    }
+    # Ours ran at the flow count ovs-vswitchd installed (netdev-dummy may drop a few frames).
+    assert 1500 <= c["flows"] == c["ovs_flows"] == ours["flows"] == ovs["flows"] <= 3000
+    assert (c["ours_terse_ms"], c["ours_full_ms"]) == (ours["terse_ms"], ours["full_ms"])
+    assert (c["ovs_terse_ms"], c["ovs_full_ms"]) == (ovs["terse_ms"], ovs["full_ms"])
+    for mode in ("terse", "full"):
+        if ovs[f"{mode}_ms"]:
+            assert c[f"ratio_{mode}"] == pytest.approx(ours[f"{mode}_ms"] / ovs[f"{mode}_ms"], abs=1e-3)
+        else:
+            assert c[f"ratio_{mode}"] is None
+    assert c["ours_bytes_per_flow"] > 0 and c["ovs_bytes_per_flow"] > 0
+    assert c["ratio_memory"] == pytest.approx(c["ours_bytes_per_flow"] / c["ovs_bytes_per_flow"], abs=1e-3)
+    assert {"terse_flows", "full_flows", "ratio"} <= set(out["churn"])  # our churn figure is in the same run

@@ -17,6 +17,7 @@ __all__ = [
     "eth_key",
     "ipv4_key",
     "ipv4_mask",
+    "meaning",
     "output",
     "ufid_bytes",
 ]
@@ -32,6 +33,31 @@ ACTIONS_DROP = b""
 def attr(attr_type: int, payload: bytes = b"") -> bytes:
     n = 4 + len(payload)
     return struct.pack("=HH", n, attr_type) + payload + b"\0" * (-n % 4)
+
+
+_ENCAP, _TUNNEL = 1, 16
+
+
+def meaning(data: bytes, nested: bool = False) -> dict[int, object]:
+    """Key or mask attributes that carry something: type -> payload (nests -> dict), all-zero ones left out.
+
+    The kernel sends a flow's key and mask back from its struct sw_flow_key
+    (flow_netlink.c __ovs_nla_put_key): every metadata attribute, zero or
+    not, in its own order. Two keys "mean" the same when this agrees.
+    """
+    out: dict[int, object] = {}
+    pos = 0
+    while pos + 4 <= len(data):
+        n, t = struct.unpack_from("=HH", data, pos)
+        payload = data[pos + 4 : pos + n]
+        pos += (n + 3) & ~3
+        if not nested and t in (_ENCAP, _TUNNEL):
+            inner = meaning(payload, nested=True)
+            if inner:
+                out[t] = inner
+        elif any(payload):
+            out[t] = payload
+    return out
 
 
 def _mac(i: int) -> bytes:

@@ -32,7 +32,7 @@ from reference.dpif import (
 from reference.odp.extract import extract_key
 from reference.uapi import FlowAttr, FlowCmd
 from reference.ufid import Ufid
-from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, output
+from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, meaning, output
 
 U = Ufid.parse("ufid:11111111-2222-3333-4444-555555555555")
 V = Ufid.parse("ufid:aaaaaaaa-2222-3333-4444-555555555555")
@@ -92,7 +92,7 @@ class TestIdentifier:
         dp = ReferenceDatapath()
         dp.flow_put(K1, None, b"", ufid=bytes(17))
         (flow,) = dp.flow_dump(terse=True)
-        assert not flow.ufid_present and flow.key == K1
+        assert not flow.ufid_present and flow.key is not None and meaning(flow.key) == meaning(K1)
         dp.flow_get(key=K1)  # key-identified: found by key
 
     def test_zero_length_ufid_is_erange(self) -> None:  # row 13
@@ -113,7 +113,7 @@ class TestIdentifier:
     def test_stored_key_is_masked_for_ufid_flows(self) -> None:
         dp = ReferenceDatapath()
         dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
-        assert dp.flow_get(ufid=U).key == ipv4_key("10.1.2.0")
+        assert meaning(dp.flow_get(ufid=U).key or b"") == meaning(ipv4_key("10.1.2.0"))
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class TestKernelSetGetDel:
         dp.flow_put(K1, None, b"", ufid=U)
         dp.flow_request(FlowRequest(FlowCmd.SET, key=K2, actions=output(2), ufid=U.to_wire()))
         assert dp.flow_get(ufid=U).actions == output(2)
-        assert dp.flow_get(ufid=U).key == K1
+        assert meaning(dp.flow_get(ufid=U).key or b"") == meaning(K1)
 
     def test_set_unknown_ufid_is_enoent(self) -> None:  # row 17
         dp = ReferenceDatapath()
@@ -333,7 +333,7 @@ class TestKernelSetGetDel:
         dp = ReferenceDatapath()
         dp.flow_put(K2, None, b"")
         (info,) = dp.flow_request(FlowRequest(FlowCmd.DEL, key=K2))
-        assert info.key == K2 and len(dp) == 0
+        assert meaning(info.key or b"") == meaning(K2) and len(dp) == 0
 
     def test_dump_walks_every_flow_and_ignores_key_and_ufid(self) -> None:
         dp = ReferenceDatapath()
@@ -343,7 +343,7 @@ class TestKernelSetGetDel:
         assert len(infos) == 2
         by_ufid = {i.ufid: i for i in infos}
         assert by_ufid[U.to_wire()].key is None  # OMIT_KEY honoured for the UFID flow
-        assert by_ufid[None].key == K2  # ... but not for the key-identified one (row 15)
+        assert meaning(by_ufid[None].key or b"") == meaning(K2)  # ... but not for the key-identified one (row 15)
 
 
 # ---------------------------------------------------------------------------
@@ -405,8 +405,8 @@ class TestReplyContents:
         dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
         dp.flow_put(ipv4_key("10.9.9.9"), ipv4_mask(24), b"")
         got = {f.ufid: f.key for f in dp.flow_dump()}
-        assert got[U] == ipv4_key("10.1.2.0")
-        assert got[None] == ipv4_key("10.9.9.9")
+        assert meaning(got[U] or b"") == meaning(ipv4_key("10.1.2.0"))
+        assert meaning(got[None] or b"") == meaning(ipv4_key("10.9.9.9"))
 
     def test_omit_flags_one_by_one(self) -> None:
         dp = ReferenceDatapath()
@@ -672,7 +672,7 @@ class TestLegacy:
         dp = ReferenceDatapath(ufid_support=False)
         dp.flow_put(K1, None, b"", ufid=U)
         flow = dp.flow_get(ufid=U, key=K1)
-        assert not flow.ufid_present and flow.ufid is None and flow.key == K1
+        assert not flow.ufid_present and flow.ufid is None and meaning(flow.key or b"") == meaning(K1)
 
     def test_get_by_ufid_alone_is_einval(self) -> None:
         dp = ReferenceDatapath(ufid_support=False)
@@ -695,7 +695,7 @@ class TestLegacy:
         dp = ReferenceDatapath(ufid_support=False)
         dp.flow_put(K1, None, output(1), ufid=U)
         (flow,) = dp.flow_dump(terse=True)
-        assert flow.key == K1 and flow.actions == output(1) and flow.mask is not None
+        assert meaning(flow.key or b"") == meaning(K1) and flow.actions == output(1) and flow.mask is not None
 
     def test_terse_delete_by_ufid_flushes_everything(self) -> None:
         # The danger OVS avoids by never sending terse deletes without UFID support.

@@ -22,7 +22,7 @@ from reference.dpif import Dpif, DpifError, DpifInvalid, DpifNotFound
 from reference.odp.fitness import KeyFitness, key_fitness
 from reference.uapi import FlowCmd
 from reference.ufid import Ufid
-from tests.reference._flowbuild import attr
+from tests.reference._flowbuild import attr, meaning
 
 U = Ufid.from_words((0x0B, 0x0C, 0x0D, 0x0E))
 V = Ufid.from_words((0x1B, 0x1C, 0x1D, 0x1E))
@@ -255,10 +255,11 @@ def test_packet_type_is_refused_by_the_kernel_and_stripped_by_dpif_netlink() -> 
     # the Dpif methods map onto netlink as dpif-netlink does: put_exclude_packet_type
     dp.flow_put(key, mask, b"", ufid=U)
     got = dp.flow_get(ufid=U)
-    assert got.key == base(0x1234) and got.mask == ones(base(0x1234))
+    assert got.key is not None and got.mask is not None
+    assert meaning(got.key) == meaning(base(0x1234)) and meaning(got.mask) == meaning(ones(base(0x1234)))
     dp.flow_flush()
     dp.flow_put(key, mask, b"")  # key-identified: found again by the same key, packet_type and all
-    assert dp.flow_get(key=key).key == base(0x1234)
+    assert meaning(dp.flow_get(key=key).key or b"") == meaning(base(0x1234))
     dp.flow_del(key=key)
     assert len(dp) == 0
 

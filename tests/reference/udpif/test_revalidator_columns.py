@@ -1,0 +1,158 @@
+"""The revalidator's column path against its record path, and the columnar variant of the threaded machine.
+
+Two udpifs over two reference datapaths take the same random steps; one
+receives the datapath's own terse batches (:class:`~reference.dpif.TerseBatch`,
+handled on the columns), the other the same dump cut into lists of records
+(the path every backend without batches takes). Every observable outcome
+must be identical: round reports, coverage counters, every ukey's state and
+statistics, the rules' credited statistics and the datapath's flows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize
+
+from reference.dpif import DpifError, PutFlags, TerseBatch
+from reference.udpif import UdpifConfig
+from reference.udpif.revalidator import Revalidator
+from reference.ufid import Ufid
+from tests.reference.udpif._env import Env, eth_dst, frame, make_env, output
+from tests.reference.udpif.test_udpif_stateful import UdpifMachine, _settings
+
+STEP = st.one_of(
+    st.tuples(st.just("new"), st.lists(st.integers(2, 60), min_size=1, max_size=30), st.sampled_from([1, 2])),
+    st.tuples(st.just("traffic"), st.lists(st.integers(2, 60), min_size=1, max_size=30), st.just(1)),
+    st.tuples(st.just("time"), st.sampled_from([0, 50, 150, 5_000, 10_001]), st.just(0)),
+    st.tuples(st.just("rule"), st.integers(1, 30), st.sampled_from([0, 2, 3])),
+    st.tuples(st.just("limit"), st.sampled_from([1, 3, 10, 1000]), st.just(0)),
+    st.tuples(st.just("adopt"), st.integers(100, 120), st.booleans()),
+    st.tuples(st.just("dp_del"), st.integers(0, 100), st.just(0)),
+    st.tuples(st.just("reval"), st.just(0), st.just(0)),
+    st.tuples(st.just("purge"), st.just(0), st.just(0)),
+)
+
+
+def observe(env: Env) -> dict[str, Any]:
+    udpif = env.udpif
+    return {
+        "rounds": [
+            (r.dump_seq, r.terse, r.n_flows, r.n_dumped, r.kept, r.modified, r.deleted, r.swept) for r in udpif.rounds
+        ],
+        "coverage": dict(udpif.coverage),
+        "ukeys": sorted(
+            (
+                str(u.ufid),
+                u.state.name,
+                u.n_packets,
+                u.n_bytes,
+                u.used,
+                u.tcp_flags,
+                u.dump_seq,
+                u.reval_seq,
+                u.missed_dumps,
+                u.actions,
+                u.xcache,
+            )
+            for u in udpif.ukeys
+        ),
+        "by_wire": sorted(str(u.ufid) for u in udpif.ukeys.by_wire.values()),
+        "rules": {k: (v.n_packets, v.n_bytes, v.used) for k, v in env.rules.stats().items()},
+        "flows": sorted(repr(f) for f in env.dp.flow_dump(terse=True)),
+        "limit": udpif.flow_limit.value,
+    }
+
+
+def step(env: Env, kind: str, a: Any, b: Any) -> None:
+    udpif = env.udpif
+    if kind == "new":
+        for h in a:
+            env.inject(frame(h, b))
+        udpif.handle_upcalls()
+    elif kind == "traffic":
+        for h in a:
+            env.inject(frame(h))
+        udpif.handle_upcalls()
+    elif kind == "time":
+        env.clock.advance(a)
+    elif kind == "rule":
+        env.rules.add(a, [eth_dst(a % 3)], b"" if b == 0 else output(b))
+    elif kind == "limit":
+        udpif.flow_limit.reset(a)
+    elif kind == "adopt":  # a datapath flow without a ukey (terse dump, then flow_get)
+        env.inject(frame(a))
+        ups = env.dp.recv_upcalls()
+        if ups:
+            ufid = None if b and env.dp.semantics == "kernel" else Ufid.from_int(a)
+            with contextlib.suppress(DpifError):  # an overlapping flow exists already: nothing adopted
+                env.dp.flow_put(ups[0].key, None, output(env.p3), ufid=ufid, flags=PutFlags.CREATE)
+    elif kind == "dp_del":
+        flows = list(env.dp.flow_dump())
+        if flows:
+            f = flows[a % len(flows)]
+            env.dp.flow_del(ufid=f.ufid_bytes if f.ufid_present else None, key=f.key)
+    elif kind == "reval":
+        udpif.revalidate()
+    elif kind == "purge":
+        udpif.purge()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    semantics=st.sampled_from(["kernel", "netdev"]),
+    megaflows=st.booleans(),
+    steps=st.lists(STEP, min_size=1, max_size=25),
+)
+def test_columns_and_records_decide_alike(semantics: str, megaflows: bool, steps: list[tuple[str, Any, Any]]) -> None:
+    config = UdpifConfig(flow_limit=40)
+    envs = [make_env(semantics=semantics, config=config, columnar=c, ufid_secret=7) for c in (True, False)]  # type: ignore[arg-type]
+    for env in envs:
+        env.udpif.enable_megaflows = megaflows
+    for kind, a, b in [*steps, ("reval", 0, 0)]:
+        for env in envs:
+            step(env, kind, a, b)
+        assert observe(envs[0]) == observe(envs[1]), (kind, a, b)
+
+
+def test_flows_needing_nothing_build_no_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = make_env(columnar=True, config=UdpifConfig(enable_megaflows=False))
+    for h in range(2, 8):
+        env.inject(frame(h))
+    env.udpif.handle_upcalls()
+    batches = list(env.dpif.flow_dump_batches(terse=True))
+    assert batches and all(type(b) is TerseBatch for b in batches)
+    env.udpif.revalidate()  # first sight: VISIBLE -> OPERATIONAL, through the record-free slow path
+
+    def no_records(*args: object) -> None:
+        raise AssertionError("a record or a full decision was built for a flow that needs nothing")
+
+    monkeypatch.setattr(TerseBatch, "__getitem__", no_records)
+    monkeypatch.setattr(Revalidator, "_judge", no_records)
+    report = env.udpif.revalidate()
+    assert (report.kept, report.n_dumped, report.deleted, report.modified) == (6, 6, 0, 0)
+
+
+class ColumnarUdpifMachine(UdpifMachine):
+    """The threaded machine of test_udpif_stateful with the datapath's own (columnar) batches."""
+
+    @initialize(
+        handlers=st.integers(1, 3),
+        revalidators=st.integers(1, 3),
+        megaflows=st.booleans(),
+        semantics=st.sampled_from(["kernel", "netdev"]),
+    )
+    def start(self, handlers: int, revalidators: int, megaflows: bool, semantics: str) -> None:
+        config = UdpifConfig(n_handlers=handlers, n_revalidators=revalidators, max_revalidator=3, flow_limit=60)
+        self.env = make_env(semantics=semantics, config=config, columnar=True)  # type: ignore[arg-type]
+        self.env.udpif.enable_megaflows = megaflows
+        self.env.udpif.start()
+        self.running = True
+
+
+TestColumnarUdpifThreads = ColumnarUdpifMachine.TestCase
+TestColumnarUdpifThreads.settings = _settings
