@@ -20,7 +20,7 @@ import resource
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -28,7 +28,6 @@ from conformance import _procs
 from conformance._rpc import (
     READ_SIZE,
     Call,
-    Chunk,
     Closed,
     Decoder,
     Fatal,
@@ -46,7 +45,7 @@ from reference.dpif import Dpif
 
 __all__ = ["DUMP_CHUNK", "main"]
 
-# Flows per Chunk of a streamed dump; each chunk must arrive within the per-operation timeout.
+# Most flows (or batches) one dump_next returns; each dump_next is one operation under the timeout.
 DUMP_CHUNK = 500
 
 _PR_SET_PDEATHSIG = 1
@@ -59,6 +58,8 @@ _API = frozenset(
         "flow_get",
         "flow_del",
         "flow_dump",
+        "flow_dump_batches",
+        "dump_next",
         "flow_flush",
         "operate",
         "execute",
@@ -126,8 +127,29 @@ def _send_reply(chan: _Channel, seq: int, method: str, value: Any) -> None:
     chan.write(data)
 
 
+_OPEN_DUMPS = 16  # dumps a suite may leave unfinished (abandoned iterators); the oldest go first
+
+
+def _dump_next(dumps: dict[int, Iterator[Any]], dump_id: int, n: int) -> tuple[tuple[Any, ...], bool]:
+    """Advance dump ``dump_id`` by up to ``n`` items: ``(items, finished)``."""
+    it = dumps.get(dump_id)
+    if it is None:
+        raise BackendContractError(f"dump {dump_id} is not open (finished, or abandoned for a newer one)")
+    items: list[Any] = []
+    for item in it:
+        items.append(item)
+        if len(items) >= n:
+            return tuple(items), False
+    del dumps[dump_id]
+    return tuple(items), True
+
+
 def _serve(chan: _Channel, dpif: Dpif, extras: frozenset[str]) -> Call | None:
     """Answer calls until ``close`` (returned) or the suite goes away (None)."""
+    # A dump is iterated as the suite asks for it (dump_next), so that the backend's
+    # iterator advances no further than it would in-process: puts and deletes the
+    # suite makes between two flows of a dump reach the backend mid-iteration.
+    dumps: dict[int, Iterator[Any]] = {}
     while True:
         msg = chan.recv()
         if msg is None:
@@ -141,14 +163,14 @@ def _serve(chan: _Channel, dpif: Dpif, extras: frozenset[str]) -> Call | None:
                 raise BackendContractError(f"{msg.method} is not a dpif operation of this backend")
             if msg.method == "features":
                 _send_reply(chan, msg.seq, "features", dpif.features)
-            elif msg.method == "flow_dump":
-                batch: list[Any] = []
-                for flow in dpif.flow_dump(*msg.args, **msg.kwargs):
-                    batch.append(flow)
-                    if len(batch) >= DUMP_CHUNK:
-                        chan.send(Chunk(msg.seq, tuple(batch)))
-                        batch = []
-                chan.send(Reply(msg.seq, tuple(batch)))  # the last flows travel with the end of the dump
+            elif msg.method in ("flow_dump", "flow_dump_batches"):
+                dumps[msg.seq] = iter(getattr(dpif, msg.method)(*msg.args, **msg.kwargs))
+                while len(dumps) > _OPEN_DUMPS:
+                    del dumps[next(iter(dumps))]
+                # The first item travels with the opening: what the caller's first next() reads.
+                _send_reply(chan, msg.seq, "flow_dump", (msg.seq, *_dump_next(dumps, msg.seq, 1)))
+            elif msg.method == "dump_next":
+                _send_reply(chan, msg.seq, "flow_dump", _dump_next(dumps, *msg.args))
             else:
                 fn: Callable[..., Any] = getattr(dpif, msg.method)
                 _send_reply(chan, msg.seq, msg.method, fn(*msg.args, **msg.kwargs))

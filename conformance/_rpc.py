@@ -27,7 +27,6 @@ __all__ = [
     "MAX_FRAME",
     "READ_SIZE",
     "Call",
-    "Chunk",
     "Closed",
     "Decoder",
     "Fatal",
@@ -103,14 +102,6 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
-    """Host -> suite: the next flows of the dump ``seq`` (a final :class:`Reply` with the last ones ends it)."""
-
-    seq: int
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Raised:
     """Host -> suite: the call ``seq`` raised; ``exc`` is the exception when it could be pickled."""
 
@@ -146,8 +137,8 @@ class Undecodable:
     error: str
 
 
-Message: TypeAlias = "Open | Opened | Call | Reply | Chunk | Raised | Fatal | Closed | Undecodable"
-_MESSAGES = (Open, Opened, Call, Reply, Chunk, Raised, Fatal, Closed)
+Message: TypeAlias = "Open | Opened | Call | Reply | Raised | Fatal | Closed | Undecodable"
+_MESSAGES = (Open, Opened, Call, Reply, Raised, Fatal, Closed)
 
 
 def _by_fields(cls: type) -> Callable[[Any], tuple[type, tuple[Any, ...]]]:

@@ -820,9 +820,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if prev is not None and prev.outcome == "failed" and outcome == "error":
         return
     # The whole failure text, uncut: diffs and sub-failures are the evidence.
-    reproducer = str(props.get("ufidcert.reproducer", "")) or (
-        report.longreprtext if outcome in ("failed", "error") else ""
-    )
+    reproducer = str(props.get("ufidcert.reproducer", ""))
+    if outcome in ("failed", "error"):
+        failure = report.longreprtext
+        reproducer = f"{reproducer}\n# --- the failure as reported ---\n{failure}" if reproducer else failure
     if reproducer and "ufidcert.rerun" in props:
         reproducer = f"{props['ufidcert.rerun']}\n{reproducer}"
     state.records[report.nodeid] = TestRecord(

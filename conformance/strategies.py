@@ -1345,8 +1345,8 @@ __all__ += ["rpc_messages"]
 
 
 def rpc_messages() -> st.SearchStrategy[Any]:
-    """Protocol messages as the suite and the backend host exchange them: puts, replies, dump chunks."""
-    from conformance._rpc import Call, Chunk, Closed, ProcessInfo, Reply
+    """Protocol messages as the suite and the backend host exchange them: puts, replies, dumped flows."""
+    from conformance._rpc import Call, Closed, ProcessInfo, Reply
     from reference.dpif import DpifFlow, FlowStats, PutFlags, PutOp
 
     stats = st.builds(FlowStats, *(st.integers(0, 2**64 - 1) for _ in range(3)), st.integers(0, 0xFFF))
@@ -1377,7 +1377,7 @@ def rpc_messages() -> st.SearchStrategy[Any]:
         puts,
         batches,
         st.builds(Reply, seqs, stats | st.none()),
-        st.builds(Chunk, seqs, st.lists(flows, max_size=4).map(tuple)),
+        st.builds(Reply, seqs, st.tuples(st.lists(flows, max_size=4).map(tuple), st.booleans())),
         st.builds(
             Closed, seqs, st.lists(st.builds(ProcessInfo, st.integers(1, 2**22), st.text()), max_size=3).map(tuple)
         ),

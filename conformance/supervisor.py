@@ -8,7 +8,7 @@ crash, hang, exhaust memory, leave processes running) the suite survives
 it and says what happened:
 
 * each call must be answered within the per-operation timeout (a batch
-  within :func:`~conformance.guarded.batch_timeout`, each chunk of a dump
+  within :func:`~conformance.guarded.batch_timeout`, each read of a dump
   within one timeout; the factory within ``open_timeout_s``); else
   :class:`~conformance.guarded.OperationTimeout` and the process group is
   ended;
@@ -34,10 +34,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from conformance import _procs
+from conformance._backend_host import DUMP_CHUNK
 from conformance._rpc import (
     READ_SIZE,
     Call,
-    Chunk,
     Closed,
     Decoder,
     Fatal,
@@ -262,19 +262,22 @@ class SupervisedDpif(Dpif):
                 exc.add_note(f"--- traceback in the backend process ---\n{raised.traceback.rstrip()}")
         return exc
 
-    def _call(self, method: str, *args: Any, timeout_s: float | None = None, **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, *args: Any, timeout_s: float | None = None, what: str | None = None, **kwargs: Any
+    ) -> Any:
+        what = what or method
         if self._closed:
-            raise BackendDied(self.dead or f"the backend process was closed before {method}")
+            raise BackendDied(self.dead or f"the backend process was closed before {what}")
         self._seq += 1
         seq = self._seq
         limit = self.timeout_s if timeout_s is None else timeout_s
-        self._send(Call(seq, method, args, kwargs), limit, method)
-        reply = self._next(seq, method, limit)
+        self._send(Call(seq, method, args, kwargs), limit, what)
+        reply = self._next(seq, what, limit)
         if isinstance(reply, Raised):
             raise self._rebuild(reply)
         if isinstance(reply, Reply):
             return reply.value
-        raise self._die(method, f"answered {type(reply).__name__} to {method}")
+        raise self._die(what, f"answered {type(reply).__name__} to {method}")
 
     @property
     def provenance(self) -> tuple[Any, ...]:
@@ -313,24 +316,30 @@ class SupervisedDpif(Dpif):
         return self._call("flow_del", ufid=ufid, key=key, terse=terse)  # type: ignore[no-any-return]
 
     def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
-        # Streamed in chunks, each within one per-operation timeout: a dump that stalls
-        # part-way times out, a long healthy dump does not.
-        if self._closed:
-            raise BackendDied(self.dead or "the backend process was closed before flow_dump")
-        self._seq += 1
-        seq = self._seq
-        self._send(Call(seq, "flow_dump", (), {"terse": terse}), self.timeout_s, "flow_dump")
-        flows: list[DpifFlow] = []
+        return self._stream("flow_dump", {"terse": terse})
+
+    def flow_dump_batches(self, *, terse: bool, max_flows: int = 50) -> Iterator[Sequence[DpifFlow]]:
+        # The backend's own batching (or the default), not ours: the batches are the requirement.
+        return self._stream("flow_dump_batches", {"terse": terse, "max_flows": max_flows})
+
+    def _stream(self, method: str, kwargs: dict[str, Any]) -> Iterator[Any]:
+        """A dump read as it is consumed: the backend's iterator advances as it would in-process.
+
+        One item per request after any other call (a put or delete between two
+        flows must reach the backend mid-iteration, as the revalidator's do);
+        while the caller only iterates, requests double up to ``DUMP_CHUNK``.
+        Each request is one operation under the per-operation timeout.
+        """
+        dump_id, items, done = self._call(method, **kwargs)  # opened, with its first item
+        n, count = 1, 0
         while True:
-            msg = self._next(seq, f"flow_dump (iterating, after {len(flows)} flows)", self.timeout_s)
-            if isinstance(msg, Chunk):
-                flows += msg.items
-            elif isinstance(msg, Reply) and isinstance(msg.value, tuple):
-                return iter(flows + list(msg.value))
-            elif isinstance(msg, Raised):
-                raise self._rebuild(msg)
-            else:
-                raise self._die("flow_dump", f"answered {type(msg).__name__}")
+            after = self._seq
+            yield from items
+            count += len(items)
+            if done:
+                return
+            n = min(2 * n, DUMP_CHUNK) if self._seq == after else 1  # any other call: one at a time
+            items, done = self._call("dump_next", dump_id, n, what=f"{method} (iterating, after {count} items)")
 
     def flow_flush(self) -> None:
         self._call("flow_flush")

@@ -7,6 +7,7 @@ model accepts them and injected frames hit exactly the intended flow.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -312,6 +313,10 @@ class NormFlow:
     raw_key: bytes | None = field(default=None, compare=False)
     raw_mask: bytes | None = field(default=None, compare=False)
 
+    def sort_key(self) -> str:
+        """An order for lists of flows built from the compared fields only (not the raw bytes)."""
+        return repr(tuple(getattr(self, f.name) for f in _COMPARED))
+
     def __repr__(self) -> str:
         # One field per line, keys and actions in OVS flow text with their bytes: a failed
         # comparison then shows, line by line, which field differs and how (pytest's diff).
@@ -365,6 +370,9 @@ class ReturnedMatch:
             f"  mask bytes={self.raw_mask.hex() if self.raw_mask is not None else None}\n"
             f"  actions={acts}\n  ufid_present={self.ufid_present}\n)"
         )
+
+
+_COMPARED = tuple(f for f in dataclasses.fields(NormFlow) if f.compare)
 
 
 def flow_text(key: bytes, mask: bytes | None) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from conformance.plugin import is_infrastructure_error
-from conformance.suite._flows import FlowSpec, eth_frame, normalise
+from conformance.suite._flows import FlowSpec, NormFlow, eth_frame, normalise
 from reference.dpif import Dpif, DpifError, DpifFlow, FlowStats, PutFlags
 
 if TYPE_CHECKING:
@@ -92,9 +92,9 @@ def expect_errno(code: int, what: str) -> Iterator[None]:
         raise AssertionError(f"{what}: expected {_errno.errorcode[code]}, but it succeeded")
 
 
-def dump_set(dpif: Dpif, *, terse: bool = False, with_ufid: bool = True) -> list[object]:
+def dump_set(dpif: Dpif, *, terse: bool = False, with_ufid: bool = True) -> list[NormFlow]:
     """The dump, normalised and sorted (order is not significant)."""
-    return sorted((normalise(f, with_ufid=with_ufid) for f in dpif.flow_dump(terse=terse)), key=repr)
+    return sorted((normalise(f, with_ufid=with_ufid) for f in dpif.flow_dump(terse=terse)), key=NormFlow.sort_key)
 
 
 def ports_or_skip(session: BackendSession, n: int = 2) -> list[int]:

@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from conformance.plugin import BackendSession, is_infrastructure_error, record_reproducer
-from conformance.suite._flows import eth_frame, eth_key, eth_mask, normalise, output, ufid_n
+from conformance.suite._flows import NormFlow, eth_frame, eth_key, eth_mask, normalise, output, ufid_n
 from conformance.suite._helpers import has, requirement, traffic_port
 from conformance.suite._reproducer import Step, render_dpctl, render_python
 from conformance.suite._settings import machine_settings
@@ -105,7 +105,7 @@ class DifferentialMachine(RuleBasedStateMachine):
     def _port(self) -> int:
         return self.ports[0] if self.ports else 1
 
-    def _norm(self, f: DpifFlow) -> object:
+    def _norm(self, f: DpifFlow) -> NormFlow:
         # Generated UFIDs (netdev, flows put without one) differ between datapaths: compare only ours.
         return normalise(f, with_ufid=f.ufid in _POOL)
 
@@ -205,7 +205,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self._run(
             Step("dump", terse=t),
             lambda dp: list(dp.flow_dump(terse=t)),
-            lambda flows: sorted(map(repr, map(self._norm, flows))),
+            lambda flows: sorted(map(self._norm, flows), key=NormFlow.sort_key),
         )
 
     @rule(now=st.integers(0, 3))
@@ -253,12 +253,13 @@ class DifferentialMachine(RuleBasedStateMachine):
     def tables_agree(self) -> None:
         # A full dump after every step: a divergence is caught where it happens, not when a later
         # rule happens to look at the flow (the dump is logged only when it differs).
-        flows = [sorted(map(repr, map(self._norm, dp.flow_dump()))) for dp in (self.dut, self.model)]
+        # Compared as flows (the raw bytes they print are evidence, not part of the comparison).
+        flows = [sorted(map(self._norm, dp.flow_dump()), key=NormFlow.sort_key) for dp in (self.dut, self.model)]
         if flows[0] != flows[1]:
             self._run(
                 Step("dump"),
                 lambda dp: list(dp.flow_dump()),
-                lambda fl: sorted(map(repr, map(self._norm, fl))),
+                lambda fl: sorted(map(self._norm, fl), key=NormFlow.sort_key),
             )
 
     def teardown(self) -> None:
@@ -284,8 +285,8 @@ def _short(outcome: tuple[str, object]) -> str:
         import errno
 
         return errno.errorcode.get(int(value), str(value))  # type: ignore[call-overload]
-    text = repr(value)
-    return "ok" if value is None else f"ok {text[:120]}{'...' if len(text) > 120 else ''}"
+    text = " ".join(repr(value).split())  # one line (flows print one field per line)
+    return "ok" if value is None else f"ok {text[:160]}{'...' if len(text) > 160 else ''}"
 
 
 # Older hypothesis releases leave run_state_machine_as_test unannotated; a

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 
 from reference.datapath import ReferenceDatapath
-from reference.dpif import DpifFlow, FlowStats, PutFlags, UfidArg
+from reference.dpif import DpifFlow, DpifNotFound, FlowStats, PutFlags, UfidArg
 
 __all__ = [
     "MARKER",
@@ -31,6 +31,7 @@ __all__ = [
     "hang_in_close",
     "hang_in_dump",
     "hang_in_factory",
+    "lazy_dump",
     "leave_children",
     "out_of_memory",
     "slow_reference",
@@ -153,6 +154,21 @@ def slow_reference() -> ReferenceDatapath:
 class _Slow(_Hostile):
     def _misbehave(self) -> None:
         time.sleep(0.01)
+
+
+class _LazyDump(ReferenceDatapath):
+    def flow_dump(self, *, terse: bool = False) -> Iterator[DpifFlow]:
+        # Reads each flow when the iteration reaches it: one deleted before then is not returned.
+        for ufid in [f.ufid for f in super().flow_dump(terse=terse)]:
+            try:
+                yield self.flow_get(ufid=ufid, terse=terse)
+            except DpifNotFound:
+                continue
+
+
+def lazy_dump() -> ReferenceDatapath:
+    """A correct backend whose dump reads each flow when the iteration reaches it."""
+    return _LazyDump()
 
 
 def factory_keyerror() -> ReferenceDatapath:

@@ -75,3 +75,41 @@ def test_close_ends_the_host_and_leaves_nothing(remote: SupervisedDpif) -> None:
 )
 def test_exit_statuses_are_described(code: int, text: str) -> None:
     assert text in describe_exit(code)
+
+
+def test_a_dump_advances_the_backends_iterator_as_it_is_consumed() -> None:
+    # A delete between two flows of a dump reaches the backend mid-iteration, as in-process
+    # (the revalidator's pattern, UFID-DUMP-008): a backend that reads each flow when its
+    # iteration reaches it then no longer returns the deleted one, supervised or not.
+    from tests.conformance._hostile import lazy_dump
+
+    specs = [flow_spec(i) for i in range(1, 9)]
+    remote = SupervisedDpif("python:tests.conformance._hostile:lazy_dump", {}, timeout_s=20)
+    got: dict[str, list[object]] = {}
+    try:
+        for name, dp in (("supervised", remote), ("in-process", lazy_dump())):
+            for s in specs:
+                dp.flow_put(s.key, s.mask, s.actions, ufid=s.ufid)
+            seen = []
+            for f in dp.flow_dump():
+                seen.append(f.ufid)
+                if len(seen) == 1:
+                    dp.flow_del(ufid=specs[-1].ufid)
+            got[name] = seen
+    finally:
+        remote.close()
+    assert len(got["in-process"]) == len(specs) - 1
+    assert got["supervised"] == got["in-process"]
+
+
+def test_the_backends_own_batches_are_returned() -> None:
+    d = SupervisedDpif("reference", {}, timeout_s=20)
+    try:
+        for i in range(7):
+            s = flow_spec(i)
+            d.flow_put(s.key, s.mask, s.actions, ufid=s.ufid)
+        batches = list(d.flow_dump_batches(terse=True, max_flows=3))
+        assert [len(b) for b in batches] == [3, 3, 1]
+        assert type(batches[0]).__name__ == "TerseBatch"  # the reference's column batch, not a list of ours
+    finally:
+        d.close()
