@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -169,6 +170,17 @@ class DpifDriverBackend(Dpif):
     def hash_bytes128(self, data: bytes, basis: int) -> bytes:
         """OVS's own lib/hash.c hash_bytes128 (MurmurHash3_x64_128), run in the driver."""
         return decode_hash(self._call(request("hash", data=bytes(data), basis=basis)))
+
+    @staticmethod
+    def clock_ms() -> int:
+        """The clock dpif-netdev's ``used`` is on: CLOCK_MONOTONIC in milliseconds.
+
+        OVS takes ``used`` from time_usec()/time_msec() (lib/timeval.c, the
+        monotonic clock; lib/dpif-netdev.c dp_netdev_flow_used with the
+        thread's ``ctx.now``), and the driver runs on this machine, so this
+        process reads the same clock.
+        """
+        return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1_000_000
 
     @property
     def features(self) -> DpifFeatures:
