@@ -1509,12 +1509,16 @@ class _Parser:
             flags_m = m2 if m2 is not None else 0
         if not self.starts(pos, "))"):
             raise self.error("vxlan(gbp(...)): expected '))'", pos)
+        empty = self.starts(pos - 4, "gbp(")  # "gbp()": no field at all
         pos += 2
         key = (flags << 16) | gid
         mask = (flags_m << 16) | gid_m
-        kb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", key))) if key else b""
-        mb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", mask))) if mask else b""
-        return pos, kb, mb
+        # ovs-vswitchd prints "vxlan(gbp())" for a stored GBP whose fields are all
+        # wildcarded (format_odp_tun_vxlan_opt): keep the attribute so that the
+        # text reads back and prints the same.
+        kb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", key)))
+        mb = pack_attr(TunnelKeyAttr.VXLAN_OPTS, pack_attr(VxlanExtAttr.GBP, struct.pack("=I", mask)))
+        return pos, kb if key or empty else b"", mb if mask or empty else b""
 
     def _erspan(self, pos: int) -> tuple[int, bytes, bytes]:
         # odp-util.c scan_erspan_metadata + erspan_to_attr. The mask starts
@@ -1537,6 +1541,11 @@ class _Parser:
                 ver = 1
             elif self.starts(pos, "dir=") or self.starts(pos, "hwid="):
                 ver = 2
+            elif self.at(pos) == ")":
+                # "erspan()": what ovs-vswitchd prints for stored metadata whose
+                # version is wildcarded (format_odp_tun_erspan_opt prints idx or
+                # dir/hwid only for versions 1 and 2): version 0 under a zero mask.
+                ver = 0
             else:
                 raise self.error("erspan(): needs ver=, idx= or dir=/hwid=", start)
             ver_m = 0
@@ -1562,7 +1571,7 @@ class _Parser:
             # C bit fields keep the low bits: dir:1, hwid:4.
             key[11] = (hwid & 0xF) | ((dir_ & 1) << 4)
             mask[11] = (mask[11] & 0xE0) | (hwid_m & 0xF) | ((dir_m & 1) << 4)
-        else:
+        elif ver != 0 or ver_m != 0:
             raise self.error("erspan(ver): only versions 1 and 2 exist", start)
         if self.at(pos) != ")":
             raise self.error("erspan(): expected ')'", pos)
