@@ -1,6 +1,6 @@
 """A private ovs-vswitchd with one netdev bridge, set up to time its revalidator rounds.
 
-The recipe of /work/shared/backends.md section 6: a ``datapath_type=netdev``
+The set-up used for the revalidation figures of docs/performance.md: a ``datapath_type=netdev``
 bridge with two dummy ports and one OpenFlow rule (port 1 -> port 2), one
 revalidator thread, megaflows disabled so each packet makes its own
 exact-match datapath flow, flow limit raised above the flow count, flows
@@ -37,7 +37,8 @@ class RevalidatorBridge:
 
     def __init__(self, *, timeout: float = 30.0) -> None:
         # No standalone dp ports: a netdev bridge deletes a standalone netdev datapath made before it anyway
-        # (backends.md section 2.2); the bridge's own datapath is netdev@ovs-netdev.
+        # (ofproto/ofproto-dpif.c open_dpif_backer() removes every other datapath of its type when the
+        # backer is created); the bridge's own datapath is netdev@ovs-netdev.
         self.ovs = PrivateOvs(ports=0, timeout=timeout)
         self.version = ""
 

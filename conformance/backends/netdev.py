@@ -44,7 +44,7 @@ upcall handler), UFIDs that are not 16 bytes. Those raise
 Errors: the daemon's text ``"<what> (<strerror>)"`` becomes the matching
 :class:`~reference.dpif.DpifError` by errno, including the replies that carry
 an error but come back as success (``dpctl/get-flow ufid:nothex``: lib/dpctl.c
-leaves ``error`` 0 on that path; backends.md 2.3 row 13). A dead or hung
+leaves ``error`` 0 on that path, see ``dpctl_get_flow``). A dead or hung
 daemon raises :class:`~conformance.errors.BackendUnavailable` within the
 unixctl timeout, naming the cause; every later call fails at once.
 """
@@ -341,7 +341,7 @@ class NetdevDpif(Dpif):
             raise dpif_error(code, f"{method}: {exc.reply.strip()}") from None
         first = reply.split("\n", 1)[0]
         if _ERROR_LINE.match(first) and not first.startswith(("packets:", "recirc_id", "ufid:")):
-            # lib/dpctl.c reports some errors as a successful reply (backends.md 2.3 row 13).
+            # lib/dpctl.c reports some errors as a successful reply (dpctl_get_flow: a bad UFID leaves error 0).
             code = errno_from_message(first) or _errno.EINVAL
             raise dpif_error(code, f"{method}: {reply.strip()} (an error text in a successful reply)")
         return reply

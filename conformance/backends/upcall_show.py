@@ -1,7 +1,7 @@
 """Parser for ``ovs-appctl upcall/show`` replies (sans I/O: text in, records out).
 
 The format is ``upcall_unixctl_show()`` in ofproto/ofproto-dpif-upcall.c
-(/work/shared/ovs-ufid-facts.md section 8.3): per datapath a ``<dpif name>:``
+(OVS 3.1.0): per datapath a ``<dpif name>:``
 header, a ``flows`` line ``(current N) (avg N) (max N) (limit N)``, an optional
 ``offloaded flows : N`` line, ``dump duration : Nms``, ``ufid enabled :
 true|false``, a blank line and one ``<id>: (keys N)`` line per revalidator.

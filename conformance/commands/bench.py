@@ -333,7 +333,7 @@ def measure_ovs_revalidation(
 ) -> dict[str, Any]:
     """Time the REAL ovs-vswitchd's revalidation rounds over ``flows`` idle flows, terse vs full.
 
-    Recipe of /work/shared/backends.md section 6: a private netdev bridge
+    The by-hand set-up of docs/performance.md, automated: a private netdev bridge
     (one revalidator, megaflows off, flows made by upcalls one packet at a
     time), then ``blocks`` alternating blocks per mode; each block switches
     the mode (``upcall/enable-ufid`` / ``upcall/disable-ufid``), lets the
@@ -425,7 +425,7 @@ def _lookups(dpctl_show: str) -> dict[str, int]:
 
 def _run_ovs(args: argparse.Namespace, options: dict[str, str], prog: Progress) -> dict[str, Any]:
     if options:
-        raise UsageError("--backend netdev takes no --option: the bridge recipe is fixed (backends.md section 6)")
+        raise UsageError("--backend netdev takes no --option: the bridge recipe is fixed")
     if args.plot:
         raise UsageError("--plot needs the churn series, which --backend netdev does not measure")
     started = time.time()

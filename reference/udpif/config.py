@@ -1,7 +1,8 @@
 """Tunables and constants of the upcall/revalidator machinery.
 
 Numbers reproduce ofproto/ofproto-dpif-upcall.c and ofproto/ofproto.h
-(OVS@HEAD); see /work/shared/ovs-ufid-facts.md section 7.1. Build a
+(OVS@HEAD): the former's #defines and the literals of the functions named in
+the comments below, and the latter's ``OFPROTO_*_DEFAULT`` values. Build a
 :class:`UdpifConfig` to change the defaults (``upcall/set-flow-limit``,
 ``other_config:max-idle`` and friends in real OVS).
 """

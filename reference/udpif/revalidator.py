@@ -2,7 +2,7 @@
 
 Reproduces ``revalidate()``, ``revalidate_ukey()``, ``should_revalidate()``,
 ``push_dp_ops()``/``push_ukey_ops()`` and ``revalidator_sweep__()`` from
-ofproto/ofproto-dpif-upcall.c (facts: /work/shared/ovs-ufid-facts.md 7.5-7.8).
+ofproto/ofproto-dpif-upcall.c, with the round itself as in ``udpif_revalidator()``.
 
 Statistics: a ukey remembers the counters it last pushed; every delta
 (dumped minus remembered, or a deleted flow's final counters minus

@@ -33,7 +33,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 @pytest.mark.parametrize(
     ("hex_key", "secret", "text"),
     [
-        # ovs-ufid-facts.md 1.5: values from OVS's own hash_bytes128 (x86_64, so x64).
+        # Values from OVS's own lib/hash.c hash_bytes128 on x86_64, so x64 (fixtures/make_murmur3_vectors.py).
         ("616263", "0", "ufid:3fad7867-b496-4f3f-a6ca-2d523ba27441"),
         ("616263", "0x12345678", "ufid:d8fb0b5b-6db9-4ede-bc00-13713287cf11"),
         (_NETLINK_KEY, "0", "ufid:bcda3c88-f237-450a-9efe-4a931bbddf7e"),

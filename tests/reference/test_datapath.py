@@ -1,8 +1,13 @@
-"""ReferenceDatapath against the fact sheet, row by row.
+"""ReferenceDatapath against the upstream semantics, row by row.
 
-Section numbers refer to /work/shared/ovs-ufid-facts.md (4.6 identifier, 4.7
-kernel command semantics, 4.8 reply contents, 6.2 the dpif contract, 6.3
-dpif-netdev) and backends.md 3.4 (what Linux 6.1 answered). Keys are built
+Section headings name what is checked and where upstream implements it: 4.6
+the flow identifier and 4.7 kernel command semantics (net/openvswitch/
+datapath.c ovs_flow_cmd_new/set/get/del, flow_table.c), 4.8 reply contents
+(datapath.c ovs_flow_cmd_fill_info), 6.2 the dpif contract (lib/dpif.h), 6.3
+dpif-netdev (lib/dpif-netdev.c, lib/dpctl.c). "row N" numbers a request of
+a transcript measured on this project's CI machine: raw ovs_flow requests to
+Linux 6.1 in a QEMU guest (replayed in the last section) in the kernel
+sections, dpctl commands to ovs-vswitchd 3.1.0 in the dpif-netdev ones. Keys are built
 with plain struct (tests/reference/_flowbuild.py); expected masked keys are
 written out by hand, not computed by the code under test.
 """
@@ -82,7 +87,7 @@ class TestIdentifier:
         assert got == [1, 4, 16]
         assert all(f.ufid_present for f in dp.flow_dump())
 
-    def test_four_byte_ufid_dumps_back_as_four_bytes(self) -> None:  # backends.md 3.4 row 11
+    def test_four_byte_ufid_dumps_back_as_four_bytes(self) -> None:  # Linux 6.1 row 11
         dp = ReferenceDatapath()
         dp.flow_put(K1, None, b"", ufid=b"\x01\x02\x03\x04")
         (flow,) = dp.flow_dump()
@@ -441,7 +446,7 @@ def make(semantics: str, **kw: object) -> ReferenceDatapath:
 
 @pytest.mark.parametrize("semantics", ALL)
 class TestDpifContract:
-    """Fact sheet 6.2. Gets and deletes pass the key too, as OVS callers always do."""
+    """The contract of lib/dpif.h. Gets and deletes pass the key too, as OVS callers always do."""
 
     def test_put_absent_create_adds_with_zero_stats(self, semantics: str) -> None:
         dp = make(semantics)
@@ -534,7 +539,7 @@ class TestDpifContractUfid:
         dp.flow_del(ufid=U, key=K3)
         assert len(dp) == 0
 
-    def test_ufid_flow_must_be_addressed_by_ufid(self, semantics: str) -> None:  # backends.md 2.3 row 15
+    def test_ufid_flow_must_be_addressed_by_ufid(self, semantics: str) -> None:  # dpctl_del_flow_dpif's hint
         dp = make(semantics)
         dp.flow_put(K1, None, b"", ufid=U)
         with pytest.raises(DpifNotFound):
@@ -597,7 +602,7 @@ class TestNetdev:
         dp.flow_put(ipv4_key("10.1.2.2"), ipv4_mask(24), b"", ufid=U)
         assert dp.flow_get(ufid=U).key == ipv4_key("10.1.2.2")
 
-    def test_ufid_generated_from_key_and_get_del_by_key_hash(self) -> None:  # backends.md 2.3 rows 5, 17
+    def test_ufid_generated_from_key_and_get_del_by_key_hash(self) -> None:  # lib/dpctl.c odp_flow_key_hash
         dp = ReferenceDatapath(semantics="netdev", ufid_secret=7)
         dp.flow_put(K1, None, b"")
         (flow,) = dp.flow_dump()
@@ -628,7 +633,7 @@ class TestNetdev:
         with pytest.raises(DpifInvalid):
             dp.flow_put(ipv4_key("10.1.2.7"), None, output(1), flags=MODIFY)
 
-    def test_other_ufid_same_key_is_eexist(self) -> None:  # backends.md 2.3 row 4
+    def test_other_ufid_same_key_is_eexist(self) -> None:  # dpif-netdev flow_put_on_pmd
         dp = ReferenceDatapath(semantics="netdev")
         dp.flow_put(K1, None, b"", ufid=U)
         with pytest.raises(DpifExists):
@@ -713,7 +718,7 @@ class TestLegacy:
 
 
 # ---------------------------------------------------------------------------
-# backends.md 3.4: the Linux 6.1 transcript, replayed
+# The Linux 6.1 transcript (measured on this project's CI machine), replayed
 # ---------------------------------------------------------------------------
 
 

@@ -227,7 +227,7 @@ def test_random_dpctl_sequences_agree(ovs: PrivateOvs, steps: list[tuple[str, st
 
 _ETH = "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02)"
 _V6 = "ipv6(src=::1,dst=::2,label=0,proto={p},tclass=0,hlimit=64,frag=no)"
-# backends.md 2.3 row 18 and neighbours: dpif-netdev takes only keys odp_flow_key_to_flow
+# lib/dpif-netdev.c dpif_netdev_flow_from_nlattrs: dpif-netdev takes only keys odp_flow_key_to_flow
 # converts perfectly. The model answers from reference.odp.fitness; the daemon decides itself.
 COMPLETENESS = [
     f"{_ETH},eth_type(0x86dd)",  # row 18: no ipv6()

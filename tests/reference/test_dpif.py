@@ -75,7 +75,7 @@ def test_errors_pickle_with_their_class_and_errno() -> None:
 
 
 def test_put_flags_are_ovs_values() -> None:
-    # lib/dpif.h enum dpif_flow_put_flags (fact sheet 6.1)
+    # lib/dpif.h enum dpif_flow_put_flags
     assert (PutFlags.CREATE, PutFlags.MODIFY, PutFlags.ZERO_STATS, PutFlags.PROBE) == (1, 2, 4, 8)
 
 

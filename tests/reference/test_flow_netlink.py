@@ -1,7 +1,7 @@
 """The sans-I/O ovs_flow endpoint, driven by an independent encoder (pyroute2's message classes).
 
-Requests are built and replies decoded with pyroute2 (as backends.md 3.4 did
-against Linux 6.1); error and done messages are read with plain struct.
+Requests are built and replies decoded with pyroute2 (as this project once did
+against Linux 6.1 in a QEMU guest); error and done messages are read with plain struct.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def test_mmh3_readme_hash128_with_seed() -> None:
 
 
 def test_ovs_ordering_of_words_for_x64() -> None:
-    # Fact sheet 1.5 (OVS's hash_bytes128 compiled on x86_64): u32[0..3] of the quick-brown-fox hash.
+    # OVS's hash_bytes128 compiled on x86_64 (fixtures/make_murmur3_vectors.py): u32[0..3] of the quick-brown-fox hash.
     words = [
         int.from_bytes(murmur3_x64_128(b"The quick brown fox jumps over the lazy dog")[i : i + 4], "little")
         for i in range(0, 16, 4)

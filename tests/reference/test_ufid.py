@@ -61,7 +61,7 @@ def test_from_key_reproduces_fixture(vec: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("key", "secret", "text"),
     [
-        # ovs-ufid-facts.md 1.5: OVS's own hash_bytes128 compiled on x86_64 (x64 variant).
+        # OVS's own lib/hash.c hash_bytes128 compiled on x86_64 (x64); see fixtures/make_murmur3_vectors.py.
         (b"", 0, "ufid:00000000-0000-4000-8000-000000000000"),
         (b"abc", 0, "ufid:3fad7867-b496-4f3f-a6ca-2d523ba27441"),
         (b"abc", 0x12345678, "ufid:d8fb0b5b-6db9-4ede-bc00-13713287cf11"),

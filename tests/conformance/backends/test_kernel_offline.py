@@ -5,7 +5,7 @@ encodes requests as lib/dpif-netlink.c does and decodes the kernel's
 answers. Here the "kernel" is :class:`reference.flow_netlink.FlowNetlinkEndpoint`,
 so every outcome can be compared with the same operations applied directly
 to an independent :class:`ReferenceDatapath`; the wire checks compare the
-requests with the rules of fact sheet section 5 (dpif_netlink_flow_to_ofpbuf).
+requests with the rules of lib/dpif-netlink.c dpif_netlink_flow_to_ofpbuf.
 """
 
 from __future__ import annotations

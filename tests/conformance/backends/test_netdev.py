@@ -213,7 +213,7 @@ def test_error_classes(clean: NetdevDpif) -> None:
         clean.flow_put(key, mask, output(2), ufid=U)
     with pytest.raises(DpifNotFound):
         clean.flow_get(ufid=V)
-    # An incomplete key (IPv6 ethertype, no ipv6()): dpif-netdev needs complete keys (backends.md 2.3 row 18).
+    # An incomplete key (IPv6 ethertype, no ipv6()): dpif-netdev needs complete keys (dpif_netdev_flow_from_nlattrs).
     bad, bad_mask = key_of("in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x86dd)")
     with pytest.raises(DpifInvalid):
         clean.flow_put(bad, bad_mask, output(2), ufid=V)
@@ -221,7 +221,7 @@ def test_error_classes(clean: NetdevDpif) -> None:
 
 
 def test_error_text_in_a_successful_reply_is_an_error(clean: NetdevDpif) -> None:
-    # lib/dpctl.c dpctl_get_flow: a bad UFID is printed but the reply is a success (backends.md 2.3 #13).
+    # lib/dpctl.c dpctl_get_flow: a bad UFID is printed but error stays 0, so the reply is a success.
     raw = clean._client.call("dpctl/get-flow", "ufid:nothex") if clean._client else ""
     assert "Invalid argument" in raw
     with pytest.raises(DpifInvalid, match="successful reply"):
