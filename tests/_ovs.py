@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from conformance.backends import _ovslib
 from conformance.backends._ovs_install import resolve_install
 from conformance.backends._ovsd import PrivateOvs, ovs_available
 from tests._support import require
 
-__all__ = ["OVS_VERSIONS", "alive", "assert_no_leftovers", "netns_names", "ovs_release", "private_ovs"]
+__all__ = ["OVS_VERSIONS", "alive", "assert_no_leftovers", "netns_names", "ovs_release", "ovs_tree", "private_ovs"]
 
 # The ovs-vswitchd versions tests run against: the host's (Debian bookworm's
 # 3.1.0 where CI installs it) and trixie's 3.5.0 from a cached minimal root.
@@ -54,6 +56,21 @@ def private_ovs(ports: int = 2, ovs: str | None = None) -> Iterator[PrivateOvs]:
         return
     assert last is not None
     raise last
+
+
+def ovs_tree(release: str) -> _ovslib.OvsTree:
+    """The built OVS library of a Debian release (for the dpif driver).
+
+    Built here when missing under ``UFIDCERT_STRICT=1`` (CI, a fresh cache);
+    otherwise a missing build skips (it takes minutes: certify once with
+    ``--option via=dpif --option ovs=debian:RELEASE``).
+    """
+    tree = _ovslib.cached_tree(release)
+    if tree is None and os.environ.get("UFIDCERT_STRICT") == "1":
+        tree = _ovslib.debian_tree(release)
+    require(tree is not None, f"OVS library of debian:{release} not built (certify with ovs=debian:{release} once)")
+    assert tree is not None
+    return tree
 
 
 def netns_names() -> set[str]:

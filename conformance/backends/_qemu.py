@@ -21,6 +21,7 @@ import ctypes
 import errno as _errno
 import gzip
 import hashlib
+import logging
 import os
 import shutil
 import signal
@@ -49,6 +50,8 @@ __all__ = [
     "release",
     "unavailable_reason",
 ]
+
+_log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
 GUEST_PYTHON = "/usr/bin/python3"
@@ -432,6 +435,24 @@ class _Shared:
     lock = threading.Lock()
 
 
+def _boot(config: VmConfig) -> Vm:
+    """A booted guest. A kernel panic before the relay answers gets one more boot.
+
+    Under TCG a stock kernel occasionally panics while booting ("Fatal exception
+    in interrupt", seen once with Debian's 6.12 on a loaded 2-core host) before
+    the datapath has done anything; a second boot of the same image tells such
+    an emulation accident from a kernel that cannot boot (it panics twice, and
+    that is reported).
+    """
+    try:
+        return Vm(config)
+    except GuestUnresponsive as exc:
+        if "Kernel panic" not in str(exc):
+            raise
+        _log.warning("kernel VM: the guest panicked while booting; booting it once more: %s", exc)
+        return Vm(config)
+
+
 def acquire(config: VmConfig) -> Vm:
     """The process's guest, booted on first use (later configs must match the first)."""
     with _Shared.lock:
@@ -440,7 +461,7 @@ def acquire(config: VmConfig) -> Vm:
             vm.shutdown(graceful=False)
             _Shared.vm, _Shared.refs = None, 0
         if _Shared.vm is None:
-            _Shared.vm = Vm(config)
+            _Shared.vm = _boot(config)
         elif _Shared.vm.config != config:
             raise BackendUnavailable("a kernel VM with other options is already running in this process")
         _Shared.refs += 1

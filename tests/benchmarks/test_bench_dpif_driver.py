@@ -21,7 +21,7 @@ import pytest
 from conformance.backends import _ovslib
 from conformance.backends.netdev_dpif import DpifDriverBackend
 from reference.dpif import PutFlags, PutOp
-from tests._support import require
+from tests._ovs import ovs_tree
 from tests.benchmarks.test_bench_netdev import _ACTIONS, key, ufid
 
 RELEASE = os.environ.get("UFIDCERT_BENCH_DPIF_RELEASE", "trixie")
@@ -40,9 +40,7 @@ def _once(benchmark: object, fn: Callable[[], None]) -> None:
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[DpifDriverBackend]:
-    tree = _ovslib.cached_tree(RELEASE)
-    require(tree is not None, f"OVS library of debian:{RELEASE} not built")
-    assert tree is not None
+    tree = ovs_tree(RELEASE)
     d = DpifDriverBackend(_ovslib.build_driver(tree), timeout=30)
     yield d
     d.close()
@@ -57,9 +55,7 @@ def _report(label: str, n: int, wall_s: float, inproc_ns: int) -> None:
 
 
 def test_startup(benchmark: object) -> None:
-    tree = _ovslib.cached_tree(RELEASE)
-    require(tree is not None, f"OVS library of debian:{RELEASE} not built")
-    assert tree is not None
+    tree = ovs_tree(RELEASE)
     exe = _ovslib.build_driver(tree)
     runs = 10 if _enabled(benchmark) else 1
 

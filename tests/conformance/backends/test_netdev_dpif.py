@@ -30,7 +30,7 @@ from conformance.registry import open_backend
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, ufid_n
 from reference.dpif import DelOp, DpifExists, DpifNotFound, DpifNotSupported, GetOp, PutFlags, PutOp
 from reference.uapi import KeyAttr, UfidFlags
-from tests._support import require
+from tests._ovs import ovs_tree
 
 _RELEASES = {"bookworm": "3.1.", "trixie": "3.5.", "sid": "4.0."}
 # include/linux/openvswitch.h: OVS_ACTION_ATTR_USERSPACE with OVS_USERSPACE_ATTR_PID/_USERDATA.
@@ -42,18 +42,9 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return struct.pack("=HH", n, kind) + payload + b"\0" * (-n % 4)
 
 
-def _tree(release: str) -> _ovslib.OvsTree:
-    tree = _ovslib.cached_tree(release)
-    if tree is None and os.environ.get("UFIDCERT_STRICT") == "1":
-        tree = _ovslib.debian_tree(release)
-    require(tree is not None, f"OVS library of debian:{release} not built (certify with ovs=debian:{release} once)")
-    assert tree is not None
-    return tree
-
-
 @pytest.fixture(scope="module", params=sorted(_RELEASES))
 def drv(request: pytest.FixtureRequest) -> Iterator[DpifDriverBackend]:
-    tree = _tree(request.param)
+    tree = ovs_tree(request.param)
     backend = DpifDriverBackend(_ovslib.build_driver(tree), timeout=10, origin=tree.origin)
     assert backend.version.startswith(_RELEASES[request.param])
     yield backend
@@ -188,7 +179,7 @@ def _one_tree() -> _ovslib.OvsTree:
         tree = _ovslib.cached_tree(release)
         if tree is not None:
             return tree
-    return _tree("trixie")
+    return ovs_tree("trixie")
 
 
 def _alive(pid: int) -> bool:
