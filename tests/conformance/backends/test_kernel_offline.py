@@ -374,3 +374,33 @@ def test_naming_a_kernel_makes_auto_boot_a_guest(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_qemu, "qemu_missing", lambda: "no QEMU in this test")
     with pytest.raises(BackendUnavailable, match=r"^no QEMU in this test$"):  # the VM path, not the host's kernel
         kernel(where="auto", kernel="/boot/vmlinuz")
+
+
+def test_a_boot_panic_gets_one_more_boot_and_only_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.backends import _qemu
+
+    calls: list[str] = []
+
+    def fake_vm(outcomes: list[str]) -> object:
+        def make(config: object) -> object:
+            what = outcomes[len(calls)]
+            calls.append(what)
+            if what != "ok":
+                raise _qemu.GuestUnresponsive(f"kernel VM: QEMU exited; console: {what}")
+            return "vm"
+
+        return make
+
+    config = _qemu.VmConfig()
+    monkeypatch.setattr(_qemu, "Vm", fake_vm(["Kernel panic - not syncing", "ok"]))
+    assert _qemu._boot(config) == "vm" and len(calls) == 2  # type: ignore[comparison-overlap]
+    calls.clear()
+    monkeypatch.setattr(_qemu, "Vm", fake_vm(["Kernel panic - not syncing", "Kernel panic - not syncing", "ok"]))
+    with pytest.raises(_qemu.GuestUnresponsive, match="Kernel panic"):
+        _qemu._boot(config)
+    assert len(calls) == 2  # a kernel that panics twice is reported, not retried again
+    calls.clear()
+    monkeypatch.setattr(_qemu, "Vm", fake_vm(["did not connect the relay port", "ok"]))
+    with pytest.raises(_qemu.GuestUnresponsive, match="relay"):
+        _qemu._boot(config)
+    assert len(calls) == 1  # only a panic is retried
