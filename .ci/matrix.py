@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -35,16 +36,31 @@ def failed(report: Path) -> set[str]:
     return {r["id"] for r in data["requirements"] if r["status"] in ("fail", "error")}
 
 
+_OWNED = re.compile(r"ufidcert-(?:ovs-)?(\d+)-[0-9a-f]+")
+
+
+def _orphaned(text: str) -> bool:
+    # Names the backends make carry their owner's pid (ufidcert-[ovs-]<pid>-<hex>): a
+    # leftover is one whose owner has ended, not a live run of someone else on this machine.
+    m = _OWNED.search(text)
+    return m is not None and not Path(f"/proc/{m.group(1)}").exists()
+
+
 def leftovers() -> list[str]:
-    """What a finished run must not leave: its namespaces, run directories, daemons and guests."""
+    """What finished runs left: namespaces, run directories, daemons and guests whose owner has ended."""
     found: list[str] = []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    found += [f"netns {ln.split()[0]}" for ln in netns.splitlines() if ln.startswith("ufidcert-")]
-    found += [f"dir {p}" for p in Path(tempfile.gettempdir()).glob("ufidcert-ovs-*")]
-    ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True, check=False).stdout
+    found += [f"netns {ln.split()[0]}" for ln in netns.splitlines() if ln.startswith("ufidcert-") and _orphaned(ln)]
+    found += [f"dir {p}" for p in Path(tempfile.gettempdir()).glob("ufidcert-ovs-*") if _orphaned(p.name)]
+    ps = subprocess.run(["ps", "-eo", "pid=,ppid=,stat=,args="], capture_output=True, text=True, check=False).stdout
     for line in ps.splitlines():
-        pid, stat, args = [*line.split(None, 2), "", ""][:3]
-        if not stat.startswith("Z") and ("ufidcert-ovs-" in args or "ufidcert.relay" in args):
+        pid, ppid, stat, args = [*line.split(None, 3), "", "", ""][:4]
+        if stat.startswith("Z"):
+            continue
+        # A guest dies with the process that booted it (PR_SET_PDEATHSIG): one that
+        # outlived it has been reparented.
+        guest = args.startswith("qemu-system") and "ufidcert.relay" in args and ppid == "1"
+        if ("ufidcert-ovs-" in args and _orphaned(args)) or guest:
             found.append(f"process {pid} {args[:100]}")
     return found
 
