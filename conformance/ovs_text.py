@@ -199,7 +199,8 @@ def compare_entry(key: bytes, mask: bytes, entry: Entry) -> list[str]:
     ``-m`` (skb_priority(0/0), ...) and recirc_id(0), which dpif-netdev
     always matches exactly (dpif_netdev_flow_put -> dpif_netdev_mask_from_nlattrs).
     So the ``-m`` line is compared per attribute: every attribute we put
-    prints identically, and every other attribute is recirc_id(0) or wildcarded.
+    prints identically, and every other attribute is recirc_id(0) or
+    wildcarded; the compact line must be our compact form of the ``-m`` one.
     """
     out: list[str] = []
     assert entry.compact is not None and entry.verbose is not None
@@ -211,6 +212,12 @@ def compare_entry(key: bytes, mask: bytes, entry: Entry) -> list[str]:
             out.append(f"reprint{' -m' if verbose else ''}: ovs {line!r} ours {mine!r}")
     theirs_flow = parse_flow(entry.verbose)
     assert theirs_flow.mask is not None
+    # The compact line is the same stored flow printed without verbosity
+    # (lib/odp-util.c odp_flow_format drops wildcarded fields): our compact
+    # printer given the -m line's key and mask must print it.
+    compact = format_key(theirs_flow.key, theirs_flow.mask)
+    if compact != entry.compact:
+        out.append(f"compact of -m: ovs {entry.compact!r} ours {compact!r}")
     theirs = _attrs(theirs_flow.key, theirs_flow.mask)
     ours = _attrs(*stored_form(key, mask))
     wild = {a.type for a in decode_key(theirs_flow.mask, is_mask=True).attrs if not any(a.payload)}
