@@ -10,6 +10,7 @@ sans-I/O; :func:`run` talks to a daemon through an ``appctl`` callable.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ __all__ = [
     "generate",
     "parse_dump",
     "run",
+    "run_actions",
     "stored_form",
     "tally",
 ]
@@ -272,3 +274,26 @@ def run(appctl: Callable[..., str], dp: str, pairs: list[tuple[bytes, bytes]], p
         c, v = compact.get(port), verbose.get(port)
         entries.append(Entry(text, c, v, None if v is not None else error))
     return entries
+
+
+_DUMP_ACTIONS = re.compile(r"(?:^|,)in_port\((\d+)\).*, actions:(.*)$")
+
+
+def run_actions(appctl: Callable[..., str], dp: str, texts: list[str], path: str) -> list[str | None]:
+    """Add one flow per action list ``texts[i]`` (in_port i + 1) and return the actions the daemon dumps.
+
+    ``None``: the daemon refused the flow (its action parser,
+    lib/odp-util.c odp_actions_from_string, cannot read every form its
+    printer format_odp_actions writes). The daemon's datapath must be empty.
+    """
+    key = "in_port({}),eth(),eth_type(0x1234)"
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write("".join(f"add {key.format(i + 1)} {t}\n" for i, t in enumerate(texts)))
+    with contextlib.suppress(OSError):  # refused lines are reported at the end; the dump tells which
+        appctl("dpctl/add-flows", dp, path)
+    dumped: dict[int, str] = {}
+    for line in appctl("dpctl/dump-flows", dp).splitlines():
+        found = _DUMP_ACTIONS.search(line)
+        if found is not None:
+            dumped[int(found.group(1))] = found.group(2)
+    return [dumped.get(i + 1) for i in range(len(texts))]
