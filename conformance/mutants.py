@@ -30,7 +30,7 @@ import errno as _errno
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from conformance.errors import UsageError
 from reference._netlink import iter_attrs, pack_attrs
@@ -563,83 +563,61 @@ def _on_wall_clock(used_ms: int) -> int:
     return used_ms + time.time_ns() // 1_000_000 - time.monotonic_ns() // 1_000_000
 
 
-class _StaleCache(MutantDpif):
-    """Replies of ``stale`` kind serve a per-flow snapshot refreshed only by the other reply kinds."""
+_V = TypeVar("_V")
 
-    stale: Kind = "get"
+
+class _PerFlowMemo(MutantDpif, Generic[_V]):
+    """A mutant that remembers one value per flow, forgotten when the flow leaves the table."""
+
     needs_del_ident = True
 
     def __init__(self, inner: Dpif) -> None:
         super().__init__(inner)
-        self.cache: dict[bytes, FlowStats] = {}
+        self.memo: dict[bytes, _V] = {}
+
+    def forget(self, ident: bytes | None) -> None:
+        if ident is None:
+            self.memo.clear()
+        else:
+            self.memo.pop(ident, None)
+
+
+class _StaleCache(_PerFlowMemo[FlowStats]):
+    """Replies of ``stale`` kind serve a per-flow snapshot refreshed only by the other reply kinds."""
+
+    stale: Kind = "get"
 
     def stats_of(self, kind: Kind, stats: FlowStats, ident: bytes) -> FlowStats:
         if not ident:
             return stats
         if kind == self.stale:
-            return self.cache.setdefault(ident, stats)
-        self.cache[ident] = stats
+            return self.memo.setdefault(ident, stats)
+        self.memo[ident] = stats
         return stats
 
-    def forget(self, ident: bytes | None) -> None:
-        if ident is None:
-            self.cache.clear()
-        else:
-            self.cache.pop(ident, None)
 
-
-class _FirstUsedOnly(MutantDpif):
+class _FirstUsedOnly(_PerFlowMemo[int]):
     """``used`` is the time of the first packet: later packets do not refresh it."""
-
-    needs_del_ident = True
-
-    def __init__(self, inner: Dpif) -> None:
-        super().__init__(inner)
-        self.first: dict[bytes, int] = {}
 
     def stats_of(self, kind: Kind, stats: FlowStats, ident: bytes) -> FlowStats:
         if not ident or not stats.used_ms:
             return stats
-        return dataclasses.replace(stats, used_ms=self.first.setdefault(ident, stats.used_ms))
-
-    def forget(self, ident: bytes | None) -> None:
-        if ident is None:
-            self.first.clear()
-        else:
-            self.first.pop(ident, None)
+        return dataclasses.replace(stats, used_ms=self.memo.setdefault(ident, stats.used_ms))
 
 
-class _ReadAndClear(MutantDpif):
+class _ReadAndClear(_PerFlowMemo[tuple[int, int]]):
     """Counters are read-and-clear (as some offload hardware): each reply reports traffic since the last one."""
-
-    needs_del_ident = True
-
-    def __init__(self, inner: Dpif) -> None:
-        super().__init__(inner)
-        self.seen: dict[bytes, tuple[int, int]] = {}
 
     def stats_of(self, kind: Kind, stats: FlowStats, ident: bytes) -> FlowStats:
         if not ident:
             return stats
-        p, b = self.seen.get(ident, (0, 0))
-        self.seen[ident] = (stats.n_packets, stats.n_bytes)
+        p, b = self.memo.get(ident, (0, 0))
+        self.memo[ident] = (stats.n_packets, stats.n_bytes)
         return dataclasses.replace(stats, n_packets=stats.n_packets - p, n_bytes=stats.n_bytes - b)
 
-    def forget(self, ident: bytes | None) -> None:
-        if ident is None:
-            self.seen.clear()
-        else:
-            self.seen.pop(ident, None)
 
-
-class _UsedAtInstall(MutantDpif):
+class _UsedAtInstall(_PerFlowMemo[int]):
     """``used`` is set when the flow is installed, not when a packet first matches."""
-
-    needs_del_ident = True
-
-    def __init__(self, inner: Dpif) -> None:
-        super().__init__(inner)
-        self.installed: dict[bytes, int] = {}
 
     def flow_put(
         self,
@@ -655,19 +633,13 @@ class _UsedAtInstall(MutantDpif):
             ident = _ident(self.inner.flow_get(ufid=ufid, key=key))
         except DpifError:
             return out
-        self.installed.setdefault(ident, time.monotonic_ns() // 1_000_000)
+        self.memo.setdefault(ident, time.monotonic_ns() // 1_000_000)
         return out
 
     def stats_of(self, kind: Kind, stats: FlowStats, ident: bytes) -> FlowStats:
-        if stats.used_ms or ident not in self.installed:
+        if stats.used_ms or ident not in self.memo:
             return stats
-        return dataclasses.replace(stats, used_ms=self.installed[ident])
-
-    def forget(self, ident: bytes | None) -> None:
-        if ident is None:
-            self.installed.clear()
-        else:
-            self.installed.pop(ident, None)
+        return dataclasses.replace(stats, used_ms=self.memo[ident])
 
 
 # --- dumps ------------------------------------------------------------------
