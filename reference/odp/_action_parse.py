@@ -116,8 +116,7 @@ def _p_output(scan: Scanner) -> bytes:
 
 def _p_u32_call(name: str, attr: ActionAttr, base: int) -> Callable[[Scanner], bytes]:
     def parse(scan: Scanner) -> bytes:
-        scan.need(name + "(")
-        value = scan.integer(32, base, name)
+        (value,) = scan.numbers((name + "(", 32, base, name))
         scan.need(")")
         return pack_attr(attr, struct.pack("=I", value))
 
@@ -162,12 +161,9 @@ def _p_cookie(scan: Scanner) -> bytes:
     """The cookie alternatives of parse_odp_userspace_action(), in OVS's order."""
 
     def sflow() -> bytes:
-        scan.need(",sFlow(vid=")
-        vid = scan.integer(12, 0, "vid")
-        scan.need(",pcp=")
-        pcp = scan.integer(3, 0, "pcp")
-        scan.need(",output=")
-        output = scan.integer(32, 0, "output")
+        vid, pcp, output = scan.numbers(
+            (",sFlow(vid=", 12, 0, "vid"), (",pcp=", 3, 0, "pcp"), (",output=", 32, 0, "output")
+        )
         scan.need(")")
         tci = vid | (pcp << 13)
         if tci:
@@ -181,11 +177,10 @@ def _p_cookie(scan: Scanner) -> bytes:
         return _cookie(COOKIE_SLOW_PATH, struct.pack("=4xI", reason))
 
     def flow_sample() -> bytes:
-        scan.need(",flow_sample(probability=")
-        values = [scan.integer(32, 0, "probability")]
-        for name in ("collector_set_id", "obs_domain_id", "obs_point_id", "output_port"):
-            scan.need(f",{name}=")
-            values.append(scan.integer(32, 0, name))
+        names = ("collector_set_id", "obs_domain_id", "obs_point_id", "output_port")
+        values = scan.numbers(
+            (",flow_sample(probability=", 32, 0, "probability"), *((f",{name}=", 32, 0, name) for name in names)
+        )
         if values[0] > 0xFFFF:
             raise scan.error("probability is out of range (at most 16 bits)")
         direction = 1 if scan.take(",ingress") else 2 if scan.take(",egress") else 0
@@ -193,26 +188,20 @@ def _p_cookie(scan: Scanner) -> bytes:
         return _cookie(COOKIE_FLOW_SAMPLE, struct.pack("=H2xIIIII", *values, direction))
 
     def ipfix() -> bytes:
-        scan.need(",ipfix(output_port=")
-        port = scan.integer(32, 0, "output_port")
+        (port,) = scan.numbers((",ipfix(output_port=", 32, 0, "output_port"))
         scan.need(")")
         return _cookie(COOKIE_IPFIX, struct.pack("=I", port))
 
     def controller() -> bytes:
-        scan.need(",controller(reason=")
-        reason = scan.integer(16, 10, "reason")
-        scan.need(",dont_send=")
-        dont_send = scan.integer(8, 10, "dont_send")
-        scan.need(",continuation=")
-        continuation = scan.integer(8, 10, "continuation")
-        scan.need(",recirc_id=")
-        recirc_id = scan.integer(32, 10, "recirc_id")
-        scan.need(",rule_cookie=")
-        rule_cookie = scan.integer(64, 16, "rule_cookie")
-        scan.need(",controller_id=")
-        controller_id = scan.integer(16, 10, "controller_id")
-        scan.need(",max_len=")
-        max_len = scan.integer(16, 10, "max_len")
+        reason, dont_send, continuation, recirc_id, rule_cookie, controller_id, max_len = scan.numbers(
+            (",controller(reason=", 16, 10, "reason"),
+            (",dont_send=", 8, 10, "dont_send"),
+            (",continuation=", 8, 10, "continuation"),
+            (",recirc_id=", 32, 10, "recirc_id"),
+            (",rule_cookie=", 64, 16, "rule_cookie"),
+            (",controller_id=", 16, 10, "controller_id"),
+            (",max_len=", 16, 10, "max_len"),
+        )
         scan.need(")")
         union = struct.pack("=BBHI", bool(dont_send), bool(continuation), reason, recirc_id)
         union += rule_cookie.to_bytes(8, "big") + struct.pack("=HH", controller_id, max_len)
@@ -286,10 +275,7 @@ def _p_push_vlan(scan: Scanner) -> bytes:
     if scan.take("tpid="):
         tpid = scan.integer(16, 0, "tpid")
         scan.need(",")
-    scan.need("vid=")
-    vid = scan.integer(12, 0, "vid")
-    scan.need(",pcp=")
-    pcp = scan.integer(3, 0, "pcp")
+    vid, pcp = scan.numbers(("vid=", 12, 0, "vid"), (",pcp=", 3, 0, "pcp"))
     cfi = 1
     if scan.take(",cfi="):
         cfi = scan.integer(32, 0, "cfi")
@@ -372,13 +358,6 @@ def _p_word(word: str, attr: ActionAttr) -> Callable[[Scanner], bytes]:
     return parse
 
 
-def _p_meter(scan: Scanner) -> bytes:
-    scan.need("meter(")
-    value = scan.integer(32, 0, "meter")
-    scan.need(")")
-    return pack_attr(ActionAttr.METER, struct.pack("=I", value))
-
-
 def _p_sample(scan: Scanner) -> bytes:
     scan.need("sample(sample=")
     column = scan.pos
@@ -394,18 +373,16 @@ def _p_sample(scan: Scanner) -> bytes:
     return pack_attr(ActionAttr.SAMPLE, body)
 
 
-def _p_clone(scan: Scanner) -> bytes:
-    scan.need("clone(")
-    inner = _parse_list(scan)
-    scan.expect(")", "to close clone()")
-    return pack_attr(ActionAttr.CLONE, inner)
+def _p_list(opening: str, closing: str, wrap: Callable[[bytes], bytes]) -> Callable[[Scanner], bytes]:
+    """``opening`` actions ``closing``: clone(...) and dec_ttl(le_1(...)), ``wrap`` builds the attribute."""
 
+    def parse(scan: Scanner) -> bytes:
+        scan.need(opening)
+        inner = _parse_list(scan)
+        scan.expect(closing, f"to close {opening}{'...' if closing == '))' else ''}{closing}")
+        return wrap(inner)
 
-def _p_dec_ttl(scan: Scanner) -> bytes:
-    scan.need("dec_ttl(le_1(")
-    inner = _parse_list(scan)
-    scan.expect("))", "to close dec_ttl(le_1(...))")
-    return pack_attr(ActionAttr.DEC_TTL, pack_attr(DecTtlAttr.ACTION, inner))
+    return parse
 
 
 def _p_check_pkt_len(scan: Scanner) -> bytes:
@@ -428,16 +405,13 @@ def _p_check_pkt_len(scan: Scanner) -> bytes:
 
 def _p_mpls(word: str, attr: ActionAttr) -> Callable[[Scanner], bytes]:
     def parse(scan: Scanner) -> bytes:
-        scan.need(f"{word}(label=")
-        label = scan.integer(20, 0, "label")
-        scan.need(",tc=")
-        tc = scan.integer(3, 10, "tc")
-        scan.need(",ttl=")
-        ttl = scan.integer(8, 10, "ttl")
-        scan.need(",bos=")
-        bos = scan.integer(1, 10, "bos")
-        scan.need(",eth_type=0x")
-        eth_type = scan.integer(16, 16, "eth_type")
+        label, tc, ttl, bos, eth_type = scan.numbers(
+            (f"{word}(label=", 20, 0, "label"),
+            (",tc=", 3, 10, "tc"),
+            (",ttl=", 8, 10, "ttl"),
+            (",bos=", 1, 10, "bos"),
+            (",eth_type=0x", 16, 16, "eth_type"),
+        )
         scan.need(")")
         lse = (label << 12) | (tc << 9) | (bos << 8) | ttl
         return pack_attr(attr, struct.pack("!IH2x", lse, eth_type))
@@ -446,8 +420,7 @@ def _p_mpls(word: str, attr: ActionAttr) -> Callable[[Scanner], bytes]:
 
 
 def _p_pop_mpls(scan: Scanner) -> bytes:
-    scan.need("pop_mpls(eth_type=0x")
-    eth_type = scan.integer(16, 16, "eth_type")
+    (eth_type,) = scan.numbers(("pop_mpls(eth_type=0x", 16, 16, "eth_type"))
     scan.need(")")
     return pack_attr(ActionAttr.POP_MPLS, struct.pack("!H", eth_type))
 
@@ -693,9 +666,9 @@ _PARSERS: tuple[Callable[[Scanner], bytes], ...] = (
     _p_set,
     _p_push_vlan,
     _p_word("pop_vlan", ActionAttr.POP_VLAN),
-    _p_meter,
+    _p_u32_call("meter", ActionAttr.METER, 0),
     _p_sample,
-    _p_clone,
+    _p_list("clone(", ")", lambda inner: pack_attr(ActionAttr.CLONE, inner)),
     _p_push_nsh,
     _p_word("pop_nsh()", ActionAttr.POP_NSH),
     _p_u32_call("tnl_pop", ActionAttr.TUNNEL_POP, 0),
@@ -709,7 +682,7 @@ _PARSERS: tuple[Callable[[Scanner], bytes], ...] = (
     _p_hash,
     _p_push_eth,
     _p_word("pop_eth", ActionAttr.POP_ETH),
-    _p_dec_ttl,
+    _p_list("dec_ttl(le_1(", "))", lambda inner: pack_attr(ActionAttr.DEC_TTL, pack_attr(DecTtlAttr.ACTION, inner))),
 )
 _KNOWN_WORDS = frozenset(
     (

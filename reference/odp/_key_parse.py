@@ -288,21 +288,30 @@ class KeyParser(KeyScanner):
         mb = nsh_attr(masks, path_m, True) if self.with_mask else None
         return [(KeyAttr.NSH, kb, mb)], pos
 
+    def skip_delimiters(self, pos: int) -> int:
+        while pos < len(self.s) and self.s[pos] in DELIMITERS:
+            pos += 1
+        return pos
+
+    def attr_into(self, pos: int, kparts: list[bytes], mparts: list[bytes]) -> int:
+        """Parse one attribute at ``pos`` onto the key and mask attribute lists; returns the new position."""
+        items, pos = self.attr(pos)
+        for t, k, m in items:
+            kparts.append(pack_attr(t, k))
+            if m is not None:
+                mparts.append(pack_attr(t, m))
+        return pos
+
     def _encap(self, pos: int) -> tuple[list[tuple[int, bytes, bytes | None]], int]:
         kparts: list[bytes] = []
         mparts: list[bytes] = []
         while True:
-            while self.at(pos) and self.at(pos) in DELIMITERS:
-                pos += 1
+            pos = self.skip_delimiters(pos)
             if not self.at(pos):
                 raise self.error("encap: missing ')'", pos)
             if self.at(pos) == ")":
                 break
-            items, pos = self.attr(pos)
-            for t, k, m in items:
-                kparts.append(pack_attr(t, k))
-                if m is not None:
-                    mparts.append(pack_attr(t, m))
+            pos = self.attr_into(pos, kparts, mparts)
             if sum(len(x) for x in kparts) > 0xFFFF - 4:
                 raise self.error("encap: attribute too large", pos)
         return [(KeyAttr.ENCAP, b"".join(kparts), b"".join(mparts) if self.with_mask else None)], pos + 1
@@ -329,12 +338,10 @@ def parse_flow(text: str, *, with_mask: bool = True) -> ParsedFlow:
     if not isinstance(text, str):
         raise OdpSyntaxError(f"expected str, got {type(text).__name__}")
     p = KeyParser(text, with_mask)
-    pos = 0
     ufid: Ufid | None = None
     key: list[bytes] = []
     mask: list[bytes] = []
-    while pos < len(text) and text[pos] in DELIMITERS:
-        pos += 1
+    pos = p.skip_delimiters(0)
     if text.startswith("ufid:", pos):
         # lib/dpctl.c strips a leading UFID before odp_flow_from_string, whose
         # delimiter skipping then accepts "ufid:...,key" and "ufid:... key".
@@ -342,15 +349,10 @@ def parse_flow(text: str, *, with_mask: bool = True) -> ParsedFlow:
         if pos < len(text) and text[pos] not in DELIMITERS:
             raise OdpSyntaxError("expected ',' or a space after the ufid", text=text, column=pos)
     while True:
-        while pos < len(text) and text[pos] in DELIMITERS:
-            pos += 1
+        pos = p.skip_delimiters(pos)
         if pos >= len(text):
             break
-        items, pos = p.attr(pos)
-        for t, k, m in items:
-            key.append(pack_attr(t, k))
-            if m is not None:
-                mask.append(pack_attr(t, m))
+        pos = p.attr_into(pos, key, mask)
     kb = b"".join(key)
     if len(kb) > 0xFFFF - 4:
         raise OdpSyntaxError("flow key too large for a netlink attribute", text=text, column=len(text))

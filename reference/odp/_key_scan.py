@@ -250,6 +250,26 @@ class KeyScanner:
                 return bit, pos + len(name)
         raise self.error(f"{what}: unknown flag", pos)
 
+    def optional_fields(
+        self, pos: int, what: str, fields: Sequence[tuple[str, int]]
+    ) -> tuple[list[tuple[int, int]], int]:
+        """SCAN_FIELD_NESTED in a fixed order: each ``name=value[/mask]`` may be left out, a ',' may follow.
+
+        ``fields`` are (name, bits); ``what.format(name)`` names a field in
+        errors. Returns (value, mask) per field, (0, 0) for one not written.
+        """
+        out: list[tuple[int, int]] = []
+        for i, (name, bits) in enumerate(fields):
+            if i and self.at(pos) == ",":
+                pos += 1
+            prefix = name + "="
+            if self.starts(pos, prefix):
+                v, m, pos = self.scan_num(pos + len(prefix), bits, what.format(name), True)
+                out.append((v, m if m is not None else 0))
+            else:
+                out.append((0, 0))
+        return out, pos
+
     # -- structure -------------------------------------------------------------------------
 
     def finish_fields(self, pos: int, matched: bool, name: str) -> tuple[bool, int]:

@@ -259,15 +259,7 @@ def parse_tunnel(p: KeyScanner, pos: int) -> tuple[list[tuple[int, bytes, bytes 
 
 def _vxlan_gbp(p: KeyScanner, pos: int) -> tuple[int, bytes, bytes]:
     # odp-util.c scan_vxlan_gbp, then vxlan_gbp_to_attr (omitted when zero).
-    gid = gid_m = flags = flags_m = 0
-    if p.starts(pos, "id="):
-        gid, m1, pos = p.scan_num(pos + 3, 16, "vxlan(gbp(id))", True)
-        gid_m = m1 if m1 is not None else 0
-    if p.at(pos) == ",":
-        pos += 1
-    if p.starts(pos, "flags="):
-        flags, m2, pos = p.scan_num(pos + 6, 8, "vxlan(gbp(flags))", True)
-        flags_m = m2 if m2 is not None else 0
+    [(gid, gid_m), (flags, flags_m)], pos = p.optional_fields(pos, "vxlan(gbp({}))", (("id", 16), ("flags", 8)))
     if not p.starts(pos, "))"):
         raise p.error("vxlan(gbp(...)): expected '))'", pos)
     empty = p.starts(pos - 4, "gbp(")  # "gbp()": no field at all
@@ -314,22 +306,11 @@ def _erspan(p: KeyScanner, pos: int) -> tuple[int, bytes, bytes]:
     key = bytearray(struct.pack("=I", ver) + bytes(8))
     mask = bytearray(struct.pack("=I", ver_m) + b"\xff" * 8)
     if ver == 1:
-        idx = idx_m = 0
-        if p.starts(pos, "idx="):
-            idx, m, pos = p.scan_num(pos + 4, 32, "erspan(idx)", True)
-            idx_m = m if m is not None else 0
+        [(idx, idx_m)], pos = p.optional_fields(pos, "erspan({})", (("idx", 32),))
         key[4:8] = idx.to_bytes(4, "big")
         mask[4:8] = idx_m.to_bytes(4, "big")
     elif ver == 2:
-        dir_ = dir_m = hwid = hwid_m = 0
-        if p.starts(pos, "dir="):
-            dir_, m, pos = p.scan_num(pos + 4, 8, "erspan(dir)", True)
-            dir_m = m if m is not None else 0
-        if p.at(pos) == ",":
-            pos += 1
-        if p.starts(pos, "hwid="):
-            hwid, m, pos = p.scan_num(pos + 5, 8, "erspan(hwid)", True)
-            hwid_m = m if m is not None else 0
+        [(dir_, dir_m), (hwid, hwid_m)], pos = p.optional_fields(pos, "erspan({})", (("dir", 8), ("hwid", 8)))
         # C bit fields keep the low bits: dir:1, hwid:4.
         key[11] = (hwid & 0xF) | ((dir_ & 1) << 4)
         mask[11] = (mask[11] & 0xE0) | (hwid_m & 0xF) | ((dir_m & 1) << 4)
@@ -347,15 +328,7 @@ def _erspan(p: KeyScanner, pos: int) -> tuple[int, bytes, bytes]:
 
 def _gtpu(p: KeyScanner, pos: int) -> tuple[int, bytes, bytes]:
     # odp-util.c scan_gtpu_metadata + gtpu_to_attr (attribute 16).
-    flags = flags_m = msgtype = msgtype_m = 0
-    if p.starts(pos, "flags="):
-        flags, m, pos = p.scan_num(pos + 6, 8, "gtpu(flags)", True)
-        flags_m = m if m is not None else 0
-    if p.at(pos) == ",":
-        pos += 1
-    if p.starts(pos, "msgtype="):
-        msgtype, m, pos = p.scan_num(pos + 8, 8, "gtpu(msgtype)", True)
-        msgtype_m = m if m is not None else 0
+    [(flags, flags_m), (msgtype, msgtype_m)], pos = p.optional_fields(pos, "gtpu({})", (("flags", 8), ("msgtype", 8)))
     if p.at(pos) != ")":
         raise p.error("gtpu(): expected ')'", pos)
     pos += 1
@@ -374,17 +347,9 @@ def _geneve(p: KeyScanner, pos: int) -> tuple[int, bytes, bytes]:
     while p.at(pos) == "{" and room >= 4:
         pos += 1
         room -= 4
-        cls = cls_m = typ = typ_m = 0
         data_len = 0
         len_m = 0x1F
-        if p.starts(pos, "class="):
-            cls, m, pos = p.scan_num(pos + 6, 16, "geneve(class)", True)
-            cls_m = m if m is not None else 0
-        if p.at(pos) == ",":
-            pos += 1
-        if p.starts(pos, "type="):
-            typ, m, pos = p.scan_num(pos + 5, 8, "geneve(type)", True)
-            typ_m = m if m is not None else 0
+        [(cls, cls_m), (typ, typ_m)], pos = p.optional_fields(pos, "geneve({})", (("class", 16), ("type", 8)))
         if p.at(pos) == ",":
             pos += 1
         if p.starts(pos, "len="):
