@@ -8,37 +8,7 @@ from collections.abc import Callable
 
 from reference._netlink import iter_attrs
 from reference.errors import OdpDecodeError
-from reference.odp._action_spec import (
-    ACTION_LEN,
-    COOKIE_CONTROLLER,
-    COOKIE_FLOW_SAMPLE,
-    COOKIE_IPFIX,
-    COOKIE_SFLOW,
-    COOKIE_SLOW_PATH,
-    COOKIE_UNION,
-    CPL_POLICY,
-    CT_POLICY,
-    CT_STRINGS,
-    ETH_TYPE_VLAN,
-    INVALID,
-    MAX_NESTING,
-    NAT_POLICY,
-    NSH_M_TYPE1,
-    NSH_M_TYPE2,
-    SAMPLE_POLICY,
-    SET_NSH_LENS,
-    SLOW_PATH_MASK,
-    SLOW_PATH_REASONS,
-    U32_MAX,
-    USER_COOKIE_SIZE,
-    USERSPACE_POLICY,
-    VARIABLE,
-    VLAN_CFI,
-    action_name,
-    ct_string,
-    lenient_nested,
-    nsh_header,
-)
+from reference.odp import _action_spec as spec
 from reference.odp._key_format import format_key_attr
 from reference.odp._text import cx, format_nsh_masked, hexdump, mac, put_hex, u16h, u32h
 from reference.odp._tnl_push import format_tnl_push
@@ -73,8 +43,8 @@ def format_actions(data: bytes) -> str:
 
 
 def _format_list(data: bytes, depth: int, where: str) -> str:
-    if depth > MAX_NESTING:
-        raise OdpDecodeError(f"actions nested deeper than {MAX_NESTING} levels", where=where)
+    if depth > spec.MAX_NESTING:
+        raise OdpDecodeError(f"actions nested deeper than {spec.MAX_NESTING} levels", where=where)
     if not data:
         return "drop"
     return ",".join(_format_action(t, p, depth, where) for t, p, _ in iter_attrs(data, where=where))
@@ -88,10 +58,10 @@ def _generic(attr_type: int, payload: bytes) -> str:
 
 
 def _format_action(attr_type: int, payload: bytes, depth: int, where: str) -> str:
-    expected = ACTION_LEN.get(attr_type, INVALID)
-    if expected != VARIABLE and len(payload) != expected:
+    expected = spec.ACTION_LEN.get(attr_type, spec.INVALID)
+    if expected != spec.VARIABLE and len(payload) != expected:
         return f"bad length {len(payload)}, expected {expected} for: {_generic(attr_type, payload)}"
-    here = f"{where}/{action_name(attr_type)}"
+    here = f"{where}/{spec.action_name(attr_type)}"
     formatter = _FORMATTERS.get(attr_type)
     if formatter is None:
         return _generic(attr_type, payload)
@@ -99,13 +69,13 @@ def _format_action(attr_type: int, payload: bytes, depth: int, where: str) -> st
 
 
 def _fmt_userspace(payload: bytes, depth: int, where: str) -> str:
-    a = lenient_nested(payload, USERSPACE_POLICY)
+    a = spec.lenient_nested(payload, spec.USERSPACE_POLICY)
     if a is None:
         return "userspace(error)"
     out = [f"userspace(pid={u32h(a[UserspaceAttr.PID])}"]
     userdata = a.get(UserspaceAttr.USERDATA)
     if userdata is not None:
-        cookie = _format_cookie(userdata) if len(userdata) == USER_COOKIE_SIZE else None
+        cookie = _format_cookie(userdata) if len(userdata) == spec.USER_COOKIE_SIZE else None
         out.append(cookie if cookie is not None else f",userdata({userdata.hex()})")
     if UserspaceAttr.ACTIONS in a:
         out.append(",actions")
@@ -119,8 +89,8 @@ def _format_flags(flags: int) -> str:
     # format_flags() with ',' as delimiter: names of known bits, then unknown bits in hex.
     if not flags:
         return "0"
-    names = [name for i, name in enumerate(SLOW_PATH_REASONS) if flags & (1 << i)]
-    bad = flags & ~SLOW_PATH_MASK
+    names = [name for i, name in enumerate(spec.SLOW_PATH_REASONS) if flags & (1 << i)]
+    bad = flags & ~spec.SLOW_PATH_MASK
     if bad:
         names.append(f"0x{bad:x}")
     return ",".join(names)
@@ -129,13 +99,13 @@ def _format_flags(flags: int) -> str:
 def _format_cookie(data: bytes) -> str | None:
     """The ``struct user_action_cookie`` forms of format_odp_userspace_action(); None = print as hex."""
     kind = u16h(data)
-    u = data[COOKIE_UNION:]
-    if kind == COOKIE_SFLOW:
+    u = data[spec.COOKIE_UNION :]
+    if kind == spec.COOKIE_SFLOW:
         tci = int.from_bytes(u[0:2], "big")
         return f",sFlow(vid={tci & 0xFFF},pcp={tci >> 13},output={u32h(u[4:8])})"
-    if kind == COOKIE_SLOW_PATH:
+    if kind == spec.COOKIE_SLOW_PATH:
         return f",slow_path({_format_flags(u32h(u[4:8]))})"
-    if kind == COOKIE_FLOW_SAMPLE:
+    if kind == spec.COOKIE_FLOW_SAMPLE:
         prob, coll, dom, point, port, direction = struct.unpack("=H2xIIIII", u[:24])
         text = (
             f",flow_sample(probability={prob},collector_set_id={coll},obs_domain_id={dom},"
@@ -143,9 +113,9 @@ def _format_cookie(data: bytes) -> str | None:
         )
         text += {1: ",ingress", 2: ",egress"}.get(direction, "")
         return text + ")"
-    if kind == COOKIE_IPFIX:
+    if kind == spec.COOKIE_IPFIX:
         return f",ipfix(output_port={u32h(u[0:4])})"
-    if kind == COOKIE_CONTROLLER:
+    if kind == spec.COOKIE_CONTROLLER:
         dont_send, continuation, reason, recirc_id = struct.unpack("=BBHI", u[:8])
         rule_cookie = int.from_bytes(u[8:16], "big")
         controller_id, max_len = struct.unpack("=HH", u[16:20])
@@ -186,7 +156,7 @@ def _format_set_nsh(nested: bytes) -> str:
     except OdpDecodeError:
         return ""
     for attr_type, value, _ in attrs:
-        expected = SET_NSH_LENS.get(attr_type)
+        expected = spec.SET_NSH_LENS.get(attr_type)
         if expected is None or len(value) != 2 * expected:
             return ""
         if attr_type == NshKeyAttr.BASE:
@@ -205,10 +175,10 @@ def _single_key_attr(payload: bytes, where: str) -> tuple[int, bytes]:
 
 
 def _fmt_sample(payload: bytes, depth: int, where: str) -> str:
-    a = lenient_nested(payload, SAMPLE_POLICY)
+    a = spec.lenient_nested(payload, spec.SAMPLE_POLICY)
     if a is None:
         return "sample(error)"
-    percentage = 100.0 * u32h(a[SampleAttr.PROBABILITY]) / U32_MAX
+    percentage = 100.0 * u32h(a[SampleAttr.PROBABILITY]) / spec.U32_MAX
     inner = _format_list(a[SampleAttr.ACTIONS], depth + 1, where)
     return f"sample(sample={percentage:.1f}%,actions({inner}))"
 
@@ -239,21 +209,21 @@ def _fmt_add_mpls(payload: bytes, depth: int, where: str) -> str:
 def _fmt_push_vlan(payload: bytes, depth: int, where: str) -> str:
     tpid, tci = struct.unpack("!HH", payload)
     # format_vlan_tci() with an exact mask and verbose=false: vid and pcp always, cfi only when clear.
-    parts = [] if tpid == ETH_TYPE_VLAN else [f"tpid=0x{tpid:04x}"]
+    parts = [] if tpid == spec.ETH_TYPE_VLAN else [f"tpid=0x{tpid:04x}"]
     parts += [f"vid={tci & 0xFFF}", f"pcp={tci >> 13}"]
-    if not tci & VLAN_CFI:
+    if not tci & spec.VLAN_CFI:
         parts.append("cfi=0")
     return "push_vlan(" + ",".join(parts) + ")"
 
 
 def _fmt_ct(payload: bytes, depth: int, where: str) -> str:
-    a = lenient_nested(payload, CT_POLICY)
+    a = spec.lenient_nested(payload, spec.CT_POLICY)
     if a is None:
         return "ct(error)"
     strings: dict[int, str] = {}
-    for attr in CT_STRINGS:
+    for attr in spec.CT_STRINGS:
         if attr in a:
-            text = ct_string(a[attr])
+            text = spec.ct_string(a[attr])
             if text is None:
                 return "ct(error)"
             strings[attr] = text
@@ -294,7 +264,7 @@ def _ip6(data: bytes, bracket: bool) -> str:
 
 def format_nat(payload: bytes) -> str:
     """format_odp_ct_nat(), including its error texts."""
-    a = lenient_nested(payload, NAT_POLICY)
+    a = spec.lenient_nested(payload, spec.NAT_POLICY)
     if a is None:
         return "nat(error: nl_parse_nested() failed.)"
     src, dst = NatAttr.SRC in a, NatAttr.DST in a
@@ -362,7 +332,7 @@ def _fmt_clone(payload: bytes, depth: int, where: str) -> str:
 
 
 def _fmt_check_pkt_len(payload: bytes, depth: int, where: str) -> str:
-    a = lenient_nested(payload, CPL_POLICY)
+    a = spec.lenient_nested(payload, spec.CPL_POLICY)
     if a is None:
         return "check_pkt_len(error)"
     gt = _format_list(a[CheckPktLenAttr.ACTIONS_IF_GREATER], depth + 1, where)
@@ -393,16 +363,16 @@ def _fmt_psample(payload: bytes, depth: int, where: str) -> str:
 
 def _fmt_push_nsh(payload: bytes, depth: int, where: str) -> str:
     """format_odp_push_nsh_action() after odp_nsh_hdr_from_attr() (payload: one nested OVS_KEY_ATTR_NSH)."""
-    nsh = nsh_header(payload)
+    nsh = spec.nsh_header(payload)
     if nsh is None:
         # OVS prints from a half-filled header here (undefined for md type 2); we print the bytes.
         return _generic(ActionAttr.PUSH_NSH, payload)
     flags, ttl, mdtype, np, path_hdr, md = nsh
     text = f"push_nsh(flags={flags},ttl={ttl},mdtype={mdtype},np={np},spi=0x{path_hdr >> 8:x},si={path_hdr & 0xFF}"
-    if mdtype == NSH_M_TYPE1:
+    if mdtype == spec.NSH_M_TYPE1:
         context = md.ljust(16, b"\0")
         text += "".join(f",c{i + 1}=0x{int.from_bytes(context[4 * i : 4 * i + 4], 'big'):x}" for i in range(4))
-    elif mdtype == NSH_M_TYPE2:
+    elif mdtype == spec.NSH_M_TYPE2:
         text += ",md2=" + put_hex(md)
     else:
         text += ",<error: unknown mdtype>"

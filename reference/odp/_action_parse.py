@@ -5,25 +5,11 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable
+from functools import partial
 
 from reference._netlink import pack_attr
+from reference.odp import _action_spec as spec
 from reference.odp._action_scan import NoMatch, Scanner
-from reference.odp._action_spec import (
-    COOKIE_CONTROLLER,
-    COOKIE_FLOW_SAMPLE,
-    COOKIE_IPFIX,
-    COOKIE_SFLOW,
-    COOKIE_SLOW_PATH,
-    ETH_TYPE_VLAN,
-    MAX_NESTING,
-    NSH_M_TYPE1,
-    NSH_M_TYPE2,
-    SLOW_PATH_MASK,
-    SLOW_PATH_REASONS,
-    U32_MAX,
-    USER_COOKIE_SIZE,
-    VLAN_CFI,
-)
 from reference.odp._key_parse import parse_key_attr
 from reference.odp._text import DEC_OR_HEX, DELIMITERS, hexit
 from reference.odp._tnl_push import parse_tnl_push
@@ -42,7 +28,7 @@ from reference.uapi import (
 
 __all__ = ["parse_actions"]
 
-_ODPP_NONE = U32_MAX
+_ODPP_NONE = spec.U32_MAX
 _OFPP_NONE = 0xFFFF  # ofp_port_t is 32 bits, OFPP_NONE is 0xffff
 _DELIMITERS_END = DELIMITERS + ")"
 
@@ -88,8 +74,8 @@ def _parse_list(scan: Scanner, *, allow_drop: bool = True) -> bytes:
 def _parse_action(scan: Scanner) -> bytes:
     scan.depth += 1
     try:
-        if scan.depth >= MAX_NESTING:
-            raise scan.error(f"actions nested deeper than {MAX_NESTING} levels")
+        if scan.depth >= spec.MAX_NESTING:
+            raise scan.error(f"actions nested deeper than {spec.MAX_NESTING} levels")
         start = scan.pos
         for parser in _PARSERS:
             try:
@@ -133,7 +119,7 @@ def _p_userspace(scan: Scanner) -> bytes:
         raise scan.error("expected a number after 'pid='") from None
     userdata = scan.attempt(lambda: _p_cookie(scan))
     if userdata is None:
-        userdata = bytes(USER_COOKIE_SIZE)  # OVS puts an all-zero cookie when none is written
+        userdata = bytes(spec.USER_COOKIE_SIZE)  # OVS puts an all-zero cookie when none is written
     include_actions = scan.take(",actions")
     tunnel_out_port = _ODPP_NONE
     if scan.take(",tunnel_out_port="):
@@ -154,7 +140,7 @@ def _p_userspace(scan: Scanner) -> bytes:
 
 def _cookie(kind: int, union: bytes) -> bytes:
     head = struct.pack("=H2xI", kind, _OFPP_NONE) + bytes(16)
-    return (head + union).ljust(USER_COOKIE_SIZE, b"\0")
+    return (head + union).ljust(spec.USER_COOKIE_SIZE, b"\0")
 
 
 def _p_cookie(scan: Scanner) -> bytes:
@@ -167,14 +153,14 @@ def _p_cookie(scan: Scanner) -> bytes:
         scan.need(")")
         tci = vid | (pcp << 13)
         if tci:
-            tci |= VLAN_CFI
-        return _cookie(COOKIE_SFLOW, struct.pack("!H", tci) + b"\0\0" + struct.pack("=I", output))
+            tci |= spec.VLAN_CFI
+        return _cookie(spec.COOKIE_SFLOW, struct.pack("!H", tci) + b"\0\0" + struct.pack("=I", output))
 
     def slow_path() -> bytes:
         scan.need(",slow_path(")
         reason = _parse_flags(scan)
         scan.expect(")", "to close slow_path()")
-        return _cookie(COOKIE_SLOW_PATH, struct.pack("=4xI", reason))
+        return _cookie(spec.COOKIE_SLOW_PATH, struct.pack("=4xI", reason))
 
     def flow_sample() -> bytes:
         names = ("collector_set_id", "obs_domain_id", "obs_point_id", "output_port")
@@ -185,12 +171,12 @@ def _p_cookie(scan: Scanner) -> bytes:
             raise scan.error("probability is out of range (at most 16 bits)")
         direction = 1 if scan.take(",ingress") else 2 if scan.take(",egress") else 0
         scan.expect(")", "to close flow_sample()")
-        return _cookie(COOKIE_FLOW_SAMPLE, struct.pack("=H2xIIIII", *values, direction))
+        return _cookie(spec.COOKIE_FLOW_SAMPLE, struct.pack("=H2xIIIII", *values, direction))
 
     def ipfix() -> bytes:
         (port,) = scan.numbers((",ipfix(output_port=", 32, 0, "output_port"))
         scan.need(")")
-        return _cookie(COOKIE_IPFIX, struct.pack("=I", port))
+        return _cookie(spec.COOKIE_IPFIX, struct.pack("=I", port))
 
     def controller() -> bytes:
         reason, dont_send, continuation, recirc_id, rule_cookie, controller_id, max_len = scan.numbers(
@@ -205,7 +191,7 @@ def _p_cookie(scan: Scanner) -> bytes:
         scan.need(")")
         union = struct.pack("=BBHI", bool(dont_send), bool(continuation), reason, recirc_id)
         union += rule_cookie.to_bytes(8, "big") + struct.pack("=HH", controller_id, max_len)
-        return _cookie(COOKIE_CONTROLLER, union)
+        return _cookie(spec.COOKIE_CONTROLLER, union)
 
     def userdata() -> bytes:
         scan.need(",userdata(")
@@ -238,7 +224,7 @@ def _parse_flags(scan: Scanner) -> int:
         try:
             value = scan.integer(64, 0, "slow_path reason")
         except NoMatch:
-            for bit, name in enumerate(SLOW_PATH_REASONS):
+            for bit, name in enumerate(spec.SLOW_PATH_REASONS):
                 end = scan.pos + len(name)
                 if scan.at(name) and scan.text[end : end + 1] in ("|", ",", ")"):
                     value = 1 << bit
@@ -246,7 +232,7 @@ def _parse_flags(scan: Scanner) -> int:
                     break
             else:
                 raise scan.error("unknown slow_path reason", start) from None
-        if value & ~SLOW_PATH_MASK:
+        if value & ~spec.SLOW_PATH_MASK:
             raise scan.error("unknown slow_path reason bits", start)
         result |= value
         # OVS separates with '|' when parsing but prints ',' (format_flags); we accept both.
@@ -271,7 +257,7 @@ def _p_set(scan: Scanner) -> bytes:
 
 def _p_push_vlan(scan: Scanner) -> bytes:
     scan.need("push_vlan(")
-    tpid = ETH_TYPE_VLAN
+    tpid = spec.ETH_TYPE_VLAN
     if scan.take("tpid="):
         tpid = scan.integer(16, 0, "tpid")
         scan.need(",")
@@ -280,15 +266,28 @@ def _p_push_vlan(scan: Scanner) -> bytes:
     if scan.take(",cfi="):
         cfi = scan.integer(32, 0, "cfi")
     scan.need(")")
-    tci = vid | (pcp << 13) | (VLAN_CFI if cfi else 0)
+    tci = vid | (pcp << 13) | (spec.VLAN_CFI if cfi else 0)
     return pack_attr(ActionAttr.PUSH_VLAN, struct.pack("!HH", tpid, tci))
+
+
+# parse_odp_push_nsh_action(): the header's defaults (an MD type 1 header for
+# Ethernet, np 3 = NSH_P_ETHERNET) and its "name=" fields (literal, name, bits, base).
+_PUSH_NSH_DEFAULTS = {"flags": 0, "ttl": 63, "mdtype": spec.NSH_M_TYPE1, "np": 3, "spi": 0, "si": 255}
+_PUSH_NSH_FIELDS = (
+    ("flags=", "flags", 8, 0),
+    ("ttl=", "ttl", 8, 0),
+    ("mdtype=", "mdtype", 8, 0),
+    ("np=", "np", 8, 0),
+    ("spi=0x", "spi", 24, 16),
+    ("si=", "si", 8, 0),
+)
 
 
 def _p_push_nsh(scan: Scanner) -> bytes:
     """parse_odp_push_nsh_action(): key=value fields in any order, defaults of an MD type 1 header."""
     action_start = scan.pos
     scan.need("push_nsh(")
-    flags, ttl, mdtype, np, spi, si = 0, 63, NSH_M_TYPE1, 3, 0, 255  # np 3 = NSH_P_ETHERNET
+    values = dict(_PUSH_NSH_DEFAULTS)
     context = [0, 0, 0, 0]
     md2 = b""
     while True:
@@ -296,30 +295,24 @@ def _p_push_nsh(scan: Scanner) -> bytes:
         if scan.peek() == ")":
             break
         start = scan.pos
-        if scan.take("flags="):
-            flags = scan.committed(lambda: scan.integer(8, 0, "flags"), "flags=")
-        elif scan.take("ttl="):
-            ttl = scan.committed(lambda: scan.integer(8, 0, "ttl"), "ttl=")
-        elif scan.take("mdtype="):
-            mdtype = scan.committed(lambda: scan.integer(8, 0, "mdtype"), "mdtype=")
-            if mdtype not in (NSH_M_TYPE1, NSH_M_TYPE2):
-                raise scan.error("push_nsh mdtype must be 1 or 2", start)
-            md2 = b""
-        elif scan.take("np="):
-            np = scan.committed(lambda: scan.integer(8, 0, "np"), "np=")
-        elif scan.take("spi=0x"):
-            spi = scan.committed(lambda: scan.integer(24, 16, "spi"), "spi=0x")
-        elif scan.take("si="):
-            si = scan.committed(lambda: scan.integer(8, 0, "si"), "si=")
+        mdtype = values["mdtype"]
+        field = next((f for f in _PUSH_NSH_FIELDS if scan.take(f[0])), None)
+        if field is not None:
+            literal, name, bits, radix = field
+            values[name] = scan.committed(partial(scan.integer, bits, radix, name), literal)
+            if name == "mdtype":
+                if values[name] not in (spec.NSH_M_TYPE1, spec.NSH_M_TYPE2):
+                    raise scan.error("push_nsh mdtype must be 1 or 2", start)
+                md2 = b""
         elif (
-            mdtype == NSH_M_TYPE1
+            mdtype == spec.NSH_M_TYPE1
             and scan.text[scan.pos : scan.pos + 1] == "c"
             and scan.text[scan.pos + 1 : scan.pos + 5] in ("1=0x", "2=0x", "3=0x", "4=0x")
         ):
             index = int(scan.text[scan.pos + 1]) - 1
             scan.pos += 5
             context[index] = scan.committed(lambda: scan.integer(32, 16, "context"), "c=0x")
-        elif mdtype == NSH_M_TYPE2 and scan.take("md2=0x"):
+        elif mdtype == spec.NSH_M_TYPE2 and scan.take("md2=0x"):
             digits_start = scan.pos
             while scan.pos < len(scan.text) and hexit(scan.text[scan.pos]) < 16 and scan.pos - digits_start < 511:
                 scan.pos += 1
@@ -337,9 +330,10 @@ def _p_push_nsh(scan: Scanner) -> bytes:
         else:
             raise scan.error("unknown push_nsh field", start)
     scan.pos += 1
-    base = struct.pack("!BBBBI", flags, ttl, mdtype, np, spi << 8 | si)
+    v = values
+    base = struct.pack("!BBBBI", v["flags"], v["ttl"], v["mdtype"], v["np"], v["spi"] << 8 | v["si"])
     attrs = pack_attr(NshKeyAttr.BASE, base)
-    if mdtype == NSH_M_TYPE1:
+    if v["mdtype"] == spec.NSH_M_TYPE1:
         attrs += pack_attr(NshKeyAttr.MD1, b"".join(c.to_bytes(4, "big") for c in context))
     elif md2:
         attrs += pack_attr(NshKeyAttr.MD2, md2)
@@ -365,8 +359,8 @@ def _p_sample(scan: Scanner) -> bytes:
     scan.need("%,actions(")
     if not 0.0 <= percentage <= 100.0:
         raise scan.error("sample percentage must be between 0 and 100", column)
-    probability = math.floor(U32_MAX * (percentage / 100.0) + 0.5)
-    probability = min(max(probability, 0), U32_MAX)
+    probability = math.floor(spec.U32_MAX * (percentage / 100.0) + 0.5)
+    probability = min(max(probability, 0), spec.U32_MAX)
     inner = _parse_list(scan)
     scan.expect("))", "to close sample(...,actions(...))")
     body = pack_attr(SampleAttr.PROBABILITY, struct.pack("=I", probability)) + pack_attr(SampleAttr.ACTIONS, inner)
@@ -475,7 +469,7 @@ def _p_ct(scan: Scanner) -> bytes:
             elif scan.at("mark="):
                 scan.pos += 5
                 value = scan.committed(lambda: scan.integer(32, 16, "mark"), "mark=")
-                mask = U32_MAX
+                mask = spec.U32_MAX
                 if scan.take("/"):
                     mask = scan.committed(lambda: scan.integer(32, 16, "mark mask"), "mark=.../")
                 mark = (value, mask)

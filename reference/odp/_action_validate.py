@@ -7,28 +7,8 @@ from collections.abc import Callable
 
 from reference._netlink import iter_attrs, pack_attr
 from reference.errors import OdpDecodeError
+from reference.odp import _action_spec as spec
 from reference.odp._action_format import format_nat
-from reference.odp._action_spec import (
-    ACTION_LEN,
-    ANY,
-    CPL_POLICY,
-    CT_POLICY,
-    CT_STRINGS,
-    ETH_TYPE_VLAN,
-    MAX_NESTING,
-    NAT_POLICY,
-    NSH_M_TYPE1,
-    NSH_M_TYPE2,
-    SAMPLE_POLICY,
-    SET_NSH_LENS,
-    USERSPACE_POLICY,
-    VARIABLE,
-    VLAN_CFI,
-    Policy,
-    action_name,
-    ct_string,
-    nsh_header,
-)
 from reference.odp._text import u32h
 from reference.odp.keys import validate_key
 from reference.uapi import (
@@ -60,21 +40,21 @@ def validate_actions(data: bytes, *, where: str = "actions") -> None:
 
 
 def _validate_list(data: bytes, where: str, depth: int) -> None:
-    if depth > MAX_NESTING:
-        raise OdpDecodeError(f"actions nested deeper than {MAX_NESTING} levels", where=where)
+    if depth > spec.MAX_NESTING:
+        raise OdpDecodeError(f"actions nested deeper than {spec.MAX_NESTING} levels", where=where)
     for attr_type, payload, offset in iter_attrs(data, where=where):
-        expected = ACTION_LEN.get(attr_type)
+        expected = spec.ACTION_LEN.get(attr_type)
         if expected is None:
             raise OdpDecodeError(f"unknown action type {attr_type}", where=where, offset=offset)
-        here = f"{where}/{action_name(attr_type)}"
-        if expected != VARIABLE and len(payload) != expected:
+        here = f"{where}/{spec.action_name(attr_type)}"
+        if expected != spec.VARIABLE and len(payload) != expected:
             raise OdpDecodeError(f"payload of {len(payload)} bytes, expected {expected}", where=here, offset=offset)
         check = _VALIDATORS.get(attr_type)
         if check is not None:
             check(payload, here, depth)
 
 
-def _strict_nested(payload: bytes, policy: Policy, where: str) -> dict[int, bytes]:
+def _strict_nested(payload: bytes, policy: spec.Policy, where: str) -> dict[int, bytes]:
     found: dict[int, bytes] = {}
     for attr_type, value, offset in iter_attrs(payload, where=where):
         rule = policy.get(attr_type)
@@ -82,7 +62,7 @@ def _strict_nested(payload: bytes, policy: Policy, where: str) -> dict[int, byte
             raise OdpDecodeError(f"unexpected nested attribute type {attr_type}", where=where, offset=offset)
         lo, hi, _ = rule
         if not lo <= len(value) <= hi:
-            size = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi < ANY else f"at least {lo}"
+            size = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi < spec.ANY else f"at least {lo}"
             raise OdpDecodeError(
                 f"nested attribute {attr_type} has {len(value)} bytes, expected {size}", where=where, offset=offset
             )
@@ -96,7 +76,7 @@ def _strict_nested(payload: bytes, policy: Policy, where: str) -> dict[int, byte
 
 
 def _v_userspace(payload: bytes, where: str, depth: int) -> None:
-    a = _strict_nested(payload, USERSPACE_POLICY, where)
+    a = _strict_nested(payload, spec.USERSPACE_POLICY, where)
     if a.get(UserspaceAttr.ACTIONS):
         raise OdpDecodeError("the 'actions' flag takes no payload", where=where)
 
@@ -118,7 +98,7 @@ def _v_set_masked(payload: bytes, where: str, depth: int) -> None:
     if attr_type == KeyAttr.NSH:
         # Nested: every attribute carries its own value and mask (format_odp_set_nsh()).
         for nsh_type, value, offset in iter_attrs(both, where=f"{where}/nsh"):
-            size = SET_NSH_LENS.get(nsh_type)
+            size = spec.SET_NSH_LENS.get(nsh_type)
             if size is None or len(value) != 2 * size:
                 raise OdpDecodeError(
                     f"masked nsh attribute {nsh_type} of {len(value)} bytes", where=f"{where}/nsh", offset=offset
@@ -134,14 +114,14 @@ def _v_set_masked(payload: bytes, where: str, depth: int) -> None:
 def _v_push_vlan(payload: bytes, where: str, depth: int) -> None:
     tpid, tci = struct.unpack("!HH", payload)
     # Linux validate_and_copy_actions(): an 802.1Q/802.1ad TPID and the CFI (present) bit set.
-    if tpid not in (ETH_TYPE_VLAN, _ETH_TYPE_VLAN_8021AD):
+    if tpid not in (spec.ETH_TYPE_VLAN, _ETH_TYPE_VLAN_8021AD):
         raise OdpDecodeError(f"push_vlan TPID 0x{tpid:04x} is not 0x8100 or 0x88a8", where=where)
-    if not tci & VLAN_CFI:
+    if not tci & spec.VLAN_CFI:
         raise OdpDecodeError("push_vlan TCI without the CFI/present bit", where=where)
 
 
 def _v_sample(payload: bytes, where: str, depth: int) -> None:
-    a = _strict_nested(payload, SAMPLE_POLICY, where)
+    a = _strict_nested(payload, spec.SAMPLE_POLICY, where)
     _validate_list(a[SampleAttr.ACTIONS], where, depth + 1)
 
 
@@ -150,13 +130,13 @@ def _v_clone(payload: bytes, where: str, depth: int) -> None:
 
 
 def _v_check_pkt_len(payload: bytes, where: str, depth: int) -> None:
-    a = _strict_nested(payload, CPL_POLICY, where)
+    a = _strict_nested(payload, spec.CPL_POLICY, where)
     _validate_list(a[CheckPktLenAttr.ACTIONS_IF_GREATER], f"{where}/gt", depth + 1)
     _validate_list(a[CheckPktLenAttr.ACTIONS_IF_LESS_EQUAL], f"{where}/le", depth + 1)
 
 
 def _v_dec_ttl(payload: bytes, where: str, depth: int) -> None:
-    a = _strict_nested(payload, {DecTtlAttr.ACTION: (0, ANY, True)}, where)
+    a = _strict_nested(payload, {DecTtlAttr.ACTION: (0, spec.ANY, True)}, where)
     _validate_list(a[DecTtlAttr.ACTION], where, depth + 1)
 
 
@@ -168,8 +148,8 @@ def _v_push_nsh(payload: bytes, where: str, depth: int) -> None:
     attrs = list(iter_attrs(payload, where=where))
     if len(attrs) != 1 or attrs[0][0] != KeyAttr.NSH:
         raise OdpDecodeError("push_nsh needs exactly one nested nsh key attribute", where=where)
-    nsh = nsh_header(payload)
-    if nsh is None or nsh[2] not in (NSH_M_TYPE1, NSH_M_TYPE2):
+    nsh = spec.nsh_header(payload)
+    if nsh is None or nsh[2] not in (spec.NSH_M_TYPE1, spec.NSH_M_TYPE2):
         raise OdpDecodeError("push_nsh header is not a valid MD type 1 or 2 NSH header", where=where)
 
 
@@ -191,7 +171,7 @@ def _v_hash(payload: bytes, where: str, depth: int) -> None:
 
 
 def _v_ct(payload: bytes, where: str, depth: int) -> None:
-    policy = dict(CT_POLICY)
+    policy = dict(spec.CT_POLICY)
     policy[CtAttr.EVENTMASK] = (4, 4, False)
     policy[CtAttr.MARK] = (8, 8, False)
     policy[CtAttr.LABELS] = (32, 32, False)
@@ -201,14 +181,14 @@ def _v_ct(payload: bytes, where: str, depth: int) -> None:
             raise OdpDecodeError(f"ct flag {flag.name.lower()} takes no payload", where=where)
     if CtAttr.COMMIT in a and CtAttr.FORCE_COMMIT in a:
         raise OdpDecodeError("ct has both commit and force_commit", where=where)
-    for attr in CT_STRINGS:
-        if attr in a and ct_string(a[attr]) is None:
+    for attr in spec.CT_STRINGS:
+        if attr in a and spec.ct_string(a[attr]) is None:
             raise OdpDecodeError(f"ct {attr.name.lower()} is not a NUL-terminated string", where=where)
     if CtAttr.NAT in a:
         nat = format_nat(a[CtAttr.NAT])
         if "error" in nat:
             raise OdpDecodeError(f"invalid nat: {nat}", where=f"{where}/nat")
-        _strict_nested(a[CtAttr.NAT], NAT_POLICY, f"{where}/nat")
+        _strict_nested(a[CtAttr.NAT], spec.NAT_POLICY, f"{where}/nat")
 
 
 _VALIDATORS: dict[int, Callable[[bytes, str, int], None]] = {
