@@ -4,8 +4,11 @@ Flows are drawn from :func:`conformance.strategies.datapath_keys_with_masks`,
 given distinct exact ``in_port`` values (so that no two overlap and each
 dumped line can be matched to the flow put), added in bulk with
 ``dpctl/add-flows`` and read back with ``dpctl/dump-flows`` (compact) and
-``dpctl/dump-flows -m --no-names``. Everything here but :func:`run` is
-sans-I/O; :func:`run` talks to a daemon through an ``appctl`` callable.
+``dpctl/dump-flows -m --no-names``, and one by one by UFID with
+``dpctl/get-flow`` (both forms). Whether the daemon stores a flow at all is
+predicted by :func:`reference.odp.fitness.mask_fitness`. Everything here but
+:func:`run` and :func:`run_actions` is sans-I/O; they talk to a daemon
+through an ``appctl`` callable.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from reference.odp import format_key, format_key_attr, parse_flow
-from reference.odp.fitness import KeyFitness, key_fitness
+from reference.odp import OdpSyntaxError, format_key, format_key_attr, parse_flow
+from reference.odp.fitness import KeyFitness, key_fitness, mask_fitness_report
 from reference.odp.keys import Attribute, decode_key, encode_key
 from reference.uapi import KeyAttr
+from reference.ufid import Ufid
 
 __all__ = [
     "Agreement",
@@ -27,8 +31,12 @@ __all__ = [
     "add_flows_file",
     "compare_entry",
     "dpif_ready",
+    "flow_ufid",
     "generate",
+    "key_text",
+    "ovs_scanned",
     "parse_dump",
+    "port_names",
     "run",
     "run_actions",
     "stored_form",
@@ -36,16 +44,35 @@ __all__ = [
 ]
 
 _IN_PORT = re.compile(r"(?:^|,)in_port\((\d+)\)")
+_IN_PORT_NAME = re.compile(r"(?<![a-z_])in_port\(([A-Za-z][^()]*)\)")
+_SHOW_PORT = re.compile(r"^\s*port (\d+): (\S+)", re.MULTILINE)
+# The daemon's vlan-limit: a private ovs-vswitchd with a database runs
+# bridge_reconfigure (vswitchd/bridge.c), which sets other_config:vlan-limit's
+# default LEGACY_MAX_VLAN_HEADERS (1) through flow_limit_vlans (lib/flow.c);
+# dpif-netdev's odp_flow_key_to_flow/odp_flow_key_to_mask honour it.
+DAEMON_VLAN_LIMIT = 1
+# Hash basis of the UFIDs given with each flow (any fixed value: the daemon
+# stores the UFID it is given, lib/dpctl.c dpctl_put_flow_dpif).
+_UFID_SECRET = 0x0F1D0F1D
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One flow put and what the daemon printed for it (``None`` lines: it refused the flow)."""
+    """One flow put and what the daemon printed for it (``None`` lines: it refused the flow).
+
+    ``compact``/``verbose`` are the key text of the ``dpctl/dump-flows``
+    lines; ``get_compact``/``get_verbose`` the key text that ``dpctl/get-flow``
+    printed for ``ufid``, and ``get_ufid`` the UFID its ``-m`` line starts with.
+    """
 
     put: str
     compact: str | None
     verbose: str | None
     error: str | None = None
+    ufid: str | None = None
+    get_compact: str | None = None
+    get_verbose: str | None = None
+    get_ufid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +84,8 @@ class Agreement:
     reprint: int = 0
     normalised: int = 0
     mismatches: tuple[str, ...] = ()
+    predicted: int = 0  # flows whose acceptance mask_fitness predicted
+    got: int = 0  # stored flows read back by UFID with dpctl/get-flow, agreeing
 
 
 def dpif_ready(pair: tuple[bytes, bytes], port: int) -> tuple[bytes, bytes]:
@@ -101,12 +130,24 @@ def generate(n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
 
     collect()
     ready = (dpif_ready(p, i + 1) for i, p in enumerate(drawn[:n]))
-    return [p for p in ready if key_fitness(p[0]) == KeyFitness.PERFECT]
+    return [p for p in ready if key_fitness(p[0], vlan_limit=DAEMON_VLAN_LIMIT) == KeyFitness.PERFECT]
+
+
+def flow_ufid(key: bytes) -> Ufid:
+    """The UFID given to the daemon with ``key`` (``odp_flow_key_hash`` of its bytes, fixed basis)."""
+    return Ufid.from_key(key, _UFID_SECRET)
 
 
 def add_flows_file(texts: Iterable[str], action: str = "2") -> str:
     """The ``dpctl/add-flows`` file for ``texts`` (lib/dpctl.c dpctl_process_flows: ``add FLOW ACTIONS``)."""
     return "".join(f"add {t} {action}\n" for t in texts)
+
+
+def key_text(line: str) -> str:
+    """The key text of one ``dpctl/dump-flows`` or ``dpctl/get-flow`` line."""
+    # lib/dpctl.c format_dpif_flow: [ufid, ]key, stats[, dp:...], actions:...
+    body = line.split(", ", 1)[1] if line.startswith("ufid:") else line
+    return body.split(", packets:", 1)[0]
 
 
 def parse_dump(text: str) -> dict[int, str]:
@@ -115,8 +156,7 @@ def parse_dump(text: str) -> dict[int, str]:
     for line in text.splitlines():
         if not line or line.startswith("flow-dump"):
             continue
-        body = line.split(", ", 1)[1] if line.startswith("ufid:") else line
-        key = body.split(", packets:", 1)[0]
+        key = key_text(line)
         found = _IN_PORT.search(key)
         if found is not None:
             rows[int(found.group(1))] = key
@@ -127,6 +167,7 @@ def parse_dump(text: str) -> dict[int, str]:
 # of include/uapi/linux/openvswitch.h.
 _ARP_OP = 8  # struct ovs_key_arp: sip, tip, then the be16 op
 _CT_TUPLE_PROTO: dict[int, int] = {KeyAttr.CT_ORIG_TUPLE_IPV4: 12, KeyAttr.CT_ORIG_TUPLE_IPV6: 36}
+_ODPP_NONE = b"\xff" * 4
 
 
 def _arp_op_through_nw_proto(attr: Attribute) -> Attribute:
@@ -138,6 +179,11 @@ def _arp_op_through_nw_proto(attr: Attribute) -> Attribute:
 def _stored_attr(a: Attribute, m: Attribute) -> tuple[Attribute, Attribute] | None:
     """One attribute put, as the daemon prints it back (``None``: it drops it)."""
     proto_at = _CT_TUPLE_PROTO.get(a.type)
+    if a.type == KeyAttr.IN_PORT and a.payload == _ODPP_NONE:
+        # odp_flow_key_from_flow__ writes in_port only when it is not
+        # ODPP_NONE (the mask's in_port is written but odp_flow_format prints
+        # only the key's attributes): in_port(4294967295) comes back absent.
+        return None
     if a.type == KeyAttr.ENCAP and a.children is not None:
         kc, mc = _stored_level(a.children, m.children or ())
         return (
@@ -229,22 +275,54 @@ def compare_entry(key: bytes, mask: bytes, entry: Entry) -> list[str]:
     for t, text in theirs.items():
         if t not in ours and t not in wild and text != "recirc_id(0)":
             out.append(f"added: ovs {text!r} in {entry.verbose!r}")
+    return out + _compare_get(entry)
+
+
+def _compare_get(entry: Entry) -> list[str]:
+    """``dpctl/get-flow`` by UFID prints the flow the dump printed (format_dpif_flow), as we print it."""
+    if entry.ufid is None:
+        return []
+    out = []
+    if entry.get_ufid != entry.ufid:
+        out.append(f"get-flow ufid: ours {entry.ufid!r} ovs {entry.get_ufid!r}")
+    for verbose, got, dumped in ((False, entry.get_compact, entry.compact), (True, entry.get_verbose, entry.verbose)):
+        flag = " -m" if verbose else ""
+        if got is None:
+            out.append(f"get-flow{flag}: no flow for {entry.ufid}")
+            continue
+        flow = parse_flow(got)
+        assert flow.mask is not None
+        mine = format_key(flow.key, flow.mask, verbose=verbose)
+        if mine != got or got != dumped:
+            out.append(f"get-flow{flag}: ovs {got!r} ours {mine!r} dump {dumped!r}")
     return out
 
 
 def tally(pairs: list[tuple[bytes, bytes]], entries: list[Entry], samples: int = 5) -> Agreement:
-    """Agreement counts of ``entries`` (as returned by :func:`run`) for the ``pairs`` put."""
-    stored = reprint = normalised = 0
+    """Agreement counts of ``entries`` (as returned by :func:`run`) for the ``pairs`` put.
+
+    A flow the daemon stored must be one ``mask_fitness_report`` calls
+    PERFECT, and a refused one one it does not (dpif-netdev's flow put
+    refuses a key or mask that odp_flow_key_to_flow/odp_flow_key_to_mask
+    do not call PERFECT: lib/dpif-netdev.c dpif_netdev_flow_put).
+    """
+    stored = reprint = normalised = predicted = got = 0
     mismatches: list[str] = []
     for (key, mask), entry in zip(pairs, entries, strict=True):
-        if entry.verbose is None:
-            continue
-        stored += 1
-        diffs = compare_entry(key, mask, entry)
-        reprint += not any(d.startswith("reprint") for d in diffs)
-        normalised += not any(not d.startswith("reprint") for d in diffs)
+        report = mask_fitness_report(key, mask, vlan_limit=DAEMON_VLAN_LIMIT)
+        diffs = []
+        if (report.fitness == KeyFitness.PERFECT) != (entry.verbose is not None):
+            diffs.append(f"refusal: ovs {entry.error or 'stored'!r} ours {report} for {entry.put!r}")
+        else:
+            predicted += 1
+        if entry.verbose is not None:
+            stored += 1
+            diffs += compare_entry(key, mask, entry)
+            reprint += not any(d.startswith("reprint") for d in diffs)
+            normalised += not any(d.startswith(("put", "added", "compact")) for d in diffs)
+            got += entry.ufid is not None and not any(d.startswith("get-flow") for d in diffs)
         mismatches.extend(diffs[: max(0, samples - len(mismatches))])
-    return Agreement(len(pairs), stored, reprint, normalised, tuple(mismatches))
+    return Agreement(len(pairs), stored, reprint, normalised, tuple(mismatches), predicted, got)
 
 
 def run(appctl: Callable[..., str], dp: str, pairs: list[tuple[bytes, bytes]], path: str) -> list[Entry]:
@@ -255,8 +333,9 @@ def run(appctl: Callable[..., str], dp: str, pairs: list[tuple[bytes, bytes]], p
     ``error`` is the daemon's first message for the batch.
     """
     texts = [format_key(k, m, verbose=True) for k, m in pairs]
+    ufids = [str(flow_ufid(k)) for k, _ in pairs]
     with open(path, "w", encoding="ascii") as fh:
-        fh.write(add_flows_file(texts))
+        fh.write(add_flows_file(f"{u},{t}" for u, t in zip(ufids, texts, strict=True)))
     # lib/dpctl.c dpctl_process_flows keeps going after a refused flow; the
     # reply (an error reply or not, depending on the last line) lists the errors.
     try:
@@ -265,15 +344,52 @@ def run(appctl: Callable[..., str], dp: str, pairs: list[tuple[bytes, bytes]], p
         reply = getattr(exc, "reply", None) or str(exc)
     error = reply.splitlines()[0] if reply.strip() else "refused"
     compact = parse_dump(appctl("dpctl/dump-flows", dp))
+    names = port_names(appctl("dpctl/show", dp))
     verbose = parse_dump(appctl("dpctl/dump-flows", "-m", "--no-names", dp))
     entries = []
-    for (key, _), text in zip(pairs, texts, strict=True):
+    for (key, _), text, ufid in zip(pairs, texts, ufids, strict=True):
         port_attr = decode_key(key).get(KeyAttr.IN_PORT)
         assert port_attr is not None
         (port,) = struct.unpack("=I", port_attr.payload)
         c, v = compact.get(port), verbose.get(port)
-        entries.append(Entry(text, c, v, None if v is not None else error))
+        if v is None:
+            entries.append(Entry(text, c, v, error, ufid))
+            continue
+        # lib/dpctl.c dpctl_get_flow: format_dpif_flow of dpif_flow_get by
+        # UFID. Its table entry allows at most 2 arguments, so "-m" leaves no
+        # room for "--no-names" and the datapath (the only one is taken):
+        # verbosity turns port names on, which are put back to numbers.
+        got_c = _get_flow(appctl, dp, ufid)
+        got_v = _get_flow(appctl, "-m", ufid)
+        if got_v is not None:
+            got_v = _IN_PORT_NAME.sub(lambda m: f"in_port({names.get(m.group(1), m.group(1))})", got_v)
+        got_ufid = got_v.split(", ", 1)[0] if got_v is not None and got_v.startswith("ufid:") else None
+        entries.append(
+            Entry(
+                text,
+                c,
+                v,
+                None,
+                ufid,
+                None if got_c is None else key_text(got_c),
+                None if got_v is None else key_text(got_v),
+                got_ufid,
+            )
+        )
     return entries
+
+
+def port_names(show: str) -> dict[str, int]:
+    """Port name to number, from a ``dpctl/show`` reply (``  port 1: p1 (dummy)``)."""
+    return {m.group(2): int(m.group(1)) for m in _SHOW_PORT.finditer(show)}
+
+
+def _get_flow(appctl: Callable[..., str], *args: str) -> str | None:
+    # dpctl_get_flow answers an error ("getting flow (No such file or directory)") for an unknown UFID.
+    try:
+        return appctl("dpctl/get-flow", *args).strip()
+    except OSError:
+        return None
 
 
 _DUMP_ACTIONS = re.compile(r"(?:^|,)in_port\((\d+)\).*, actions:(.*)$")
@@ -297,3 +413,36 @@ def run_actions(appctl: Callable[..., str], dp: str, texts: list[str], path: str
         if found is not None:
             dumped[int(found.group(1))] = found.group(2)
     return [dumped.get(i + 1) for i in range(len(texts))]
+
+
+# parse_flow's messages for an integer that does not fit its field (reference/odp/flowtext.py).
+_OUT_OF_RANGE = re.compile(r"value \S+ does not fit in (\d+) bits|negative value out of range for a (\d+)-bit field")
+_C_INTEGER = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def ovs_scanned(text: str) -> str:
+    """``text`` with each integer that does not fit its field written as the value OVS stores.
+
+    ovs-vswitchd's flow parser reads integers with ``ovs_scan`` ``%i``
+    (lib/util.c scan_int): digits accumulate in a ``uintmax_t`` (modulo
+    2**64), a ``-`` negates modulo 2**64, and the result is stored into the
+    field's narrower C type, i.e. taken modulo 2**width. ``parse_flow``
+    refuses such numbers instead (docs/keys.md, "Out-of-range integers");
+    this is what OVS made of them, for the differential. Raises the first
+    :class:`OdpSyntaxError` that is not such a number.
+    """
+    while True:  # each round replaces one out-of-range number by an in-range one
+        try:
+            parse_flow(text)
+        except OdpSyntaxError as exc:
+            found = _OUT_OF_RANGE.search(str(exc))
+            number = _C_INTEGER.match(text, exc.column) if exc.column is not None else None
+            if found is None or number is None:
+                raise
+            bits = int(found.group(1) or found.group(2))
+            sign, digits = number.groups()
+            value = int(digits, 16 if digits[:2].lower() == "0x" else 8 if digits.startswith("0") else 10)
+            wrapped = (-value if sign == "-" else value) % (1 << bits)
+            text = f"{text[: number.start()]}{wrapped:#x}{text[number.end() :]}"
+            continue
+        return text
