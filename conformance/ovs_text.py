@@ -19,10 +19,11 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from reference.odp import OdpSyntaxError, format_key, format_key_attr, parse_flow
+from reference._netlink import iter_attrs, pack_attr
+from reference.odp import OdpSyntaxError, format_actions, format_key, format_key_attr, parse_flow
 from reference.odp.fitness import KeyFitness, key_fitness, mask_fitness_report
 from reference.odp.keys import Attribute, decode_key, encode_key
-from reference.uapi import KeyAttr
+from reference.uapi import ActionAttr, CheckPktLenAttr, KeyAttr, SampleAttr
 from reference.ufid import Ufid
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "dpif_ready",
     "flow_ufid",
     "generate",
+    "generate_actions",
     "key_text",
+    "ovs31_unparsed",
     "ovs_scanned",
     "parse_dump",
     "port_names",
@@ -54,6 +57,7 @@ DAEMON_VLAN_LIMIT = 1
 # Hash basis of the UFIDs given with each flow (any fixed value: the daemon
 # stores the UFID it is given, lib/dpctl.c dpctl_put_flow_dpif).
 _UFID_SECRET = 0x0F1D0F1D
+_WITH_LISTS = (ActionAttr.SAMPLE, ActionAttr.CHECK_PKT_LEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,33 @@ def generate(n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
     collect()
     ready = (dpif_ready(p, i + 1) for i, p in enumerate(drawn[:n]))
     return [p for p in ready if key_fitness(p[0], vlan_limit=DAEMON_VLAN_LIMIT) == KeyFitness.PERFECT]
+
+
+def generate_actions(n: int, *, seed: int = 0) -> list[bytes]:
+    """About ``n`` action lists from :func:`conformance.strategies.actions` (reproducible per seed)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+    from hypothesis import strategies as st
+
+    from conformance.strategies import actions
+
+    drawn: list[bytes] = []
+    batch = 12
+
+    @hseed(seed)
+    @settings(
+        max_examples=max(1, -(-n // batch)),
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.lists(actions(), min_size=batch, max_size=batch))
+    def collect(lists: list[bytes]) -> None:
+        drawn.extend(lists)
+
+    collect()
+    return drawn[:n]
 
 
 def flow_ufid(key: bytes) -> Ufid:
@@ -446,3 +477,77 @@ def ovs_scanned(text: str) -> str:
             text = f"{text[: number.start()]}{wrapped:#x}{text[number.end() :]}"
             continue
         return text
+
+
+def ovs31_unparsed(actions: bytes) -> str | None:
+    """Why OVS 3.1's ``dpctl/add-flow`` cannot read ``format_actions(actions)``, or ``None`` if it can.
+
+    Each reason is a form ``format_actions`` prints (as ``format_odp_actions``
+    of OVS 3.1.0 or later does) that ``odp_actions_from_string`` of v3.1.0
+    (lib/odp-util.c) does not read back; docs/keys.md, "Action forms OVS
+    cannot read back", gives the upstream functions for each.
+    """
+    return _unparsed(actions, drop_ok=True)
+
+
+# Actions parse_odp_action__ (v3.1.0) has no branch for: the printer's form is never read.
+_NO_PARSER: dict[int, str] = {
+    ActionAttr.HASH: "hash(...) (no parser)",
+    ActionAttr.PUSH_MPLS: "push_mpls(...) (no parser)",
+    ActionAttr.POP_MPLS: "pop_mpls(...) (no parser)",
+    # Scanned only inside parse_odp_userspace_action, after "userspace(": unreachable.
+    ActionAttr.PUSH_ETH: "push_eth(...) (unreachable parser)",
+    ActionAttr.POP_ETH: "pop_eth (unreachable parser)",
+    # Printed from v3.4.0 (commit 8bb065961), parsed in no release.
+    ActionAttr.DEC_TTL: "dec_ttl (OVS 3.1 has no OVS_ACTION_ATTR_DEC_TTL)",
+    ActionAttr.PSAMPLE: "psample (OVS 3.1 has no OVS_ACTION_ATTR_PSAMPLE)",
+}
+# ovs_parse_tnl_push: the erspan() patterns lack a '%' ("sid="SCNx16), and
+# gtpu() is tried only where no udp() was read, but it is printed after one.
+# OVS_VPORT_TYPE_ERSPAN, IP6ERSPAN, GTPU: the u32 tnl_type after tnl_port, out_port, header_len.
+_TNL_PUSH_UNPARSED = {107: "erspan", 108: "erspan", 110: "gtpu"}
+# format_flags(..., ',') prints several slow-path reasons; parse_flags (lib/flow.c) splits at '|'.
+_SLOW_PATH_LIST = re.compile(r"slow_path\([^)|]*,")
+
+
+def _nested_list(t: int, payload: bytes) -> list[tuple[bytes, bool]]:
+    """The action lists inside one action and whether a list printed as ``drop`` parses there."""
+    if t == ActionAttr.CLONE:
+        return [(payload, False)]
+    inner = {st: p for st, p, _ in iter_attrs(payload)} if t in _WITH_LISTS else {}
+    if t == ActionAttr.SAMPLE:
+        return [(inner.get(SampleAttr.ACTIONS, b""), False)]
+    if t == ActionAttr.CHECK_PKT_LEN:
+        # parse_odp_action__'s check_pkt_len branch reads "drop" as a whole list.
+        lists = (CheckPktLenAttr.ACTIONS_IF_GREATER, CheckPktLenAttr.ACTIONS_IF_LESS_EQUAL)
+        return [(inner.get(a, b""), True) for a in lists]
+    return []
+
+
+def _unparsed(actions: bytes, *, drop_ok: bool) -> str | None:
+    """``drop_ok``: a list printed as just ``drop`` parses here (the whole text, check_pkt_len's lists)."""
+    attrs = list(iter_attrs(actions))
+    types = [t for t, _, _ in attrs]
+    if types in ([], [ActionAttr.DROP]) and not drop_ok:
+        # format_odp_actions prints "drop"; parse_action_list (clone, sample) has no drop.
+        return "drop inside clone()/sample()"
+    if ActionAttr.DROP in types and len(types) > 1:
+        return "drop next to other actions"
+    for t, payload, _ in attrs:
+        reason = _NO_PARSER.get(t)
+        if reason is not None:
+            return reason
+        if t == ActionAttr.RECIRC and len(payload) == 4 and struct.unpack("=I", payload)[0]:
+            # format_odp_action prints recirc(%#x); parse_odp_action__ scans recirc(%u).
+            return "recirc(0x...)"
+        if t == ActionAttr.TUNNEL_PUSH and len(payload) >= 16:
+            header = _TNL_PUSH_UNPARSED.get(struct.unpack_from("=I", payload, 12)[0])
+            if header is not None:
+                return f"tnl_push(...{header}(...)) (ovs_parse_tnl_push cannot read it)"
+        if t == ActionAttr.USERSPACE and _SLOW_PATH_LIST.search(format_actions(pack_attr(t, payload))):
+            return "slow_path(a,b)"
+        for inner, inner_drop_ok in _nested_list(t, payload):
+            reason = _unparsed(inner, drop_ok=inner_drop_ok)
+            if reason is not None:
+                return reason
+    return None

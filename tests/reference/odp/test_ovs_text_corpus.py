@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from conformance import ovs_text
-from reference.odp import OdpSyntaxError, format_key, parse_flow
+from reference.odp import OdpSyntaxError, format_actions, format_key, parse_actions, parse_flow
 from reference.odp.fitness import KeyFitness, mask_fitness_report
 
 CORPUS = Path(__file__).resolve().parents[3] / "fixtures" / "ovs-3.1.0-dpctl-text.json"
@@ -158,3 +158,56 @@ def test_ovs_scanned_leaves_other_syntax_errors_alone() -> None:
         ovs_text.ovs_scanned("in_port(1),eth(")
     with pytest.raises(OdpSyntaxError, match="128 bits"):
         ovs_text.ovs_scanned("in_port(1),ct_label(0x1" + "0" * 32 + "),eth(),eth_type(0x1234)")
+
+
+def test_recorded_actions_print_as_ovs_printed_them() -> None:
+    # format_odp_actions in ovs-vswitchd 3.1.0 printed the actions it stored
+    # from our text; our format_actions of the same bytes must be that text,
+    # and it must parse back to the same bytes.
+    rows = _corpus()["actions"]
+    assert len(rows) >= 500
+    stored = [r for r in rows if r["dumped"] is not None]
+    assert len(stored) >= len(rows) // 2
+    for r in rows:
+        assert format_actions(bytes.fromhex(r["netlink"])) == r["put"]
+    assert [r["put"] for r in stored if r["dumped"] != r["put"]] == []
+    assert [r["put"] for r in stored if parse_actions(r["dumped"]) != bytes.fromhex(r["netlink"])] == []
+
+
+def test_ovs_refused_exactly_the_action_lists_its_parser_cannot_read() -> None:
+    # docs/keys.md, "Action forms OVS cannot read back": each reason names a
+    # form format_odp_actions prints that odp_actions_from_string (v3.1.0)
+    # does not parse; parse_actions reads all of them.
+    rows = _corpus()["actions"]
+    reasons = [ovs_text.ovs31_unparsed(bytes.fromhex(r["netlink"])) for r in rows]
+    assert [
+        (r["put"], why) for r, why in zip(rows, reasons, strict=True) if (why is None) != (r["dumped"] is not None)
+    ] == []
+    refused = [r for r, why in zip(rows, reasons, strict=True) if why is not None]
+    assert refused
+    assert all(parse_actions(r["put"]) == bytes.fromhex(r["netlink"]) for r in refused)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2", None),
+        ("drop", None),
+        ("recirc(0)", None),
+        ("recirc(0x1)", "recirc"),
+        ("clone(drop)", "drop inside"),
+        ("sample(sample=50.0%,actions(drop))", "drop inside"),
+        ("check_pkt_len(size=200,gt(drop),le(2))", None),
+        ("check_pkt_len(size=200,gt(clone(drop)),le(2))", "drop inside"),
+        ("dec_ttl(le_1(2))", "dec_ttl"),
+        ("hash(l4(5))", "hash"),
+        ("pop_eth", "pop_eth"),
+        ("userspace(pid=1,slow_path(cfm,lacp))", "slow_path"),
+        ("userspace(pid=1,slow_path(cfm))", None),
+    ],
+)
+def test_ovs31_unparsed_examples(text: str, reason: str | None) -> None:
+    why = ovs_text.ovs31_unparsed(parse_actions(text))
+    assert (why is None) == (reason is None)
+    if reason is not None:
+        assert why is not None and reason in why
