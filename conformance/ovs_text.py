@@ -18,6 +18,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from reference._netlink import iter_attrs, pack_attr
 from reference.odp import OdpSyntaxError, format_actions, format_key, format_key_attr, parse_flow
@@ -25,6 +26,9 @@ from reference.odp.fitness import KeyFitness, key_fitness, mask_fitness_report
 from reference.odp.keys import Attribute, decode_key, encode_key
 from reference.uapi import ActionAttr, CheckPktLenAttr, KeyAttr, SampleAttr
 from reference.ufid import Ufid
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
 
 __all__ = [
     "Agreement",
@@ -103,22 +107,16 @@ def dpif_ready(pair: tuple[bytes, bytes], port: int) -> tuple[bytes, bytes]:
     )
 
 
-def generate(n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
-    """About ``n`` complete ``(key, mask)`` pairs with in_ports 1, 2, ... (reproducible per seed).
+def _draw(strategy: SearchStrategy[Any], n: int, seed: int, batch: int) -> list[Any]:
+    """About ``n`` values of ``strategy``, drawn in lists of ``batch`` (cheaper per value than one example each).
 
-    Drawn with Hypothesis (fixed seed, generate phase only) in lists of 60,
-    which costs less per flow than one example per flow. Keys that
-    lib/odp-util.c odp_flow_key_to_flow() would not call ODP_FIT_PERFECT are
-    dropped: dpif-netdev's flow put refuses them (dpif_netdev_flow_from_nlattrs).
+    Hypothesis with a fixed seed and only the generate phase: reproducible per seed.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
     from hypothesis import strategies as st
 
-    from conformance.strategies import datapath_keys_with_masks
-
-    drawn: list[tuple[bytes, bytes]] = []
-    batch = 60
+    drawn: list[Any] = []
 
     @hseed(seed)
     @settings(
@@ -128,40 +126,33 @@ def generate(n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.lists(datapath_keys_with_masks(), min_size=batch, max_size=batch))
-    def collect(pairs: list[tuple[bytes, bytes]]) -> None:
-        drawn.extend(pairs)
+    @given(st.lists(strategy, min_size=batch, max_size=batch))
+    def collect(values: list[Any]) -> None:
+        drawn.extend(values)
 
     collect()
-    ready = (dpif_ready(p, i + 1) for i, p in enumerate(drawn[:n]))
+    return drawn[:n]
+
+
+def generate(n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
+    """About ``n`` complete ``(key, mask)`` pairs with in_ports 1, 2, ... (reproducible per seed).
+
+    Keys that lib/odp-util.c odp_flow_key_to_flow() would not call
+    ODP_FIT_PERFECT are dropped: dpif-netdev's flow put refuses them
+    (dpif_netdev_flow_from_nlattrs) before it reads the mask.
+    """
+    from conformance.strategies import datapath_keys_with_masks
+
+    drawn = _draw(datapath_keys_with_masks(), n, seed, batch=60)
+    ready = (dpif_ready(p, i + 1) for i, p in enumerate(drawn))
     return [p for p in ready if key_fitness(p[0], vlan_limit=DAEMON_VLAN_LIMIT) == KeyFitness.PERFECT]
 
 
 def generate_actions(n: int, *, seed: int = 0) -> list[bytes]:
     """About ``n`` action lists from :func:`conformance.strategies.actions` (reproducible per seed)."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis import strategies as st
-
     from conformance.strategies import actions
 
-    drawn: list[bytes] = []
-    batch = 12
-
-    @hseed(seed)
-    @settings(
-        max_examples=max(1, -(-n // batch)),
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.lists(actions(), min_size=batch, max_size=batch))
-    def collect(lists: list[bytes]) -> None:
-        drawn.extend(lists)
-
-    collect()
-    return drawn[:n]
+    return _draw(actions(), n, seed, batch=12)
 
 
 def flow_ufid(key: bytes) -> Ufid:

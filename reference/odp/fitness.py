@@ -139,6 +139,16 @@ def _tunnel_fitness(tun: Attribute) -> KeyFitness:
     return KeyFitness.PERFECT
 
 
+def _metadata_expected(present: dict[int, Attribute]) -> set[int]:
+    # odp_flow_key_to_flow__ (key and mask): metadata present is expected,
+    # a tunnel only when odp_tun_key_from_attr__ calls it PERFECT.
+    expected: set[int] = {t for t in _METADATA if t in present}
+    tun = present.get(KeyAttr.TUNNEL)
+    if tun is not None and _tunnel_fitness(tun) == KeyFitness.PERFECT:
+        expected.add(KeyAttr.TUNNEL)
+    return expected
+
+
 def _ethertype(present: dict[int, Attribute]) -> int:
     # odp-util.c parse_ethertype (key path).
     et = present.get(KeyAttr.ETHERTYPE)
@@ -259,10 +269,7 @@ def fitness_report(key: bytes, *, vlan_limit: int = FLOW_MAX_VLAN_HEADERS) -> Fi
         return FitnessReport(KeyFitness.ERROR, str(exc))
     try:
         present = _attrs(top)
-        expected: set[int] = {t for t in _METADATA if t in present}
-        tun = present.get(KeyAttr.TUNNEL)
-        if tun is not None and _tunnel_fitness(tun) == KeyFitness.PERFECT:
-            expected.add(KeyAttr.TUNNEL)
+        expected = _metadata_expected(present)
         if KeyAttr.ETHERNET in present:
             expected.add(KeyAttr.ETHERNET)
         elif KeyAttr.ETHERTYPE in present:
@@ -492,10 +499,7 @@ def mask_fitness_report(key: bytes, mask: bytes, *, vlan_limit: int = FLOW_MAX_V
     walk = _MaskWalk(_src_flow(decode_key(key).attrs, limit), limit)
     try:
         present = _attrs(top)
-        expected: set[int] = {t for t in _METADATA if t in present}
-        tun = present.get(KeyAttr.TUNNEL)
-        if tun is not None and _tunnel_fitness(tun) == KeyFitness.PERFECT:
-            expected.add(KeyAttr.TUNNEL)
+        expected = _metadata_expected(present)
         pt = present.get(KeyAttr.PACKET_TYPE)
         if pt is not None and walk.src.packet_type >> 16 == _OFPHTN_ETHERTYPE:
             walk.dl_type = int.from_bytes(pt.payload[2:4], "big")

@@ -136,6 +136,17 @@ def ovs() -> Iterator[PrivateOvs]:
     yield from private_ovs()
 
 
+def _daemon_takes(ovs: PrivateOvs, text: str) -> bool:
+    """Whether ``dpctl/add-flow`` stores the flow ``text`` (the datapath is emptied afterwards)."""
+    try:
+        ovs.appctl("dpctl/add-flow", ovs.dp, text, "2")
+        return True
+    except OSError:
+        return False
+    finally:
+        ovs.appctl("dpctl/del-flows", ovs.dp)
+
+
 def _exact_in_port(pair: tuple[bytes, bytes]) -> list[Attribute]:
     attrs = [a for a in decode_key(pair[0]).attrs if a.type != KeyAttr.IN_PORT]
     return [Attribute(KeyAttr.IN_PORT, struct.pack("=I", 1)), *attrs]
@@ -155,14 +166,7 @@ def test_daemon_accepts_exactly_the_perfect_keys(ovs: PrivateOvs, attrs: list[At
     text = format_key(key, verbose=True)
     note(text)
     report = fitness_report(key)
-    try:
-        ovs.appctl("dpctl/add-flow", ovs.dp, text, "2")
-        accepted = True
-    except OSError:
-        accepted = False
-    finally:
-        ovs.appctl("dpctl/del-flows", ovs.dp)
-    assert accepted == (report.fitness == KeyFitness.PERFECT), report
+    assert _daemon_takes(ovs, text) == (report.fitness == KeyFitness.PERFECT), report
 
 
 # --- the mask: odp_flow_key_to_mask ----------------------------------------------------------
@@ -281,11 +285,4 @@ def test_daemon_accepts_exactly_the_flows_whose_key_and_mask_are_perfect(
     flow = parse_flow(text)
     assert flow.mask is not None
     report = mask_fitness_report(flow.key, flow.mask, vlan_limit=DAEMON_VLAN_LIMIT)
-    try:
-        ovs.appctl("dpctl/add-flow", ovs.dp, text, "2")
-        accepted = True
-    except OSError:
-        accepted = False
-    finally:
-        ovs.appctl("dpctl/del-flows", ovs.dp)
-    assert accepted == (report.fitness == KeyFitness.PERFECT), report
+    assert _daemon_takes(ovs, text) == (report.fitness == KeyFitness.PERFECT), report
