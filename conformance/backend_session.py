@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from conformance.errors import BackendUnavailable, ConformanceError
+from conformance.errors import BackendUnavailable, ConformanceError, UsageError
 from conformance.guarded import BackendBroken, BackendDied, GuardedDpif, OperationTimeout, call_with_timeout
 from conformance.profiles import PROFILES, CertProfile
-from conformance.provenance import provenance_records
+from conformance.provenance import describe_backend
 from conformance.registry import factory_metadata, open_backend, resolve_factory
 from conformance.report import BackendInfo, Finding
 from conformance.requirements import Capability
 from conformance.supervisor import SupervisedDpif
-from reference.dpif import Dpif, DpifError, DpifNotSupported
+from reference.dpif import Dpif, DpifError, DpifNotSupported, datapath_clock, key_hasher
 from reference.probe import probe_ufid
 from reference.uapi import UfidFlags
 
@@ -84,8 +84,8 @@ def _capabilities(dpif: Dpif) -> tuple[dict[str, Any], dict[str, str | None]]:
         except DpifNotSupported as exc:
             caps["upcalls"] = f"recv_upcalls: {exc}"
     caps["ufidless_put"] = None if feats.ufidless_put else "features.ufidless_put is false"
-    caps["hash"] = None if callable(getattr(dpif, "hash_bytes128", None)) else "the backend has no hash_bytes128"
-    caps["clock"] = None if callable(getattr(dpif, "clock_ms", None)) else "the backend has no clock_ms"
+    caps["hash"] = None if key_hasher(dpif) is not None else "the backend has no hash_bytes128"
+    caps["clock"] = None if datapath_clock(dpif) is not None else "the backend has no clock_ms"
     return features, caps
 
 
@@ -140,14 +140,12 @@ class BackendSession:
             self.unavailable = f"{self.spec}: {text if text.strip() else type(exc).__name__}"  # in full: evidence
             return
         self.dpif = GuardedDpif(inner, timeout_s=self.timeout_s, timer=self.in_process)
-        self.info = BackendInfo(
-            name=self.spec,
-            description=str(getattr(inner, "description", "") or type(inner).__doc__ or "").strip().split("\n")[0],
-            version=str(getattr(inner, "version", "") or ""),
-        )
+        about = describe_backend(inner, where=self.spec)
+        self.info = BackendInfo(name=self.spec, description=about.description, version=about.version)
         try:
-            provenance = provenance_records(getattr(inner, "provenance", ()), where=f"{self.spec}: provenance")
-            self.info = dataclasses.replace(self.info, provenance=provenance)
+            if about.provenance_error:
+                raise UsageError(about.provenance_error)
+            self.info = dataclasses.replace(self.info, provenance=about.provenance)
             self.features, self.capabilities = _capabilities(self.dpif)
             self.semantics = str(self.features["semantics"])
             self.dpif.flow_flush()

@@ -65,8 +65,6 @@ class BackendFactory(Protocol):
     def __call__(self, **options: str) -> Dpif: ...
 
 
-# What resolve_factory returns: any callable; open_backend checks that it returned a Dpif.
-Factory = Callable[..., object]
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
@@ -142,7 +140,7 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
 
 
-def _availability(factory: Factory) -> tuple[bool, str]:
+def _availability(factory: BackendFactory) -> tuple[bool, str]:
     check = factory_metadata(factory).unavailable_reason
     if check is None:
         return True, "available"
@@ -155,7 +153,7 @@ def _availability(factory: Factory) -> tuple[bool, str]:
     return True, "available"
 
 
-def _load_python(spec: str) -> Factory:
+def _load_python(spec: str) -> BackendFactory:
     rest = spec[len(_PYTHON_PREFIX) :]
     module_name, sep, attr = rest.rpartition(":")
     if not sep or not module_name or not attr:
@@ -167,10 +165,10 @@ def _load_python(spec: str) -> Factory:
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
         raise UsageError(f"backend {spec!r}: {module_name} has no callable {attr!r}")
-    return cast("Factory", factory)
+    return cast("BackendFactory", factory)
 
 
-def resolve_factory(spec: str) -> Factory:
+def resolve_factory(spec: str) -> BackendFactory:
     """The factory named by ``spec`` (an entry-point name or ``python:MODULE:FACTORY``)."""
     if not isinstance(spec, str) or not spec:
         raise UsageError("backend name is empty")
@@ -187,10 +185,11 @@ def resolve_factory(spec: str) -> Factory:
         raise BackendUnavailable(f"backend {spec!r}: cannot import {ep.value}: {exc}") from None
     if not callable(factory):
         raise UsageError(f"backend {spec!r}: entry point {ep.value} is not callable")
-    return cast("Factory", factory)
+    # Only known to be callable: open_backend checks that it returns a Dpif.
+    return cast("BackendFactory", factory)
 
 
-def _bind(spec: str, factory: Factory, opts: Mapping[str, str]) -> None:
+def _bind(spec: str, factory: BackendFactory, opts: Mapping[str, str]) -> None:
     # Only a signature mismatch is "rejected options"; a TypeError raised inside the
     # factory is the factory's own error and keeps its type and message.
     try:

@@ -42,7 +42,12 @@ def test_suite_settings_derive_from_the_loaded_profile(name: str, loaded_profile
     assert half.max_examples == max(1, int(profile.max_examples * 0.5))
     assert (machine.max_examples, machine.stateful_step_count) == (profile.machine_examples, profile.machine_steps)
     for s in (prop, half, machine):  # everything else as the profile defines it
-        assert s.derandomize and s.database is None and s.deadline is None and s.phases == settings.default.phases
+        assert (
+            s.derandomize
+            and s.database is None
+            and s.deadline is None
+            and s.phases == settings.get_profile(hypothesis_profile_name(profile)).phases
+        )
 
 
 def test_outside_a_certification_the_profile_is_standard(loaded_profile: None) -> None:
