@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from conformance import _signals
 from conformance.backend_session import NA_PREFIX, UNAVAILABLE_PREFIX, BackendSession
-from conformance.profiles import CertProfile
+from conformance.profiles import CertProfile, hypothesis_profile_name
 from conformance.provenance import provenance_records
 from conformance.report import BackendInfo, Finding, Outcome, Report, TestRecord, build_report
 
@@ -53,7 +54,7 @@ class CertificationRun:
     notes: list[str] = field(default_factory=list)
     report: Report | None = None
 
-    previous_hypothesis_profile: str = "default"
+    previous_hypothesis_profile: str | None = None  # set when the run loads its own
     session: BackendSession | None = None  # this process's backend, opened lazily
     seeded: list[Callable[..., object]] = field(default_factory=list)  # tests given --dpif-seed
 
@@ -71,6 +72,13 @@ class CertificationRun:
                 seed=self.seed,
             )
         return self.session
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # The profile's Hypothesis settings for the suite (conformance.profiles), loaded after every
+        # pytest_configure (Hypothesis's own loads a --hypothesis-profile there): the certification's
+        # counts and derandomisation win. The plugin restores the previous profile at unconfigure.
+        self.previous_hypothesis_profile = settings.get_current_profile_name()
+        settings.load_profile(hypothesis_profile_name(self.profile))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Runs in the controller for every phase of every test (xdist sends workers' reports here).

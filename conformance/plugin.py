@@ -53,7 +53,7 @@ from conformance.backend_session import (
 )
 from conformance.certification_run import CertificationRun, one_line, session_end
 from conformance.errors import BackendUnavailable, UsageError
-from conformance.profiles import PROFILES, CertProfile, active_profile, hypothesis_profile_name
+from conformance.profiles import PROFILES, CertProfile, active_profile
 from conformance.registry import check_options, factory_metadata, resolve_factory
 from conformance.report import Report, prepare_report_dir, write_report
 from conformance.requirements import Requirement, by_id, not_applicable_reason
@@ -189,9 +189,6 @@ def pytest_configure(config: pytest.Config) -> None:
         _importable_from(str(config.invocation_params.dir))
     if not hasattr(config, "workerinput"):
         run.signals_installed = _signals.install()
-    # The profile's Hypothesis settings for the suite (conformance.profiles); restored at unconfigure.
-    run.previous_hypothesis_profile = settings.get_current_profile_name()
-    settings.load_profile(hypothesis_profile_name(run.profile))
     _maybe_force_single_worker(config, run)
     suite = str(_suite_dir())
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
@@ -219,8 +216,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     if run.signals_installed:
         _signals.restore()
-    # Leave the enclosing process's Hypothesis settings as they were (``ufidcert certify`` runs in-process).
-    settings.load_profile(run.previous_hypothesis_profile)
+    if run.previous_hypothesis_profile is not None:
+        # Leave the enclosing process's Hypothesis settings as they were (``ufidcert certify`` runs in-process).
+        settings.load_profile(run.previous_hypothesis_profile)
     for test in run.seeded:
         # A test module stays imported after an in-process run: take the forced seed off again
         # (None is the seed of a test nobody seeded).

@@ -75,12 +75,12 @@ def make(log=""):
 """
 
 
-def _puts(pytester: pytest.Pytester, seed: int, run: str) -> list[str]:
+def _puts(pytester: pytest.Pytester, seed: int, run: str, *extra: str) -> list[str]:
     """The keys and masks the suite's properties and state machine put, in order, under ``--dpif-seed``."""
     log = pytester.path / f"{run}.log"
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--dpif-backend=python:logged:make", f"--dpif-option=log={log}",
-        "--dpif-profile=smoke", f"--dpif-seed={seed}", "-k", "properties or differential",
+        "--dpif-profile=smoke", f"--dpif-seed={seed}", "-k", "properties or differential", *extra,
     )  # fmt: skip
     assert result.ret == 0, result.stdout.str()[-3000:]
     return Path(log).read_text().splitlines()
@@ -101,3 +101,11 @@ def test_an_in_process_run_leaves_hypothesis_as_it_found_it(pytester: pytest.Pyt
     )  # fmt: skip
     assert result.ret in (0, 1, 5), result.stdout.str()[-3000:]
     assert settings.get_current_profile_name() == "default"
+
+
+def test_a_users_hypothesis_profile_does_not_change_the_certification(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        logged=_LOGGED,
+        tinyprofile="from hypothesis import settings\nsettings.register_profile('tiny', max_examples=1)\n",
+    )
+    assert _puts(pytester, 0, "own", "-p", "tinyprofile", "--hypothesis-profile=tiny") == _puts(pytester, 0, "cert")
