@@ -14,11 +14,19 @@ the kernel's tunnel-key checks (ip_tun_from_nlattr).
 
 from __future__ import annotations
 
-import struct as _struct
-
 from hypothesis import strategies as st
 
-from conformance.strategies._common import SPECIAL_ETHERTYPES, U32, KeyMaskAttr, fields, flags_value, mask_bytes, u32h
+from conformance.strategies._common import (
+    SPECIAL_ETHERTYPES,
+    U32,
+    KeyMaskAttr,
+    draw_conntrack_metadata,
+    draw_metadata_head,
+    fields,
+    flags_value,
+    mask_bytes,
+    u32h,
+)
 from reference._netlink import pack_attr as _pack_attr
 from reference.uapi import KeyAttr as _KA
 
@@ -27,29 +35,12 @@ __all__ = ["datapath_keys_with_masks"]
 
 @st.composite
 def _dp_metadata(draw: st.DrawFn) -> list[KeyMaskAttr]:
-    out: list[KeyMaskAttr] = []
-    u32 = st.integers(0, U32)
-    if draw(st.booleans()):
-        out.append((_KA.RECIRC_ID, u32h(draw(u32)), b"\xff" * 4))
-    for t in (_KA.DP_HASH, _KA.PRIORITY):
-        if draw(st.booleans()):
-            out.append((t, u32h(draw(u32)), draw(mask_bytes(4))))
+    out = draw_metadata_head(draw)
     # DP_MAX_PORTS (65535) and above are EINVAL; dpif-netdev needs an exact in_port.
     port_mask = b"\xff" * 4 if draw(st.integers(0, 9)) else draw(mask_bytes(4))
     out.append((_KA.IN_PORT, u32h(draw(st.integers(0, 0xFFFE))), port_mask))
-    if draw(st.booleans()):
-        out.append((_KA.SKB_MARK, u32h(draw(u32)), draw(mask_bytes(4))))
-    if draw(st.booleans()):
-        # CT_SUPPORTED_MASK (0xff) bounds the key and the mask alike.
-        state, state_mask = draw(flags_value(0xFF, 0xFF))
-        out.append((_KA.CT_STATE, u32h(state), u32h(state_mask)))
-    if draw(st.booleans()):
-        out.append((_KA.CT_ZONE, _struct.pack("=H", draw(st.integers(0, 0xFFFF))), draw(mask_bytes(2))))
-    if draw(st.booleans()):
-        out.append((_KA.CT_MARK, u32h(draw(u32)), draw(mask_bytes(4))))
-    if draw(st.booleans()):
-        out.append((_KA.CT_LABELS, draw(st.binary(min_size=16, max_size=16)), draw(mask_bytes(16))))
-    return out
+    # CT_SUPPORTED_MASK (0xff) bounds the ct_state key and mask alike.
+    return out + draw_conntrack_metadata(draw, ct_state_exact_mask=0xFF)
 
 
 @st.composite

@@ -16,7 +16,17 @@ import struct as _struct
 
 from hypothesis import strategies as st
 
-from conformance.strategies._common import U32, KeyMaskAttr, fields, flags_value, mask_bytes, nonzero_mask, u32h
+from conformance.strategies._common import (
+    U32,
+    KeyMaskAttr,
+    draw_conntrack_metadata,
+    draw_metadata_head,
+    fields,
+    flags_value,
+    mask_bytes,
+    nonzero_mask,
+    u32h,
+)
 from reference._netlink import pack_attr as _pack_attr
 from reference.uapi import KeyAttr as _KA
 from reference.uapi import TunnelKeyAttr as _TKA
@@ -34,29 +44,13 @@ def _frag(draw: st.DrawFn) -> tuple[int, int]:
 
 @st.composite
 def _metadata(draw: st.DrawFn) -> list[KeyMaskAttr]:
-    out: list[KeyMaskAttr] = []
-    u32 = st.integers(0, U32)
-    if draw(st.booleans()):
-        out.append((_KA.RECIRC_ID, u32h(draw(u32)), b"\xff" * 4))
-    for t in (_KA.DP_HASH, _KA.PRIORITY):
-        if draw(st.booleans()):
-            out.append((t, u32h(draw(u32)), draw(mask_bytes(4))))
+    out = draw_metadata_head(draw)
     if draw(st.integers(0, 3)) == 0:
         out.append(draw(_tunnel()))
     if draw(st.booleans()):
         mask = b"\xff" * 4 if draw(st.booleans()) else draw(mask_bytes(4))
         out.append((_KA.IN_PORT, u32h(draw(st.integers(0, 0xFFFF))), mask))
-    if draw(st.booleans()):
-        out.append((_KA.SKB_MARK, u32h(draw(u32)), draw(mask_bytes(4))))
-    if draw(st.booleans()):
-        state, state_mask = draw(flags_value(0xFF, U32))
-        out.append((_KA.CT_STATE, u32h(state), u32h(state_mask)))
-    if draw(st.booleans()):
-        out.append((_KA.CT_ZONE, _struct.pack("=H", draw(st.integers(0, 0xFFFF))), draw(mask_bytes(2))))
-    if draw(st.booleans()):
-        out.append((_KA.CT_MARK, u32h(draw(u32)), draw(mask_bytes(4))))
-    if draw(st.booleans()):
-        out.append((_KA.CT_LABELS, draw(st.binary(min_size=16, max_size=16)), draw(mask_bytes(16))))
+    out += draw_conntrack_metadata(draw, ct_state_exact_mask=U32)
     if draw(st.integers(0, 3)) == 0:
         k, m = draw(fields((4, 4, 2, 2, 1)))
         out.append((_KA.CT_ORIG_TUPLE_IPV4, k + bytes(3), m + bytes(3)))
