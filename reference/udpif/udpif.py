@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from reference.dpif import Dpif, DpifFlow
+from reference.dpif import Dpif, DpifFlow, flow_count
 from reference.errors import UfidcertError
 from reference.udpif.clock import Clock, MonotonicClock
 from reference.udpif.config import N_FLOWS_CACHE_MS, REVALIDATE_MAX_BATCH, UdpifConfig
@@ -44,19 +44,10 @@ _log = logging.getLogger("reference.udpif")
 def dp_flow_count(dpif: Dpif) -> int | None:
     """The datapath's flow count (``dpif_get_dp_stats().n_flows``), or None if the backend cannot tell.
 
-    The :class:`Dpif` ABC has no statistics call; backends that offer one
-    as ``flow_count()``, ``n_flows()``, an ``n_flows`` attribute or ``len()`` are used.
+    The :class:`Dpif` ABC has no statistics call; a backend that can count
+    its flows is ``Sized`` (:func:`reference.dpif.flow_count`).
     """
-    for name in ("flow_count", "n_flows"):
-        attr = getattr(dpif, name, None)
-        if attr is None:
-            continue
-        value = attr() if callable(attr) else attr
-        if isinstance(value, int):
-            return value
-    if hasattr(type(dpif), "__len__"):
-        return len(dpif)  # type: ignore[arg-type]
-    return None
+    return flow_count(dpif)
 
 
 class SharedDump:
