@@ -2,7 +2,7 @@
 
 One facade for every strategy, so that the suite that ships and the
 project's own tests draw inputs the same way: import from
-``conformance.strategies``. Each topic has its own module (hashes, keys,
+``conformance.strategies``. Each topic has its own module (addresses, hashes, keys,
 datapath_keys, packets, odp_actions, operations, rules, flow_requests, rpc);
 add a new strategy to the module of its topic (or a new module) and
 re-export it here.
@@ -10,6 +10,7 @@ re-export it here.
 
 from __future__ import annotations
 
+from conformance.strategies.addresses import ipv6_addresses
 from conformance.strategies.datapath_keys import datapath_keys_with_masks
 from conformance.strategies.flow_requests import flow_request_cases
 from conformance.strategies.hashes import hash_inputs, seeds, ufid_texts, ufid_words, ufids
@@ -30,6 +31,7 @@ __all__ = [
     "flow_request_cases",
     "frames",
     "hash_inputs",
+    "ipv6_addresses",
     "keys_with_masks",
     "keys_with_rules",
     "opaque_key_attrs",

@@ -10,7 +10,7 @@ from reference._netlink import iter_attrs
 from reference.errors import OdpDecodeError
 from reference.odp import _action_spec as spec
 from reference.odp._key_format import format_key_attr
-from reference.odp._text import cx, format_nsh_masked, hexdump, mac, put_hex, u16h, u32h
+from reference.odp._text import cx, format_ipv6, format_nsh_masked, hexdump, mac, put_hex, u16h, u32h
 from reference.odp._tnl_push import format_tnl_push
 from reference.uapi import (
     ActionAttr,
@@ -258,7 +258,7 @@ def _fmt_ct(payload: bytes, depth: int, where: str) -> str:
 
 
 def _ip6(data: bytes, bracket: bool) -> str:
-    text = socket.inet_ntop(socket.AF_INET6, data)
+    text = format_ipv6(data)
     return f"[{text}]" if bracket else text
 
 

@@ -13,12 +13,11 @@ printers shared by key and tunnel text live here too.
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reference._netlink import iter_attrs
-from reference.odp._text import be, cx, mac, u16h, u32h
+from reference.odp._text import be, cx, format_ipv6, mac, u16h, u32h
 from reference.odp.keys import AttrSpec, FieldKind
 from reference.uapi import KeyAttr, TunnelKeyAttr
 
@@ -238,13 +237,6 @@ def _ip4(b: bytes) -> str:
     return ".".join(str(x) for x in b)
 
 
-def _ip6(b: bytes) -> str:
-    # Python's RFC 5952 text. It differs from glibc's inet_ntop (which OVS
-    # uses) for IPv4-mapped/compatible addresses, "::ffff:102:304" against
-    # "::ffff:1.2.3.4"; kept as it is so that printed keys stay unchanged.
-    return str(ipaddress.IPv6Address(b))
-
-
 def fmt_address(
     o: Out, name: str, key: bytes, mask: bytes | None, verbose: bool, *, render: Callable[[bytes], str]
 ) -> None:
@@ -301,7 +293,7 @@ def _fmt_frag(o: Out, name: str, key: int, mask: int | None) -> None:
 _RENDER: Mapping[FieldKind, Callable[[bytes], str]] = {
     FieldKind.MAC: mac,
     FieldKind.IPV4: _ip4,
-    FieldKind.IPV6: _ip6,
+    FieldKind.IPV6: format_ipv6,
 }
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "SPACE",
     "be",
     "cx",
+    "format_ipv6",
     "format_nsh_masked",
     "hexdump",
     "hexit",
@@ -129,6 +130,44 @@ def scan_ipv6(text: str, pos: int) -> tuple[bytes, int] | None:
         return socket.inet_pton(socket.AF_INET6, text[pos:end]), end
     except OSError:
         return None
+
+
+def format_ipv6(addr: bytes) -> str:
+    """An IPv6 address as OVS prints it: glibc's ``inet_ntop`` (resolv/inet_ntop.c inet_ntop6).
+
+    Written out rather than taken from ``socket.inet_ntop`` or ``ipaddress``,
+    whose text depends on the C library and on the Python version (before 3.13,
+    ``ipaddress`` prints ``::ffff:1.2.3.4`` as ``::ffff:102:304``). glibc's
+    rules: the first longest run of two or more zero words becomes ``::``;
+    IPv4-compatible (``::a.b.c.d``, six zero words then a non-zero word) and
+    IPv4-mapped (``::ffff:a.b.c.d``) addresses end in dotted decimal.
+    """
+    words = struct.unpack("!8H", addr)
+    best_base, best_len, run_base, run_len = -1, 0, -1, 0
+    for i, word in enumerate(words):
+        if word == 0:
+            run_base, run_len = (i, 1) if run_base < 0 else (run_base, run_len + 1)
+            if run_len > best_len:
+                best_base, best_len = run_base, run_len
+        else:
+            run_base, run_len = -1, 0
+    if best_len < 2:
+        best_base, best_len = -1, 0
+    out: list[str] = []
+    for i, word in enumerate(words):
+        if best_base <= i < best_base + best_len:
+            if i == best_base:
+                out.append(":")
+            continue
+        if i:
+            out.append(":")
+        if i == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xFFFF)):
+            out.append(".".join(str(b) for b in addr[12:]))
+            break
+        out.append(f"{word:x}")
+    if best_base >= 0 and best_base + best_len == 8:
+        out.append(":")
+    return "".join(out)
 
 
 def format_nsh_masked(key: bytes, mask: bytes) -> str:

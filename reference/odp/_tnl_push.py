@@ -22,7 +22,7 @@ import socket
 import struct
 
 from reference.odp._action_scan import NoMatch, Scanner
-from reference.odp._text import cx, mac, put_hex
+from reference.odp._text import cx, format_ipv6, mac, put_hex
 
 __all__ = ["format_tnl_push", "parse_tnl_push"]
 
@@ -70,8 +70,8 @@ def _format(payload: bytes) -> str:
     else:
         ip6 = _take(h, 14, 40)
         flow = int.from_bytes(ip6[0:4], "big")
-        src = socket.inet_ntop(socket.AF_INET6, ip6[8:24])
-        dst = socket.inet_ntop(socket.AF_INET6, ip6[24:40])
+        src = format_ipv6(ip6[8:24])
+        dst = format_ipv6(ip6[24:40])
         out.append(
             f"ipv6(src={src},dst={dst},label={flow & 0xFFFFF},proto={ip6[6]},"
             f"tclass=0x{(flow >> 20) & 0xFF:x},hlimit={ip6[7]}),"
