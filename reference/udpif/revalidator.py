@@ -2,7 +2,10 @@
 
 Reproduces ``revalidate()``, ``revalidate_ukey()``, ``should_revalidate()``,
 ``push_dp_ops()``/``push_ukey_ops()`` and ``revalidator_sweep__()`` from
-ofproto/ofproto-dpif-upcall.c, with the round itself as in ``udpif_revalidator()``.
+ofproto/ofproto-dpif-upcall.c. The round around them (``udpif_revalidator()``:
+barriers, the shared dump, dump_seq, the flow limit) belongs to the udpif; a
+revalidator sees its udpif only through
+:class:`~reference.udpif._services.UdpifServices`.
 
 Statistics: a ukey remembers the counters it last pushed; every delta
 (dumped minus remembered, or a deleted flow's final counters minus
@@ -16,12 +19,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp, TerseBatch
 from reference.errors import UfidcertInputError
 from reference.uapi import ActionAttr, KeyAttr
 from reference.udpif._megaflow import key_fields, mask_has_extra
+from reference.udpif._services import UdpifServices
 from reference.udpif.config import (
     MAX_MISSED_DUMPS,
     N_UMAPS,
@@ -29,11 +32,9 @@ from reference.udpif.config import (
     REVALIDATE_MAX_BATCH,
     UINT64_THREE_QUARTERS,
 )
+from reference.udpif.shared_dump import SharedDump
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import Shard
-
-if TYPE_CHECKING:
-    from reference.udpif.udpif import SharedDump, Udpif
 
 __all__ = ["RevalResult", "Revalidator", "RoundTally", "UkeyOp"]
 
@@ -91,7 +92,7 @@ class _Pass:
 class Revalidator:
     """One revalidator thread's work; revalidator ``index`` sweeps umaps index, index+n, index+2n, ..."""
 
-    def __init__(self, udpif: Udpif, index: int) -> None:
+    def __init__(self, udpif: UdpifServices, index: int) -> None:
         self.udpif = udpif
         self.index = index
 
@@ -489,7 +490,7 @@ class Revalidator:
         udpif = self.udpif
         dump_seq = udpif.dump_seq
         reval_seq = udpif.rules.reval_seq
-        n = len(udpif.revalidators)
+        n = udpif.config.n_revalidators
         shards = udpif.ukeys.shards
         operational, inconsistent, visible, evicted = _S.OPERATIONAL, _S.INCONSISTENT, _S.VISIBLE, _S.EVICTED
         keep = RevalResult.KEEP
@@ -544,31 +545,3 @@ class Revalidator:
                     ops = []
             if ops:
                 self.push_ukey_ops(shard, ops, tally)
-
-    # --- thread body -------------------------------------------------------------------
-
-    def run(self) -> None:
-        """The revalidator thread (``udpif_revalidator``): rounds separated by barriers, the leader adapts."""
-        udpif = self.udpif
-        barrier = udpif._barrier
-        assert barrier is not None
-        leader = self.index == 0
-        while True:
-            if leader:
-                udpif._reval_exit = udpif.exiting
-                if not udpif._reval_exit:
-                    udpif._begin_round(background=True)
-                    udpif._tallies = [RoundTally() for _ in udpif.revalidators]
-            barrier.wait()
-            if udpif._reval_exit:
-                return
-            dump = udpif._dump
-            assert dump is not None
-            tally = udpif._tallies[self.index]
-            self.revalidate(dump, tally)
-            barrier.wait()
-            self.sweep(tally)
-            barrier.wait()
-            if leader:
-                udpif._end_round(udpif._tallies)
-                udpif._leader_wait()
