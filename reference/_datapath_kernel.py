@@ -177,7 +177,7 @@ class KernelCommands(DatapathCore):
         with the values the structs hold (see :mod:`reference._swkey`).
         """
         if flow.replies is None:
-            flow.replies = KernelForm(*flow_images(flow.key.data, flow.raw_mask))
+            flow.replies = KernelForm(*flow_images(flow.key, flow.raw_mask))
         return flow.replies
 
     def _k_new(self, req: FlowRequest, ufid: bytes | None, flags: int) -> FlowInfo:
@@ -196,7 +196,7 @@ class KernelCommands(DatapathCore):
             # misses an installed flow matching bits the new mask wildcards.
             found = self._table.lookup(pk.leaves)
         if found is None:
-            flow = Flow(pk, ms, masked, actions, ufid)
+            flow = Flow(pk, ms, masked, actions, ufid, keep_tree=False)
             flow.raw_mask = req.mask
             self._insert(flow)
             return self._fill(flow, flags)

@@ -63,7 +63,7 @@ class NetdevCommands(DatapathCore):
                 raise DpifNotFound("flow not found and CREATE not given")
             if ufid in self._by_ufid:
                 raise DpifExists("a flow with this UFID exists")
-            flow = Flow(pk, ms, masked, acts, ufid)
+            flow = Flow(pk, ms, masked, acts, ufid, keep_tree=True)
             self._insert(flow)
             flow.public_ufid()
             return _ZERO_STATS
@@ -103,5 +103,5 @@ class NetdevCommands(DatapathCore):
         if terse:
             return DpifFlow(flow.public_ufid(), True, None, None, None, stats, flow.ufid)
         return DpifFlow(
-            flow.public_ufid(), True, flow.key.data, mask_bytes(flow.key, flow.mask), flow.actions, stats, flow.ufid
+            flow.public_ufid(), True, flow.key, mask_bytes(flow.parsed_key(), flow.mask), flow.actions, stats, flow.ufid
         )

@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 
-from reference._classifier import Fields, MaskSig, ParsedKey
+from reference._classifier import Fields, MaskSig, ParsedKey, parse_key
 from reference._swkey import SwKey, put_key
 from reference.dpif import DpifFlow, FlowStats, TerseBatch
 from reference.ufid import Ufid
@@ -154,6 +154,7 @@ class Flow:
         "raw_mask",
         "replies",
         "slot",
+        "tree",
         "ufid",
         "ufid_obj",
         "unmasked",
@@ -164,10 +165,16 @@ class Flow:
     used = _StatColumn("used")
     tcp_flags = _StatColumn("tcp_flags")
 
-    def __init__(self, key: ParsedKey, mask: MaskSig, masked: Fields, actions: bytes, ufid: bytes | None) -> None:
-        # Replies render from the key's bytes and tree; its leaf map is only needed to build the
-        # masked and unmasked fields (below), so the flow does not keep it.
-        self.key = ParsedKey(key.data, key.tree, _NO_LEAVES, key.flags or _NO_FLAGS)
+    def __init__(
+        self, key: ParsedKey, mask: MaskSig, masked: Fields, actions: bytes, ufid: bytes | None, *, keep_tree: bool
+    ) -> None:
+        # The key's leaf map is only needed to build the masked and unmasked fields (below). Its decoded
+        # tree (an Attribute and a payload per attribute, ~1.4 kB for a 13-attribute key) is needed only
+        # to render dpif-netdev's mask (:meth:`parsed_key`); kernel replies render from the key's bytes
+        # (reference._swkey), so a kernel-semantics flow keeps just the bytes, as the kernel keeps its
+        # sw_flow_key and no netlink tree.
+        self.key = key.data
+        self.tree = key.tree if keep_tree else None
         self.mask = mask
         self.masked = masked
         unmasked = key.fields
@@ -186,6 +193,11 @@ class Flow:
 
     def stats(self) -> FlowStats:
         return FlowStats(self.n_packets, self.n_bytes, self.used, self.tcp_flags)
+
+    def parsed_key(self) -> ParsedKey:
+        """The key with its decoded tree (decoded again if the flow did not keep it); no leaf map."""
+        tree = self.tree if self.tree is not None else parse_key(self.key, where="stored key").tree
+        return ParsedKey(self.key, tree, _NO_LEAVES, _NO_FLAGS)
 
     def public_ufid(self) -> Ufid | None:
         if self.ufid_obj is None and self.ufid is not None and len(self.ufid) == 16:
