@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import compress, repeat
+from operator import attrgetter
 
 from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp, TerseBatch
 from reference.errors import UfidcertInputError
@@ -71,6 +75,65 @@ class UkeyOp:
 
 # Slices of a terse batch's UFID block, one per flow of a full batch (REVALIDATE_MAX_BATCH flows).
 _SLICES = tuple(slice(j, j + 16) for j in range(0, 16 * REVALIDATE_MAX_BATCH, 16))
+# Whole-batch reads and writes of ukey fields, each a C-level loop (map over an attrgetter or a
+# method descriptor), for the batch fast path of Revalidator._revalidate_columns.
+_LOCK, _STATE, _REVAL_SEQ, _DUMP_SEQ = (attrgetter(a) for a in ("lock", "state", "reval_seq", "dump_seq"))
+_N_PACKETS, _N_BYTES, _USED, _CREATED = (attrgetter(a) for a in ("n_packets", "n_bytes", "used", "created"))
+_MISSED = attrgetter("missed_dumps")
+_LOCK_TYPE = type(threading.Lock())
+_TRYLOCK, _UNLOCK = _LOCK_TYPE.acquire, _LOCK_TYPE.release
+
+
+def _consume(it: object) -> None:
+    deque(it, maxlen=0)  # type: ignore[call-overload]
+
+
+def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pass) -> bool:
+    """Keep a whole terse batch at once if every flow is in ``revalidate_ukey()``'s trivial case.
+
+    That is: each flow has a ukey, OPERATIONAL, not yet seen in this dump,
+    revalidated under the current ``reval_seq``, with the packet and byte
+    counts the ukey last pushed and used recently enough. Then the decision
+    is KEEP for all with nothing to push, and only ``used``, ``tcp_flags``
+    and ``dump_seq`` change, as the per-flow loop would write them. Every
+    test and write is a C-level loop over the batch. Returns False (having
+    changed nothing) when any flow needs the per-flow path.
+    """
+    n = len(ukeys)
+    if not ctx.terse or ctx.kill_them_all or None in ukeys:
+        return False
+    locks = list(map(_LOCK, ukeys))
+    got = list(map(_TRYLOCK, locks, repeat(False, n)))
+    try:
+        if False in got:
+            return False
+        dump_seq = ctx.dump_seq
+        if (
+            dump_seq in map(_DUMP_SEQ, ukeys)
+            or list(map(_STATE, ukeys)).count(_S.OPERATIONAL) != n
+            or list(map(_REVAL_SEQ, ukeys)).count(ctx.reval_seq) != n
+            or list(map(_N_PACKETS, ukeys)) != list(batch.n_packets)
+            or list(map(_N_BYTES, ukeys)) != list(batch.n_bytes)
+        ):
+            return False
+        # udpif_update_used() without packet growth: the dumped "used", else the ukey's, else its creation.
+        used = list(batch.used_ms)
+        if 0 in used:
+            kept_used = list(map(_USED, ukeys))
+            if used.count(0) != n or 0 in kept_used:
+                created = list(map(_CREATED, ukeys))
+                used = [d or k or c for d, k, c in zip(used, kept_used, created, strict=True)]
+            else:
+                used = kept_used
+        if min(used) < ctx.now - ctx.max_idle:
+            return False
+        _consume(map(setattr, ukeys, repeat("used", n), used))
+        _consume(map(setattr, ukeys, repeat("tcp_flags", n), batch.tcp_flags))
+        _consume(map(setattr, ukeys, repeat("dump_seq", n), repeat(dump_seq, n)))
+        ctx.tally.kept += n
+        return True
+    finally:
+        _consume(map(_UNLOCK, compress(locks, got)))
 
 
 class _Pass:
@@ -184,6 +247,8 @@ class Revalidator:
         ufids = batch.ufids
         slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
         ukeys = list(map(udpif.ukeys.by_wire.get, map(ufids.__getitem__, slices[:n])))
+        if _keep_unchanged_batch(ukeys, batch, ctx):
+            return
         packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags
         dump_seq, reval_seq, now = ctx.dump_seq, ctx.reval_seq, ctx.now
         idle_before = now - ctx.max_idle
@@ -501,8 +566,17 @@ class Revalidator:
             if not purge:
                 # A ukey dumped and kept in this round, never missed, has nothing to sweep: the decision
                 # below would be KEEP with nothing to write. Skipping it on an unlocked read is what a
-                # failed trylock does anyway (it is looked at again in the next round).
-                ukeys = [u for u in ukeys if u.dump_seq != dump_seq or u.state is not operational or u.missed_dumps]
+                # failed trylock does anyway (it is looked at again in the next round). The common case, a
+                # whole shard of such ukeys, is recognised with C-level loops before any per-ukey test.
+                n_ukeys = len(ukeys)
+                if (
+                    list(map(_DUMP_SEQ, ukeys)).count(dump_seq) != n_ukeys
+                    or list(map(_STATE, ukeys)).count(operational) != n_ukeys
+                    or any(map(_MISSED, ukeys))
+                ):
+                    ukeys = [u for u in ukeys if u.dump_seq != dump_seq or u.state is not operational or u.missed_dumps]
+                else:
+                    ukeys = []
             for ukey in ukeys:
                 # Handlers may hold a ukey lock while installing: never wait for it.
                 if not ukey.lock.acquire(blocking=False):

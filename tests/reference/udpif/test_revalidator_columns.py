@@ -163,3 +163,41 @@ class ColumnarUdpifMachine(UdpifMachine):
 
 TestColumnarUdpifThreads = ColumnarUdpifMachine.TestCase
 TestColumnarUdpifThreads.settings = _settings
+
+
+def _set_tcp_flags(env: Env, flags: int) -> None:
+    """OR TCP flags into every datapath flow without a packet (the terse dump reports them, the ukey records them)."""
+    for flow in env.dp._table:
+        flow.tcp_flags |= flags
+
+
+# Scripted rounds aimed at each test of the whole-batch fast path (every flow unchanged, OPERATIONAL,
+# current reval_seq, recently used): each scenario makes exactly one of them fail for some or all
+# flows of a batch, after rounds in which the whole batch was kept at once.
+_SCENARIOS: dict[str, list[tuple[str, Any, Any]]] = {
+    "idle: every flow times out": [("time", 10_001, 0), ("reval", 0, 0)],
+    "just under idle, then over": [("time", 9_999, 0), ("reval", 0, 0), ("time", 2, 0), ("reval", 0, 0)],
+    "new packets on some flows": [("traffic", [3, 5], 1), ("reval", 0, 0)],
+    "a rule change (reval_seq)": [("rule", 7, 3), ("reval", 0, 0)],
+    "tcp flags change without packets": [("flags", 0x12, 0), ("reval", 0, 0), ("flags", 0x1_01, 0), ("reval", 0, 0)],
+    "over the flow limit": [("limit", 3, 0), ("reval", 0, 0)],
+    "far over the limit (kill them all)": [("limit", 1, 0), ("reval", 0, 0)],
+    "a flow deleted behind the cache's back": [("dp_del", 2, 0), ("reval", 0, 0), ("reval", 0, 0)],
+    "new flows join the batch": [("new", [40, 41, 42], 1), ("reval", 0, 0)],
+    "purge": [("purge", 0, 0)],
+}
+
+
+@pytest.mark.parametrize("semantics", ["kernel", "netdev"])
+@pytest.mark.parametrize("name", sorted(_SCENARIOS))
+def test_whole_batch_fast_path_decides_as_records(semantics: str, name: str) -> None:
+    config = UdpifConfig(flow_limit=40, enable_megaflows=False)
+    envs = [make_env(semantics=semantics, config=config, columnar=c, ufid_secret=7) for c in (True, False)]  # type: ignore[arg-type]
+    warm_up = [("new", list(range(2, 14)), 1), ("reval", 0, 0), ("time", 100, 0), ("reval", 0, 0)]
+    for kind, a, b in [*warm_up, *_SCENARIOS[name]]:
+        for env in envs:
+            if kind == "flags":
+                _set_tcp_flags(env, a)
+            else:
+                step(env, kind, a, b)
+        assert observe(envs[0]) == observe(envs[1]), (kind, a, b)
