@@ -118,6 +118,7 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
             return False
         # udpif_update_used() without packet growth: the dumped "used", else the ukey's, else its creation.
         used = list(batch.used_ms)
+        kept_used: list[int] | None = None
         if 0 in used:
             kept_used = list(map(_USED, ukeys))
             if used.count(0) != n or 0 in kept_used:
@@ -127,7 +128,8 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
                 used = kept_used
         if min(used) < ctx.now - ctx.max_idle:
             return False
-        _consume(map(setattr, ukeys, repeat("used", n), used))
+        if used is not kept_used:  # (else every ukey keeps the "used" it has)
+            _consume(map(setattr, ukeys, repeat("used", n), used))
         _consume(map(setattr, ukeys, repeat("tcp_flags", n), batch.tcp_flags))
         _consume(map(setattr, ukeys, repeat("dump_seq", n), repeat(dump_seq, n)))
         ctx.tally.kept += n
@@ -246,7 +248,7 @@ class Revalidator:
         n = len(batch)
         ufids = batch.ufids
         slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
-        ukeys = list(map(udpif.ukeys.by_wire.get, map(ufids.__getitem__, slices[:n])))
+        ukeys = udpif.ukeys.lookup_block(ufids, slices[:n])
         if _keep_unchanged_batch(ukeys, batch, ctx):
             return
         packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags

@@ -245,6 +245,7 @@ class Udpif:
         self.avg_n_flows = (self.avg_n_flows + n_flows) // 2
         self._round_n_flows = n_flows
         self._round_start = self.clock.now_ms()
+        self.ukeys.start_round()
         terse = self.use_ufid()
         batches = self.dpif.flow_dump_batches(terse=terse, max_flows=REVALIDATE_MAX_BATCH)
         self._dump = SharedDump(iter(batches), terse=terse, background=background)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from reference.udpif.config import N_UMAPS
@@ -28,6 +29,7 @@ from reference.ufid import Ufid
 
 __all__ = ["InstallResult", "Shard", "UkeyMap", "ident", "wire_of"]
 
+_STATE = attrgetter("state")
 _log = logging.getLogger("reference.udpif")
 
 
@@ -99,7 +101,7 @@ class UkeyMap:
     ``ovs_u128`` it received in place: ofproto-dpif-upcall.c ``ukey_lookup``).
     """
 
-    __slots__ = ("by_wire", "n_shards", "shards")
+    __slots__ = ("_blocks", "_last_blocks", "by_wire", "n_shards", "shards")
 
     def __init__(self, n_shards: int = N_UMAPS) -> None:
         if n_shards < 1:
@@ -107,6 +109,9 @@ class UkeyMap:
         self.n_shards = n_shards
         self.by_wire: dict[bytes, Ukey] = {}
         self.shards = tuple(Shard(i, self.by_wire) for i in range(n_shards))
+        # lookup_block's memo: this round's and the last round's answers, by UFID block.
+        self._blocks: dict[bytes, list[Ukey | None]] = {}
+        self._last_blocks: dict[bytes, list[Ukey | None]] = {}
 
     def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
         """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
@@ -120,6 +125,28 @@ class UkeyMap:
     def lookup_wire(self, wire: bytes) -> Ukey | None:
         """``ukey_lookup`` by the 16-byte UFID payload of a dump (no PMD id); takes no lock."""
         return self.by_wire.get(wire)
+
+    def lookup_block(self, ufids: bytes, slices: Sequence[slice]) -> list[Ukey | None]:
+        """:meth:`lookup_wire` for every 16-byte UFID of a terse batch's UFID block (``slices`` cut it).
+
+        A datapath dumps its flows in the same batches round after round
+        while the table is stable, so the answer for a block is remembered
+        until the next :meth:`start_round` but one and reused while every
+        ukey in it is still in the map: a ukey leaves the map only by becoming
+        DELETED (:meth:`Shard.delete`, or replaced over EVICTED), and one UFID
+        has at most one ukey in the map.
+        This saves a dict lookup per flow (the dump's order is the
+        datapath's, not the map's, so each lookup is a likely cache miss).
+        """
+        got = self._last_blocks.pop(ufids, None)
+        if got is None or None in got or max(map(_STATE, got)) >= UkeyState.DELETED:
+            got = list(map(self.by_wire.get, map(ufids.__getitem__, slices)))
+        self._blocks[ufids] = got
+        return got
+
+    def start_round(self) -> None:
+        """A revalidation round begins: :meth:`lookup_block` forgets the blocks of the round before last."""
+        self._last_blocks, self._blocks = self._blocks, {}
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.

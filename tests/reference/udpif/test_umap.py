@@ -6,12 +6,15 @@ import threading
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference._netlink import pack_attr
 from reference.uapi import KeyAttr
 from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import InstallResult, UkeyMap
+from reference.ufid import Ufid
 
 S = UkeyState
 
@@ -129,3 +132,38 @@ def test_concurrent_installs_keep_one_ukey_per_ufid() -> None:
     assert sorted(installed) == list(range(500))  # exactly one winner per UFID
     assert len(umap) == 500
     assert all(u.state is S.VISIBLE and not u.lock.locked() for u in umap)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rounds=st.lists(
+        st.lists(st.tuples(st.sampled_from(["install", "evict", "delete", "replace"]), st.integers(0, 11)), max_size=8),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_lookup_block_answers_as_lookups_round_after_round(rounds: list[list[tuple[str, int]]]) -> None:
+    """The block memo never answers with a ukey that per-UFID lookups would not give (evicted, replaced, deleted)."""
+    umap = UkeyMap()
+    ufids = [Ufid.from_int(i + 1) for i in range(12)]
+    block = b"".join(u.to_wire() for u in ufids)
+    slices = [slice(j, j + 16) for j in range(0, len(block), 16)]
+    for i in range(0, 12, 2):
+        umap.install(mk(ufids[i], bytes([i])))
+    umap.start_round()
+    umap.lookup_block(block, slices)
+    for changes in rounds:
+        for what, i in changes:
+            u = umap.lookup(ufids[i])
+            if what in ("install", "replace"):
+                umap.install(mk(ufids[i], bytes([i])))  # a replacement only succeeds over an EVICTED ukey
+            elif u is not None and what == "evict" and u.state in (S.VISIBLE, S.OPERATIONAL):
+                with u.lock:
+                    if u.state is S.VISIBLE:
+                        u.transition(S.OPERATIONAL)
+                    u.transition(S.EVICTING)
+                    u.transition(S.EVICTED)
+            elif u is not None and what == "delete" and u.state is S.EVICTED:
+                umap.shard_of(u.ufid, None).delete(u)
+        umap.start_round()  # the memo of the round before is consulted, after the changes
+        assert umap.lookup_block(block, slices) == [umap.lookup_wire(u.to_wire()) for u in ufids]
