@@ -62,6 +62,7 @@ class RoundTally:
     modified: int = 0
     deleted: int = 0
     swept: int = 0
+    kept_at_once: int = 0  # of ``kept``: ukeys kept by the whole-batch path (nothing left for the sweep)
 
 
 @dataclass(slots=True)
@@ -92,8 +93,9 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
     """Keep a whole terse batch at once if every flow is in ``revalidate_ukey()``'s trivial case.
 
     That is: each flow has a ukey, OPERATIONAL, not yet seen in this dump,
-    revalidated under the current ``reval_seq``, with the packet and byte
-    counts the ukey last pushed and used recently enough. Then the decision
+    never missed by a dump, revalidated under the current ``reval_seq``,
+    with the packet and byte counts the ukey last pushed and used recently
+    enough (so the sweep will have nothing to do for it either). Then the decision
     is KEEP for all with nothing to push, and only ``used``, ``tcp_flags``
     and ``dump_seq`` change, as the per-flow loop would write them. Every
     test and write is a C-level loop over the batch. Returns False (having
@@ -114,6 +116,7 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
             or list(map(_REVAL_SEQ, ukeys)).count(ctx.reval_seq) != n
             or list(map(_N_PACKETS, ukeys)) != list(batch.n_packets)
             or list(map(_N_BYTES, ukeys)) != list(batch.n_bytes)
+            or any(map(_MISSED, ukeys))
         ):
             return False
         # udpif_update_used() without packet growth: the dumped "used", else the ukey's, else its creation.
@@ -133,6 +136,7 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
         _consume(map(setattr, ukeys, repeat("tcp_flags", n), batch.tcp_flags))
         _consume(map(setattr, ukeys, repeat("dump_seq", n), repeat(dump_seq, n)))
         ctx.tally.kept += n
+        ctx.tally.kept_at_once += n
         return True
     finally:
         _consume(map(_UNLOCK, compress(locks, got)))
@@ -546,14 +550,19 @@ class Revalidator:
 
     # --- the sweep ---------------------------------------------------------------------
 
-    def sweep(self, tally: RoundTally, *, purge: bool = False) -> None:
+    def sweep(self, tally: RoundTally, *, purge: bool = False, all_kept_at_once: bool = False) -> None:
         """``revalidator_sweep__``: revisit this revalidator's umaps after the dump.
 
         Deletes flows of INCONSISTENT ukeys (and all flows when purging),
         revalidates ukeys that were neither dumped nor revalidated in this
         round, deletes those missed by 4 consecutive dumps, and removes
-        EVICTED ukeys from the umaps.
+        EVICTED ukeys from the umaps. ``all_kept_at_once``: the udpif found
+        that the round's whole-batch path kept every ukey of the map, each
+        OPERATIONAL, dumped in this round and never missed, for which the
+        sweep would decide KEEP and write nothing: it is skipped (unless purging).
         """
+        if all_kept_at_once and not purge:
+            return
         udpif = self.udpif
         dump_seq = udpif.dump_seq
         reval_seq = udpif.rules.reval_seq

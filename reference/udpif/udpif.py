@@ -228,8 +228,9 @@ class Udpif:
         assert self._dump is not None
         for rev, tally in zip(self.revalidators, tallies, strict=True):
             rev.revalidate(self._dump, tally)
+        all_kept = self._all_kept_at_once(tallies)
         for rev, tally in zip(self.revalidators, tallies, strict=True):
-            rev.sweep(tally, purge=purge)
+            rev.sweep(tally, purge=purge, all_kept_at_once=all_kept)
         return self._end_round(tallies)
 
     def purge(self) -> RoundReport:
@@ -249,6 +250,16 @@ class Udpif:
         terse = self.use_ufid()
         batches = self.dpif.flow_dump_batches(terse=terse, max_flows=REVALIDATE_MAX_BATCH)
         self._dump = SharedDump(iter(batches), terse=terse, background=background)
+
+    def _all_kept_at_once(self, tallies: list[RoundTally]) -> bool:
+        """After the dump phase: did the whole-batch path keep every ukey of the map?
+
+        Such ukeys stay in the map until the sweep (no op was queued for them;
+        replacement needs an EVICTED ukey) and are distinct (one per dump), so
+        if they are as many as the map holds, they are the map.
+        """
+        kept = sum(t.kept_at_once for t in tallies)
+        return kept > 0 and kept == len(self.ukeys)
 
     def _end_round(self, tallies: list[RoundTally]) -> RoundReport:
         """The leader's part after the last barrier: close the dump, bump dump_seq, adapt the flow limit."""
@@ -318,7 +329,7 @@ class Udpif:
             tally = self._tallies[rev.index]
             rev.revalidate(dump, tally)
             barrier.wait()
-            rev.sweep(tally)
+            rev.sweep(tally, all_kept_at_once=self._all_kept_at_once(self._tallies))
             barrier.wait()
             if leader:
                 self._end_round(self._tallies)
