@@ -145,8 +145,12 @@ class UkeyMap:
         return got
 
     def start_round(self) -> None:
-        """A revalidation round begins: :meth:`lookup_block` forgets the blocks of the round before last."""
-        self._last_blocks, self._blocks = self._blocks, {}
+        """A revalidation round begins: :meth:`lookup_block` forgets the blocks of the round before last.
+
+        A round that looked no block up (a full dump) leaves the memo as it was.
+        """
+        if self._blocks:
+            self._last_blocks, self._blocks = self._blocks, {}
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.
