@@ -252,8 +252,13 @@ class Revalidator:
         n = len(batch)
         ufids = batch.ufids
         slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
+        # The ukeys this block had in an earlier round are the lookups' answer if they are all still
+        # OPERATIONAL (see UkeyMap.remembered_block), which _keep_unchanged_batch checks under their locks.
+        remembered = udpif.ukeys.remembered_block(ufids)
+        if remembered is not None and _keep_unchanged_batch(remembered, batch, ctx):
+            return
         ukeys = udpif.ukeys.lookup_block(ufids, slices[:n])
-        if _keep_unchanged_batch(ukeys, batch, ctx):
+        if ukeys != remembered and _keep_unchanged_batch(ukeys, batch, ctx):
             return
         packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags
         dump_seq, reval_seq, now = ctx.dump_seq, ctx.reval_seq, ctx.now

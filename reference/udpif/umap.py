@@ -20,7 +20,6 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from enum import Enum
-from operator import attrgetter
 from typing import Any
 
 from reference.udpif.config import N_UMAPS
@@ -29,7 +28,6 @@ from reference.ufid import Ufid
 
 __all__ = ["InstallResult", "Shard", "UkeyMap", "ident", "wire_of"]
 
-_STATE = attrgetter("state")
 _log = logging.getLogger("reference.udpif")
 
 
@@ -129,19 +127,27 @@ class UkeyMap:
     def lookup_block(self, ufids: bytes, slices: Sequence[slice]) -> list[Ukey | None]:
         """:meth:`lookup_wire` for every 16-byte UFID of a terse batch's UFID block (``slices`` cut it).
 
+        The answer is remembered for :meth:`remembered_block` in the next rounds.
+        """
+        got = list(map(self.by_wire.get, map(ufids.__getitem__, slices)))
+        self._blocks[ufids] = got
+        return got
+
+    def remembered_block(self, ufids: bytes) -> list[Ukey | None] | None:
+        """What :meth:`lookup_block` answered for this UFID block in an earlier round (kept for the next), or None.
+
         A datapath dumps its flows in the same batches round after round
-        while the table is stable, so the answer for a block is remembered
-        until the next :meth:`start_round` but one and reused while every
-        ukey in it is still in the map: a ukey leaves the map only by becoming
-        DELETED (:meth:`Shard.delete`, or replaced over EVICTED), and one UFID
-        has at most one ukey in the map.
-        This saves a dict lookup per flow (the dump's order is the
-        datapath's, not the map's, so each lookup is a likely cache miss).
+        while its table is stable, so a revalidator can skip a dict lookup per
+        flow (each a likely cache miss: the dump follows the datapath's
+        order, not the map's). Not checked here: a ukey may have left the map
+        since. Every OPERATIONAL ukey is in the map (a ukey leaves it only by
+        becoming DELETED: :meth:`Shard.delete`, or replaced over EVICTED) and
+        one UFID has at most one ukey there, so a caller that finds every
+        ukey of the answer OPERATIONAL, under their locks, has the lookups' answer.
         """
         got = self._last_blocks.pop(ufids, None)
-        if got is None or None in got or max(map(_STATE, got)) >= UkeyState.DELETED:
-            got = list(map(self.by_wire.get, map(ufids.__getitem__, slices)))
-        self._blocks[ufids] = got
+        if got is not None:
+            self._blocks[ufids] = got
         return got
 
     def start_round(self) -> None:

@@ -182,9 +182,30 @@ _SCENARIOS: dict[str, list[tuple[str, Any, Any]]] = {
     "tcp flags change without packets": [("flags", 0x12, 0), ("reval", 0, 0), ("flags", 0x1_01, 0), ("reval", 0, 0)],
     "over the flow limit": [("limit", 3, 0), ("reval", 0, 0)],
     "far over the limit (kill them all)": [("limit", 1, 0), ("reval", 0, 0)],
+    "all flows killed, then the same flows come back at once (new ukeys, same UFIDs)": [
+        ("limit", 1, 0),
+        ("reval", 0, 0),
+        ("limit", 1000, 0),
+        ("reval", 0, 0),
+        # (in reverse: freed slots are reused last freed first, so the flows take their old slots back
+        # and the dump's UFID block is the one the revalidators saw before the kill)
+        ("new", list(range(13, 1, -1)), 1),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+    ],
     "a flow deleted behind the cache's back": [("dp_del", 2, 0), ("reval", 0, 0), ("reval", 0, 0)],
     "a flow missed by a dump, then back": [("drop", 4, 0), ("reval", 0, 0), ("restore", 4, 0), ("reval", 0, 0)],
     "new flows join the batch": [("new", [40, 41, 42], 1), ("reval", 0, 0)],
+    "flows idle out, then the same flows come back (new ukeys, same UFIDs)": [
+        ("time", 10_001, 0),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+        ("new", list(range(2, 14)), 1),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+        ("traffic", [3], 1),
+        ("reval", 0, 0),
+    ],
     "purge": [("purge", 0, 0)],
 }
 
