@@ -146,29 +146,18 @@ class ReferenceDatapath(KernelCommands, NetdevCommands):
         # and the mask on the way (put_exclude_packet_type).
         key = _exclude_packet_type(key)
         mask = None if mask is None else _exclude_packet_type(mask)
-        if pf & _CREATE:
-            req = FlowRequest(
-                FlowCmd.NEW,
-                key=key,
-                mask=mask,
-                actions=actions,
-                ufid=raw,
-                clear=bool(pf & _ZERO),
-                probe=bool(pf & _PROBE),
-                create=not pf & _MODIFY,
-                ufid_flags=_TERSE,  # only the stats of the echo are used: skip rendering the rest
-            )
-        else:
-            req = FlowRequest(
-                FlowCmd.SET,
-                key=key,
-                mask=mask,
-                actions=actions,
-                ufid=raw,
-                clear=bool(pf & _ZERO),
-                probe=bool(pf & _PROBE),
-                ufid_flags=_TERSE,
-            )
+        create = bool(pf & _CREATE)
+        req = FlowRequest(
+            FlowCmd.NEW if create else FlowCmd.SET,
+            key=key,
+            mask=mask,
+            actions=actions,
+            ufid=raw,
+            clear=bool(pf & _ZERO),
+            probe=bool(pf & _PROBE),
+            create=create and not pf & _MODIFY,
+            ufid_flags=_TERSE,  # only the stats of the echo are used: skip rendering the rest
+        )
         with self._lock:
             was = len(self)
             info = self.flow_request(req)[0]
