@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from reference._classifier import (
+    MAC_PROTO_PATH,
     Fields,
     MaskSig,
     ParsedKey,
@@ -28,6 +29,7 @@ from reference._classifier import (
     masked_fields,
     parse_key,
     stored_mask,
+    with_mac_proto,
 )
 from reference._flow_slots import Flow, Slots
 from reference._match_validate import validate_match
@@ -138,9 +140,14 @@ class DatapathCore(Dpif):
     # Shared helpers
     # ------------------------------------------------------------------
 
+    def _parse_key(self, key: bytes, *, where: str = "key", for_flow: bool = True) -> ParsedKey:
+        """:func:`parse_key`, with the kernel's mac_proto as a field under kernel semantics."""
+        pk = parse_key(key, where=where, for_flow=for_flow)
+        return with_mac_proto(pk) if self._semantics == "kernel" else pk
+
     def _parse_match(self, key: bytes, mask: bytes | None) -> tuple[ParsedKey, MaskSig, Fields]:
         try:
-            pk = parse_key(key, where="key")
+            pk = self._parse_key(key)
             if mask is None:
                 mtree = None
                 ms = exact_mask(pk)
@@ -153,6 +160,7 @@ class DatapathCore(Dpif):
                 # flow_netlink.c ovs_nla_get_match: __parse_flow_nlattrs, ip_tun_from_nlattr, match_validate.
                 check_kernel_attrs(pk.data, mask)
                 validate_match(pk.tree, mtree, has_mask=True, where="key/mask")
+                ms = tuple(sorted({**dict(ms), MAC_PROTO_PATH: b"\xff"}.items()))
         except OdpDecodeError as exc:
             raise invalid(exc) from None
         if self._semantics == "netdev":

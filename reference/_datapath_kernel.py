@@ -230,7 +230,7 @@ class KernelCommands(DatapathCore):
             return self._by_ufid.get(ufid)
         assert key is not None
         try:
-            pk = parse_key(key, where="key")
+            pk = self._parse_key(key)
         except OdpDecodeError as exc:  # pragma: no cover - parsed before
             raise invalid(exc) from None
         return self._lookup_exact(pk.fields)

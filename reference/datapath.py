@@ -27,7 +27,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator, Sequence
 
-from reference._classifier import parse_key
 from reference._datapath_core import invalid
 from reference._datapath_kernel import FlowInfo, FlowRequest, KernelCommands
 from reference._datapath_netdev import NetdevCommands
@@ -325,7 +324,7 @@ class ReferenceDatapath(KernelCommands, NetdevCommands):
                 raise DpifNotFound(f"no port {port}")
             try:
                 key = extract_key(packet, port)
-                pk = parse_key(key, where="extracted key", for_flow=False)
+                pk = self._parse_key(key, where="extracted key", for_flow=False)
             except PacketDroppedError:
                 # Frames the kernel drops before any lookup (runts, bad NSH):
                 # no stats, no upcall (datapath.c ovs_dp_process_packet).
