@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference._netlink import iter_attrs
-from reference.datapath import FlowRequest, ReferenceDatapath
+from reference.datapath import FlowInfo, FlowRequest, ReferenceDatapath
 from reference.dpif import (
     DpifError,
     DpifExists,
@@ -69,7 +69,9 @@ def snapshot(dp: ReferenceDatapath) -> list[tuple[object, ...]]:
     )
 
 
-def new(dp: ReferenceDatapath, key: bytes | None, *, ufid: bytes | None = None, create: bool = True, **kw: object):
+def new(
+    dp: ReferenceDatapath, key: bytes | None, *, ufid: bytes | None = None, create: bool = True, **kw: object
+) -> list[FlowInfo]:
     req = FlowRequest(FlowCmd.NEW, key=key, ufid=ufid, create=create, **kw)  # type: ignore[arg-type]
     return dp.flow_request(req)
 
@@ -514,10 +516,10 @@ class TestDpifContract:
         assert list(dp.flow_dump()) == []
 
     def test_operate_gives_each_op_its_own_result(self, semantics: str) -> None:
-        from reference.dpif import DelOp, GetOp, PutOp
+        from reference.dpif import DelOp, DpifOp, GetOp, PutOp
 
         dp = make(semantics)
-        ops = [PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U, K1), DelOp(U, K1), DelOp(U, K1)]
+        ops: list[DpifOp] = [PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U, K1), DelOp(U, K1), DelOp(U, K1)]
         results = dp.operate(ops)
         assert [r.error.errno if r.error else 0 for r in results] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
         assert results[2].flow is not None and results[2].flow.ufid == (U if dp.features.ufid else None)
