@@ -11,8 +11,9 @@ from the request and is re-serialised on every reply
 kernel's attribute order, dec_ttl and clone rebuilt from their parts.
 
 Not modelled (left to :func:`reference.odp.actions.validate_actions`):
-the contents of ct (``ovs_ct_copy_action``: helpers, timeouts, NAT ranges)
-and of push_nsh, and the re-serialisation of ct and of set(tunnel).
+the contents of ct beyond its attribute lengths, mark/labels and helper
+(``ovs_ct_copy_action``: timeouts, NAT ranges), of push_nsh, and the
+re-serialisation of ct's NAT and of set(tunnel).
 """
 
 from __future__ import annotations
@@ -330,10 +331,44 @@ def _cstring(p: bytes, what: str) -> bytes:
     return p.split(b"\0", 1)[0] + b"\0"
 
 
+# The conntrack helpers Linux 6.1 registers, by name, with the (address family,
+# IP protocol) pairs each serves (net/netfilter/nf_conntrack_{ftp,tftp,irc,sip,
+# amanda,sane,pptp,netbios_ns,snmp,h323_main}.c, nf_ct_helper_init calls).
+# ovs_ct_add_helper (net/openvswitch/conntrack.c) looks the ct action's helper
+# up with nf_conntrack_helper_try_module_get(name, family, key->ip.proto) and
+# answers EINVAL ("Unknown helper") when none matches. A listed helper is
+# taken as loadable: a kernel built without its module refuses it too.
+_V4, _V6, _TCP, _UDP = 2, 10, 6, 17
+_BOTH = (_V4, _V6)
+_CT_HELPERS: dict[bytes, frozenset[tuple[int, int]]] = {
+    name: frozenset((f, p) for f in families for p in protos)
+    for name, families, protos in (
+        (b"ftp", _BOTH, (_TCP,)),
+        (b"tftp", _BOTH, (_UDP,)),
+        (b"irc", (_V4,), (_TCP,)),
+        (b"sip", _BOTH, (_TCP, _UDP)),
+        (b"amanda", _BOTH, (_UDP,)),
+        (b"sane", _BOTH, (_TCP,)),
+        (b"pptp", (_V4,), (_TCP,)),
+        (b"netbios-ns", (_V4,), (_UDP,)),
+        (b"snmp", (_V4,), (_UDP,)),
+        (b"RAS", _BOTH, (_UDP,)),
+        (b"Q.931", _BOTH, (_TCP,)),
+    )
+}
+
+
+def _check_helper(w: _Walk, name: bytes) -> None:
+    bare = name.rstrip(b"\0")
+    family = _V4 if w.key.be("eth_type") == _ETH_P_IP else _V6
+    if (family, w.key.get("ip_proto")[0]) not in _CT_HELPERS.get(bare, frozenset()):
+        raise _fail(f"unknown conntrack helper {bare!r} for this flow's family and protocol")
+
+
 def _ct(w: _Walk, payload: bytes) -> bytes:
     """ovs_ct_copy_action / parse_ct; the action as ovs_ct_action_to_attr sends it back.
 
-    NAT ranges and helper modules are not checked here (NAT is sent back as given).
+    NAT ranges are not checked here (NAT is sent back as given).
     """
     if w.key.be("eth_type") not in (_ETH_P_IP, _ETH_P_IPV6):
         raise _fail("ct family unspecified (not an IP flow)")
@@ -358,7 +393,9 @@ def _ct(w: _Walk, payload: bytes) -> bytes:
         if t in found:
             out.append(pack_attr(t, found[t]))
     if CtAttr.HELPER in found:
-        out.append(pack_attr(CtAttr.HELPER, _cstring(found[CtAttr.HELPER], "helper")))
+        helper = _cstring(found[CtAttr.HELPER], "helper")
+        _check_helper(w, helper)
+        out.append(pack_attr(CtAttr.HELPER, helper))
     if CtAttr.EVENTMASK in found:
         out.append(pack_attr(CtAttr.EVENTMASK, found[CtAttr.EVENTMASK]))
     if CtAttr.TIMEOUT in found:

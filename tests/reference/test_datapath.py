@@ -36,7 +36,7 @@ from reference.dpif import (
     PutFlags,
 )
 from reference.odp.extract import extract_key
-from reference.uapi import FlowAttr, FlowCmd, KeyAttr
+from reference.uapi import ActionAttr, CtAttr, FlowAttr, FlowCmd, KeyAttr
 from reference.ufid import Ufid
 from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, meaning, output
 
@@ -1050,3 +1050,46 @@ class TestMacProto:
         arp = bytes([0xFF] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x06" + bytes(28) + bytes(18)
         dp.inject(port, arp)
         assert dp.n_hit == 0 and dp.n_missed == 1
+
+
+# ---------------------------------------------------------------------------
+# ct(helper=...): conntrack.c ovs_ct_add_helper looks the helper up by name,
+# family and the flow's IP protocol; none found is EINVAL ("Unknown helper").
+# ---------------------------------------------------------------------------
+
+
+def _ct_helper(name: bytes) -> bytes:
+    return attr(ActionAttr.CT, attr(CtAttr.HELPER, name + b"\0"))
+
+
+def _udp_ipv4_key() -> bytes:
+    ip = bytes([10, 0, 0, 1, 10, 0, 0, 2, 17, 0, 64, 0])
+    return (
+        attr(KeyAttr.IN_PORT, struct.pack("=I", 1))
+        + attr(KeyAttr.ETHERNET, bytes(12))
+        + attr(KeyAttr.ETHERTYPE, b"\x08\x00")
+        + attr(KeyAttr.IPV4, ip)
+        + attr(KeyAttr.UDP, struct.pack("!HH", 1, 69))
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "helper", "accepted"),
+    [
+        (ipv4_key(), b"ftp", True),  # nf_conntrack_ftp: TCP
+        (ipv4_key(), b"tftp", False),  # nf_conntrack_tftp serves UDP only
+        (_udp_ipv4_key(), b"tftp", True),
+        (_udp_ipv4_key(), b"ftp", False),
+        (ipv4_key(), b"0", False),  # no such helper (found by the live kernel differential)
+        (ipv4_key(), b"FTP", False),  # names compare exactly
+    ],
+)
+def test_ct_helper_must_exist_for_the_flows_protocol(key: bytes, helper: bytes, accepted: bool) -> None:
+    dp = ReferenceDatapath(semantics="kernel")
+    if accepted:
+        dp.flow_put(key, None, _ct_helper(helper), ufid=U)
+        assert len(dp) == 1
+    else:
+        with pytest.raises(DpifInvalid):
+            dp.flow_put(key, None, _ct_helper(helper), ufid=U)
+        assert len(dp) == 0
