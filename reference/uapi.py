@@ -411,11 +411,15 @@ GENL_ID_CTRL = 0x10
 
 
 class CtrlCmd(IntEnum):
+    """``CTRL_CMD_*``: a GETFAMILY request by name is answered with a NEWFAMILY message."""
+
     NEWFAMILY = 1
     GETFAMILY = 3
 
 
 class CtrlAttr(IntEnum):
+    """``CTRL_ATTR_*`` of a nlctrl message (the family's id, name, version, header size and last attribute)."""
+
     FAMILY_ID = 1
     FAMILY_NAME = 2
     VERSION = 3
