@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from conformance.backends import _ovslib
@@ -26,7 +26,7 @@ def ovs_release(daemon: PrivateOvs) -> tuple[int, ...]:
     return tuple(int(p) for p in word.split(".")[:3] if p.isdigit())
 
 
-def private_ovs(ports: int = 2, ovs: str | None = None) -> Iterator[PrivateOvs]:
+def private_ovs(ports: int = 2, ovs: str | None = None) -> Generator[PrivateOvs, None, None]:
     """Body of a module-scoped ``ovs`` fixture: a started PrivateOvs, closed afterwards.
 
     Use as ``yield from private_ovs()``. ``ovs`` names the version as the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ def _u32(n: int) -> bytes:
     return n.to_bytes(4, sys.byteorder)
 
 
-def view(key: list[tuple[int, bytes]], mask: list[tuple[int, bytes]]) -> object:
+def view(key: Sequence[tuple[int, bytes]], mask: Sequence[tuple[int, bytes]]) -> object:
     return match_view(pack_attrs(key), pack_attrs(mask))
 
 

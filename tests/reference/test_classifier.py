@@ -34,7 +34,7 @@ def _nonzero_fields(data: bytes) -> dict[tuple[int, ...], bytes]:
 
 def _perturb(key: bytes, edits: list[tuple[int, int]]) -> bytes:
     """``key`` with some top-level payload bytes replaced (TLV headers kept intact)."""
-    payload_positions = []
+    payload_positions: list[int] = []
     pos = 0
     while pos + 4 <= len(key):
         length = int.from_bytes(key[pos : pos + 2], "little")

@@ -31,7 +31,7 @@ U = Ufid.parse("ufid:11111111-2222-3333-4444-555555555555")
 V = Ufid.parse("ufid:aaaaaaaa-2222-3333-4444-555555555555")
 
 
-class ovs_flow_msg(genlmsg):
+class ovs_flow_msg(genlmsg):  # type: ignore[misc]  # pyroute2 ships no type information
     fields = (*genlmsg.fields, ("dpifindex", "i"))
     nla_map = (
         ("OVS_FLOW_ATTR_UNSPEC", "none"),
@@ -75,7 +75,8 @@ def messages(data: bytes) -> list[tuple[int, int, int, bytes]]:
 
 
 def error_of(msg: bytes) -> int:
-    return struct.unpack_from("=i", msg, 16)[0]
+    errno_: int = struct.unpack_from("=i", msg, 16)[0]
+    return errno_
 
 
 def decode(msg: bytes) -> dict[str, object]:
@@ -284,7 +285,7 @@ def test_round_trip_matches_the_datapath(km: tuple[bytes, bytes], words: tuple[i
         assert len(ep.datapath) == 0
         return
     flow = ep.datapath.flow_get(ufid=ufid, terse=terse)
-    attrs = [("OVS_FLOW_ATTR_UFID", ufid.to_wire())]
+    attrs: list[tuple[str, object]] = [("OVS_FLOW_ATTR_UFID", ufid.to_wire())]
     if terse:
         attrs.append(("OVS_FLOW_ATTR_UFID_FLAGS", 7))
     ((_, _, _, msg),) = messages(ep.handle(request(3, attrs)))
