@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
@@ -198,11 +199,12 @@ def _forwarded_property(name: str) -> property:
 
 # Every other public Dpif method and property goes to ``inner``: the wrapper restates no signature, and a
 # capability added to Dpif later (raising DpifNotSupported by default) reaches the inner datapath's.
+# Class constants, static and class methods are Dpif's own and stay inherited.
 for _name, _attr in vars(Dpif).items():
     if _name.startswith("_") or _name in vars(MutantDpif):
         continue
     if isinstance(_attr, property):
         setattr(MutantDpif, _name, _forwarded_property(_name))
-    else:
+    elif inspect.isfunction(_attr):
         setattr(MutantDpif, _name, _forwarder(_name))
 abc.update_abstractmethods(MutantDpif)
