@@ -38,6 +38,7 @@ __all__ = [
     "decode_mask",
     "exact_mask",
     "fields_of",
+    "MAC_PROTO_PATH",
     "mask_bytes",
     "mask_of_tree",
     "masked_fields",
@@ -45,6 +46,7 @@ __all__ = [
     "parse_key",
     "parse_mask",
     "stored_mask",
+    "with_mac_proto",
 ]
 
 Path = tuple[int, ...]
@@ -70,6 +72,8 @@ _KERNEL_ONLY_LENS: dict[int, int] = {KeyAttr.IPV6_EXTHDRS: 2}
 _MPLS_LABEL_DEPTH = 3
 _IN_PORT_PATH: Path = (int(KeyAttr.IN_PORT),)
 _ARP = int(KeyAttr.ARP)
+_ETHERNET = int(KeyAttr.ETHERNET)
+_ETHERTYPE = int(KeyAttr.ETHERTYPE)
 _ENCAP = int(KeyAttr.ENCAP)
 _ARP_OP_HIGH = 8  # struct ovs_key_arp: sip, tip, then the be16 opcode
 # flow_netlink.c nlattr_set: the exact mask of ct_state is CT_SUPPORTED_MASK.
@@ -146,6 +150,28 @@ def parse_key(data: bytes, *, where: str = "key", for_flow: bool = True) -> Pars
     flags: set[Path] = set()
     _walk(tree, (), leaves, flags)
     return ParsedKey(bytes(data), tree, leaves, frozenset(flags))
+
+
+# Where a kernel key keeps its sw_flow_key.mac_proto, which no attribute carries:
+# attribute type 0 (UNSPEC) is never a flow key attribute, so no leaf collides.
+MAC_PROTO_PATH: Path = (0,)
+_MAC_PROTO_NONE, _MAC_PROTO_ETHERNET = b"\x00", b"\x01"
+
+
+def with_mac_proto(key: ParsedKey) -> ParsedKey:
+    """``key`` with the kernel's ``mac_proto`` as a leaf, so that lookups and identity see it.
+
+    flow_netlink.c metadata_from_nlattrs: a key with ETHERTYPE but no
+    ETHERNET is a layer-3 packet (MAC_PROTO_NONE), any other is Ethernet; the
+    mask's mac_proto is always 0xff ("Always exact match mac_proto"). So an
+    L3 flow never matches an Ethernet key, however much the mask wildcards,
+    and ``eth()`` with zero addresses is another key than no ``eth()``.
+    """
+    top = {a.type for a in key.tree}
+    l3 = _ETHERTYPE in top and _ETHERNET not in top
+    leaves = dict(key.leaves)
+    leaves[MAC_PROTO_PATH] = _MAC_PROTO_NONE if l3 else _MAC_PROTO_ETHERNET
+    return ParsedKey(key.data, key.tree, leaves, key.flags)
 
 
 def exact_mask(key: ParsedKey) -> MaskSig:

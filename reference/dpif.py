@@ -16,12 +16,12 @@ from __future__ import annotations
 import errno as _errno
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from enum import IntFlag
 from itertools import islice
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeAlias, overload
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, cast, overload
 
 from reference.errors import UfidcertError
 from reference.uapi import UfidFlags
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PMD_ID_NULL",
     "DelOp",
+    "DatapathClock",
     "Dpif",
     "DpifE2Big",
     "DpifEFBig",
@@ -49,14 +50,18 @@ __all__ = [
     "ExecuteOp",
     "FlowStats",
     "GetOp",
+    "KeyHasher",
     "PutFlags",
     "PutOp",
     "Semantics",
     "TerseBatch",
     "UfidArg",
     "Upcall",
+    "datapath_clock",
     "dpif_error",
     "check_max_flows",
+    "flow_count",
+    "key_hasher",
     "ufid_wire",
 ]
 
@@ -547,3 +552,46 @@ class Dpif(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+# ---------------------------------------------------------------------------
+# Optional extras
+# ---------------------------------------------------------------------------
+#
+# A backend may offer more than the dpif API: these are found by presence, not
+# declared on Dpif, because the wrappers between the suite and a backend (the
+# timeout guard, the supervised process, a mutant) forward exactly the extras
+# the backend has. A default on Dpif would make every backend appear to have
+# them. Ask for one with the accessor below; it is None when the backend has
+# none (docs/backend-guide.md).
+
+
+class KeyHasher(Protocol):
+    """The backend's own ``hash_bytes128(data, basis)`` (OVS lib/hash.c), checked by UFID-HASH-001."""
+
+    def hash_bytes128(self, data: bytes, basis: int) -> bytes: ...
+
+
+class DatapathClock(Protocol):
+    """The clock the backend's ``used`` values are on, in milliseconds (``clock_ms()``)."""
+
+    def clock_ms(self) -> int: ...
+
+
+def key_hasher(dpif: object) -> KeyHasher | None:
+    """``dpif`` as a :class:`KeyHasher` when it has a callable ``hash_bytes128``, else None."""
+    return cast("KeyHasher", dpif) if callable(getattr(dpif, "hash_bytes128", None)) else None
+
+
+def datapath_clock(dpif: object) -> DatapathClock | None:
+    """``dpif`` as a :class:`DatapathClock` when it has a callable ``clock_ms``, else None."""
+    return cast("DatapathClock", dpif) if callable(getattr(dpif, "clock_ms", None)) else None
+
+
+def flow_count(dpif: object) -> int | None:
+    """The number of flows in the backend's table (OVS ``dpif_get_dp_stats().n_flows``), or None.
+
+    A backend that can count its flows is :class:`~collections.abc.Sized`:
+    ``len(dpif)`` is the count.
+    """
+    return len(dpif) if isinstance(dpif, Sized) else None

@@ -34,6 +34,7 @@ from typing import Protocol
 from conformance.backends import _genl
 from conformance.errors import BackendUnavailable, UsageError
 from conformance.provenance import Provenance
+from conformance.registry import declare_factory
 from reference._netlink import iter_attrs
 from reference.dpif import (
     DelOp,
@@ -513,6 +514,5 @@ def kernel(**options: str) -> KernelDpif:
     return dpif
 
 
-kernel.unavailable_reason = unavailable_reason  # type: ignore[attr-defined]
 # Opening may download and unpack a kernel package and boot a TCG guest (docs/performance.md).
-kernel.open_timeout_s = 1800  # type: ignore[attr-defined]
+declare_factory(unavailable_reason=unavailable_reason, open_timeout_s=1800)(kernel)

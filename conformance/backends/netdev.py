@@ -65,6 +65,7 @@ from conformance.backends._ovsd import PrivateOvs, ovs_available
 from conformance.backends.unixctl import UnixctlClient, UnixctlError, errno_from_message
 from conformance.errors import BackendUnavailable, UsageError
 from conformance.provenance import Provenance
+from conformance.registry import declare_factory
 from reference.dpif import (
     Dpif,
     DpifError,
@@ -735,6 +736,5 @@ def netdev(**options: str) -> Dpif:
     )
 
 
-netdev.unavailable_reason = _unavailable  # type: ignore[attr-defined]
 # Opening may build a Debian root for ovs=debian:RELEASE before the daemons start.
-netdev.open_timeout_s = 1800  # type: ignore[attr-defined]
+declare_factory(unavailable_reason=_unavailable, open_timeout_s=1800)(netdev)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.errors import UsageError
+from conformance.registry import declare_factory
 from reference.datapath import ReferenceDatapath
 
 __all__ = ["reference", "reference_legacy"]
@@ -65,5 +66,5 @@ def _validate(ufid_support: bool) -> Any:
     return validate_options
 
 
-reference.validate_options = _validate(True)  # type: ignore[attr-defined]
-reference_legacy.validate_options = _validate(False)  # type: ignore[attr-defined]
+declare_factory(validate_options=_validate(True))(reference)
+declare_factory(validate_options=_validate(False))(reference_legacy)

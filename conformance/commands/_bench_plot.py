@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
-from conformance.commands.bench import ChurnResult
+from conformance.commands._bench_churn import ChurnResult
 
 __all__ = ["render_svg", "write_svg"]
 

@@ -37,27 +37,25 @@ import json
 import logging
 import os
 import platform
-import re
 import statistics
 import struct
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any
 
+from conformance.commands._bench_churn import ChurnResult, CostModel, downsample, simulate_churn
+from conformance.commands._bench_common import Progress, frame_for, per_flow, rss_bytes
+from conformance.commands._bench_ovs import OVS_CHURN_NOTE, measure_ovs_revalidation
+from conformance.commands._bench_plot import write_svg
 from conformance.errors import ConformanceError, UsageError
 from reference._netlink import pack_attr
 from reference.datapath import ReferenceDatapath
 from reference.dpif import Dpif
 from reference.uapi import ActionAttr
-from reference.udpif import FlowLimit, MonotonicClock, RuleTable, Ukey, UkeyMap
+from reference.udpif import MonotonicClock, RuleTable, Ukey, UkeyMap
 from reference.udpif.config import (
-    OFPROTO_FLOW_LIMIT_DEFAULT,
-    OFPROTO_MAX_IDLE_DEFAULT,
-    OFPROTO_MAX_REVALIDATOR_DEFAULT,
-    OVER_LIMIT_MAX_IDLE_MS,
     UdpifConfig,
 )
 from reference.udpif.udpif import Udpif
@@ -83,104 +81,7 @@ DEFAULT_FLOWS = 160_000
 MEMORY_UKEYS = 200_000
 
 
-# --- progress ------------------------------------------------------------------------------
-
-
-class Progress:
-    """A one-line progress display on a stream (redrawn in place on a terminal)."""
-
-    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = 0.0
-        self._width = 0
-
-    def update(self, phase: str, done: int | None = None, total: int | None = None, *, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and self.tty and now - self._last < 0.1:
-            return
-        if not force and not self.tty and now - self._last < 5.0:
-            return
-        self._last = now
-        text = f"[bench] {phase}"
-        if done is not None and total:
-            filled = int(30 * done / total)
-            text += f" [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
-        if self.tty:
-            self.stream.write("\r" + text.ljust(self._width))
-            self._width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def done(self, message: str) -> None:
-        if not self.enabled:
-            return
-        if self.tty:
-            self.stream.write("\r" + f"[bench] {message}".ljust(self._width) + "\n")
-            self._width = 0
-        else:
-            self.stream.write(f"[bench] {message}\n")
-        self.stream.flush()
-
-
 # --- revalidation cost ------------------------------------------------------------------------
-
-
-def frame_for(i: int) -> bytes:
-    """A distinct Ethernet/IPv4/UDP frame per ``i`` (source MAC, source IP and ports vary)."""
-    src = b"\x06" + i.to_bytes(5, "big")
-    eth = b"\x02\x00\x00\x00\x00\x01" + src + b"\x08\x00"
-    udp = struct.pack("!HHHH", 1024 + (i & 0x7FFF), 53, 8, 0)
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, (0x0A000000 + i).to_bytes(4, "big"), b"\x0a\xff\0\1"
-    )
-    return eth + ip + udp + bytes(18)
-
-
-@dataclass(frozen=True, slots=True)
-class CostModel:
-    """Round duration as a linear function of the flow count, fitted to measured rounds."""
-
-    base_ms: float
-    per_flow_us: float
-
-    def duration_ms(self, n_flows: int) -> float:
-        return max(self.base_ms + self.per_flow_us * n_flows / 1000.0, 0.0)
-
-    @classmethod
-    def fit(cls, points: Sequence[tuple[int, float]]) -> CostModel:
-        """Least squares through ``(flows, ms)`` points (a single point: through the origin)."""
-        if not points:
-            raise UsageError("no measured rounds to fit a cost model to")
-        if len(points) == 1:
-            n, ms = points[0]
-            return cls(0.0, 1000.0 * ms / max(n, 1))
-        xs = [float(n) for n, _ in points]
-        ys = [ms for _, ms in points]
-        mx, my = statistics.fmean(xs), statistics.fmean(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-        return cls(my - slope * mx, slope * 1000.0)
-
-
-def rss_bytes(pid: int | None = None) -> int | None:
-    """Resident memory of a process (default: this one) from /proc, or None where there is no /proc."""
-    try:
-        with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _per_flow(before: int | None, after: int | None, flows: int) -> int | None:
-    return None if before is None or after is None or flows < 1 else round((after - before) / flows)
 
 
 def _checkpoints(flows: int) -> list[int]:
@@ -254,6 +155,10 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
             t0 = time.perf_counter()
             udpif.handle_upcalls()
             handler_s += time.perf_counter() - t0
+            if isinstance(dp, ReferenceDatapath):
+                # The frames the handlers' executes sent out of port "out": a real datapath transmits
+                # them; the reference keeps them for take_output(), which would count them as memory.
+                dp.take_output()
             installed += chunk
             prog.update("installing flows through the handlers", installed, flows)
         if len(udpif.ukeys) != target:
@@ -311,116 +216,8 @@ def _measure(dp: Dpif, label: str, flows: int, *, rounds: int, clock: MonotonicC
         "handler_flows_per_s": round(flows / handler_s) if handler_s else None,
         # Resident memory growth of this process while the flows were installed (datapath entries, ukeys,
         # and whatever the interpreter keeps): the same measure as the OVS figure of --compare netdev.
-        "rss_bytes_per_flow": _per_flow(rss_before, rss_after, flows),
+        "rss_bytes_per_flow": per_flow(rss_before, rss_after, flows),
     }
-
-
-# --- revalidation cost of the real ovs-vswitchd -----------------------------------------------
-
-OVS_SAMPLES_PER_BLOCK = 5
-OVS_CHURN_NOTE = (
-    "not measured with --backend netdev: the churn figure simulates our own udpif, which needs upcalls and "
-    "terse dumps that dpctl cannot give; run without --backend for it"
-)
-
-
-def measure_ovs_revalidation(
-    flows: int = 40_000,
-    *,
-    blocks: int = 3,
-    samples: int = OVS_SAMPLES_PER_BLOCK,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Time the REAL ovs-vswitchd's revalidation rounds over ``flows`` idle flows, terse vs full.
-
-    The by-hand set-up of docs/performance.md, automated: a private netdev bridge
-    (one revalidator, megaflows off, flows made by upcalls one packet at a
-    time), then ``blocks`` alternating blocks per mode; each block switches
-    the mode (``upcall/enable-ufid`` / ``upcall/disable-ufid``), lets the
-    round in flight finish, then reads ``upcall/show``'s dump duration after
-    each of ``samples`` rounds. Figures are medians over all samples of a
-    mode. Needs root and Open vSwitch (see ``ufidcert backends``).
-    """
-    from conformance.backends._ovs_bridge import RevalidatorBridge
-
-    if flows < 1 or blocks < 1 or samples < 1:
-        raise UsageError(f"flows, blocks and samples must be >= 1, got {flows}, {blocks}, {samples}")
-    prog = progress if progress is not None else Progress(enabled=False)
-    prog.update("starting a private ovs-vswitchd with a netdev bridge", force=True)
-    with RevalidatorBridge() as br:
-        vswitchd = br.ovs.pids.get("ovs-vswitchd")
-        rss_before = rss_bytes(vswitchd) if vswitchd else None
-        started = time.perf_counter()
-        for i in range(flows):
-            br.receive(frame_for(i))
-            if i % 1024 == 0:
-                prog.update("installing flows through ovs-vswitchd's handlers", i, flows)
-        inject_s = time.perf_counter() - started
-        # Handlers install asynchronously; wait until the flow count stops growing.
-        status = br.show()
-        for _ in range(20):
-            br.wait_round()
-            now = br.show()
-            if now.current == status.current and now.current >= flows:
-                break
-            status = now
-        status = br.show()
-        installed = status.current
-        rss_after = rss_bytes(vswitchd) if vswitchd else None
-        # Where missing flows went: the datapath's own counters (dpctl/show "lookups: hit:N missed:N lost:N").
-        lookups = _lookups(br.ovs.appctl("dpctl/show", "netdev@ovs-netdev"))
-        if installed < 1:
-            raise ConformanceError(f"ovs-vswitchd installed no flow for {flows} packets (upcalls lost?)")
-        times: dict[bool, list[int]] = {True: [], False: []}
-        block_medians: list[dict[str, Any]] = []
-        for b in range(blocks):
-            for terse in (True, False) if b % 2 == 0 else (False, True):
-                br.set_terse(terse)
-                # The round in flight may have started in the other mode: let it finish unsampled.
-                br.wait_round()
-                got: list[int] = []
-                for _ in range(samples):
-                    br.wait_round()
-                    st = br.show()
-                    if st.ufid_enabled != terse:
-                        raise ConformanceError(
-                            f"upcall/show says 'ufid enabled : {str(st.ufid_enabled).lower()}' after switching "
-                            f"dumps to {'terse' if terse else 'full'}: the datapath lacks UFID support?"
-                        )
-                    got.append(st.dump_duration_ms)
-                times[terse].extend(got)
-                block_medians.append({"mode": "terse" if terse else "full", "median_ms": statistics.median(got)})
-            prog.update(f"timing ovs-vswitchd rounds at {installed} flows", b + 1, blocks, force=not prog.tty)
-        br.set_terse(True)
-        final = br.show()
-        version = br.version.rsplit(" ", 1)[-1] if br.version else "unknown"
-    terse_ms, full_ms = statistics.median(times[True]), statistics.median(times[False])
-    prog.done(f"ovs-vswitchd revalidation measured at {installed} flows")
-    return {
-        "flows": installed,
-        "terse_ms": terse_ms,
-        "full_ms": full_ms,
-        "ratio": round(terse_ms / full_ms, 3),
-        "source": f"ovs-vswitchd {version} revalidator (upcall/show dump duration)",
-        "datapath": f"ovs-vswitchd {version}, netdev bridge, dummy ports, megaflows off, 1 revalidator",
-        "requested_flows": flows,
-        "flows_after_timing": final.current,
-        "blocks_per_mode": blocks,
-        "samples_per_block": samples,
-        "resolution_ms": 1,
-        "terse_rounds_ms": times[True],
-        "full_rounds_ms": times[False],
-        "blocks": block_medians,
-        "packets_per_s": round(flows / inject_s) if inject_s else None,
-        "datapath_lookups": lookups,
-        # ovs-vswitchd's resident memory growth while the flows were installed (datapath flows, ukeys, ...).
-        "rss_bytes_per_flow": _per_flow(rss_before, rss_after, installed),
-    }
-
-
-def _lookups(dpctl_show: str) -> dict[str, int]:
-    m = re.search(r"lookups: hit:(\d+) missed:(\d+) lost:(\d+)", dpctl_show)
-    return {} if m is None else {"hit": int(m.group(1)), "missed": int(m.group(2)), "lost": int(m.group(3))}
 
 
 def _run_ovs(args: argparse.Namespace, options: dict[str, str], prog: Progress) -> dict[str, Any]:
@@ -462,94 +259,6 @@ def _format_ovs_text(result: dict[str, Any]) -> str:
             f"ukeys, netlink key+mask+actions {m['netlink_bytes_per_ukey']} bytes (x{m['ratio']})",
         ]
     )
-
-
-# --- churn ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChurnResult:
-    """One mode's simulated run: time series and the flows sustained at the end."""
-
-    mode: str
-    sustained_flows: int
-    final_limit: int
-    times_s: tuple[float, ...]
-    flows: tuple[int, ...]
-    limits: tuple[int, ...]
-
-
-def simulate_churn(
-    model: CostModel,
-    *,
-    mode: str,
-    seconds: float = 300.0,
-    arrival_per_s: int = 40_000,
-    active_ms: int = 1_000,
-    max_idle: int = OFPROTO_MAX_IDLE_DEFAULT,
-    max_revalidator: int = OFPROTO_MAX_REVALIDATOR_DEFAULT,
-    flow_cap: int = OFPROTO_FLOW_LIMIT_DEFAULT,
-) -> ChurnResult:
-    """The series' churn experiment, as a simulation driven by a measured round cost.
-
-    New flows arrive at ``arrival_per_s`` (more than any mode can keep),
-    carry packets for ``active_ms`` and then go idle. Handlers install an
-    arrival only while the flow count is below the dynamic limit. Rounds
-    follow ``udpif_revalidator``: a round over ``n`` flows lasts
-    ``model.duration_ms(n)``; the next starts ``max_revalidator`` ms after
-    the previous start (or at once if the round took longer). At its dump a
-    round deletes flows idle for more than ``max_idle`` (100 ms when above
-    the limit, every flow when above twice the limit), then the real
-    :class:`FlowLimit` adapts to the duration. Sustained = mean flow count
-    over the last third of the run. CPU contention between handlers and
-    revalidators is not modelled.
-    """
-    limit = FlowLimit(flow_cap)
-    cohorts: list[list[int]] = []  # [count, created_ms]; last used = created + active_ms
-    t = 0.0
-    n = 0
-    times: list[float] = []
-    flows: list[int] = []
-    limits: list[int] = []
-    end = seconds * 1000.0
-    while t < end:
-        n_start = n
-        duration = max(int(model.duration_ms(n_start) + 0.5), 1)
-        current = limit.value
-        kill_all = n_start > 2 * current
-        idle = OVER_LIMIT_MAX_IDLE_MS if n_start > current else max_idle
-        now = t + duration / 2.0  # flows are looked at, on average, halfway through the dump
-        kept: list[list[int]] = []
-        for cohort in cohorts:
-            last_used = cohort[1] + active_ms
-            if kill_all or last_used < now - idle:
-                n -= cohort[0]
-            else:
-                kept.append(cohort)
-        cohorts = kept
-        limit.after_dump(duration, n_start)
-        step = max(float(duration), float(max_revalidator))
-        # Handlers run meanwhile; they install while the count is under the limit.
-        arrivals = int(arrival_per_s * step / 1000.0)
-        room = max(0, limit.value - n)
-        admitted = min(arrivals, room)
-        if admitted:
-            cohorts.append([admitted, int(t + step / 2.0)])
-            n += admitted
-        t += step
-        times.append(t / 1000.0)
-        flows.append(n)
-        limits.append(limit.value)
-    tail = [f for tt, f in zip(times, flows, strict=True) if tt >= seconds * 2 / 3]
-    sustained = int(statistics.fmean(tail)) if tail else n
-    return ChurnResult(mode, sustained, limit.value, tuple(times), tuple(flows), tuple(limits))
-
-
-def _downsample(result: ChurnResult, points: int = 120) -> list[list[float]]:
-    stride = max(1, len(result.times_s) // points)
-    return [
-        [round(result.times_s[i], 2), result.flows[i], result.limits[i]] for i in range(0, len(result.times_s), stride)
-    ]
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -673,7 +382,7 @@ def run_bench(
             },
             "seconds": churn_seconds,
             "arrival_per_s": 40_000,
-            "series": {mode: _downsample(r) for mode, r in churn.items()},
+            "series": {mode: downsample(r) for mode, r in churn.items()},
         },
         "memory": memory,
         "elapsed_s": round(time.time() - started, 1),
@@ -866,8 +575,6 @@ def run(args: argparse.Namespace, *, write: Callable[[str], object] | None = Non
     finally:
         udpif_log.setLevel(level)
     if args.plot:
-        from conformance.commands._bench_plot import write_svg
-
         try:
             write_svg(args.plot, result, churn)
         except OSError as exc:

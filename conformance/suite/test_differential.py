@@ -16,6 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import hypothesis
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -28,7 +29,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance.plugin import BackendSession, is_infrastructure_error, record_reproducer
+from conformance.plugin import BackendSession, is_infrastructure_error
 from conformance.suite._flows import NormFlow, eth_frame, eth_key, eth_mask, normalise, output, ufid_n
 from conformance.suite._helpers import has, requirement, traffic_port
 from conformance.suite._reproducer import Step, render_dpctl, render_python
@@ -270,7 +271,7 @@ class DifferentialMachine(RuleBasedStateMachine):
                 self.steps, spec=st.spec, options=st.options, failure=self.failure, ports=len(self.ports)
             )
             text += "\n" + render_dpctl(self.steps)
-            record_reproducer(text)
+            st.record_reproducer(text)
             print(text)
         self.model.close()
 
@@ -305,6 +306,9 @@ def test_differential_against_reference(dpif_session: BackendSession) -> None:
     machine: type[DifferentialMachine] = type(
         "DifferentialMachine", (DifferentialMachine,), {"session": dpif_session, "broken": None}
     )
+    if dpif_session.seed:
+        # --dpif-seed: the machine draws from the forced seed as every property does (the plugin seeds those).
+        machine = hypothesis.seed(dpif_session.seed)(machine)
     try:
         _run_machine(machine, settings=machine_settings())
     except Exception:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from collections import Counter
 
-from conformance.plugin import BackendSession, active_profile
+from conformance.plugin import BackendSession
 from conformance.suite._flows import (
     FlowSpec,
     apply_mask,
@@ -131,7 +131,7 @@ def test_netdev_dump_has_ufid_and_original_key(dpif: Dpif) -> None:
 
 @requirement("UFID-DUMP-005")
 def test_large_dump_is_complete(dpif_session: BackendSession, dpif: Dpif) -> None:
-    n = active_profile().big_dump
+    n = dpif_session.profile.big_dump
     ufid = has(dpif_session, "ufid")
     ops = [PutOp(s.key, s.mask, s.actions, ufid=s.ufid) for s in (flow_spec(i, with_ufid=ufid) for i in range(n))]
     for start in range(0, n, 500):

@@ -13,17 +13,16 @@ The payload is ``u32 tnl_port, u32 out_port, u32 header_len, u32 tnl_type``
   3.1.0's scanner cannot read its own output for them (a malformed scan
   pattern for ERSPAN; GTP-U is only tried when no ``udp(`` precedes it).
 
-Used by :mod:`reference.odp.actions`; no I/O.
+Used by the action codec (:mod:`reference.odp.actions`); no I/O.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from reference.odp.actions import _Scanner
+from reference.odp._action_scan import NoMatch, Scanner
+from reference.odp._text import cx, format_ipv6, mac, put_hex
 
 __all__ = ["format_tnl_push", "parse_tnl_push"]
 
@@ -44,19 +43,6 @@ def _take(data: bytes, offset: int, size: int) -> bytes:
     return data[offset : offset + size]
 
 
-def _mac(b: bytes) -> str:
-    return ":".join(f"{x:02x}" for x in b)
-
-
-def _cx(value: int) -> str:
-    return f"{value:#x}" if value else "0"
-
-
-def _hex(data: bytes) -> str:
-    stripped = data.lstrip(b"\0")
-    return f"0x{stripped[0]:x}" + stripped[1:].hex() if stripped else "0"
-
-
 def format_tnl_push(payload: bytes) -> str | None:
     """The ``tnl_push(...)`` text, or None when the payload is too short for what OVS reads."""
     try:
@@ -71,21 +57,21 @@ def _format(payload: bytes) -> str:
     eth_dst, eth_src, eth_type = _take(h, 0, 6), _take(h, 6, 6), int.from_bytes(_take(h, 12, 2), "big")
     out = [
         f"tnl_push(tnl_port({tnl_port}),header(size={header_len},type={tnl_type},",
-        f"eth(dst={_mac(eth_dst)},src={_mac(eth_src)},dl_type=0x{eth_type:04x}),",
+        f"eth(dst={mac(eth_dst)},src={mac(eth_src)},dl_type=0x{eth_type:04x}),",
     ]
     if eth_type == _ETH_TYPE_IP:
         ip = _take(h, 14, 20)
         frag = int.from_bytes(ip[6:8], "big")
         out.append(
             f"ipv4(src={socket.inet_ntoa(ip[12:16])},dst={socket.inet_ntoa(ip[16:20])},proto={ip[9]},"
-            f"tos={_cx(ip[1])},ttl={ip[8]},frag=0x{frag:x}),"
+            f"tos={cx(ip[1])},ttl={ip[8]},frag=0x{frag:x}),"
         )
         l4 = 34
     else:
         ip6 = _take(h, 14, 40)
         flow = int.from_bytes(ip6[0:4], "big")
-        src = socket.inet_ntop(socket.AF_INET6, ip6[8:24])
-        dst = socket.inet_ntop(socket.AF_INET6, ip6[24:40])
+        src = format_ipv6(ip6[8:24])
+        dst = format_ipv6(ip6[24:40])
         out.append(
             f"ipv6(src={src},dst={dst},label={flow & 0xFFFFF},proto={ip6[6]},"
             f"tclass=0x{(flow >> 20) & 0xFF:x},hlimit={ip6[7]}),"
@@ -152,9 +138,9 @@ def _format_geneve_opts(opts: bytes) -> str:
         if 4 + length > len(opts):
             out.append(f"opt len {4 + length} greater than remaining {len(opts)}")
             break
-        text = f"{{class={_cx(cls)},type={_cx(typ)},len={length}"
+        text = f"{{class={cx(cls)},type={cx(typ)},len={length}"
         if length:
-            text += "," + _hex(opts[4 : 4 + length])
+            text += "," + put_hex(opts[4 : 4 + length])
         out.append(text + "}")
         opts = opts[4 + length :]
     return "".join(out)
@@ -167,24 +153,19 @@ def _ipv4_csum(header: bytes) -> bytes:
     return (~total & 0xFFFF).to_bytes(2, "big")
 
 
-def parse_tnl_push(scan: _Scanner) -> bytes:
+def parse_tnl_push(scan: Scanner) -> bytes:
     """Parse ``tnl_push(...)`` at the scanner's position; returns the payload (without the attribute header)."""
-    from reference.odp.actions import _NoMatch
-
     scan.need("tnl_push(tnl_port(")
     tnl_port = scan.integer(32, 0, "tnl_port")
     scan.need("),header(size=")
     # From here on the text is committed to tnl_push: mismatches are syntax errors.
     try:
-        header_len = scan.integer(32, 0, "size")
-        scan.need(",type=")
-        tnl_type = scan.integer(32, 0, "type")
+        header_len, tnl_type = scan.numbers(("", 32, 0, "size"), (",type=", 32, 0, "type"))
         scan.need(",eth(dst=")
         eth = scan.mac()
         scan.need(",src=")
         eth = eth + scan.mac()
-        scan.need(",dl_type=0x")
-        dl_type = scan.integer(16, 16, "dl_type")
+        (dl_type,) = scan.numbers((",dl_type=0x", 16, 16, "dl_type"))
         scan.need("),")
         header = bytearray(eth + dl_type.to_bytes(2, "big"))
         if dl_type == _ETH_TYPE_IP:
@@ -192,14 +173,9 @@ def parse_tnl_push(scan: _Scanner) -> bytes:
             src = scan.ipv4()
             scan.need(",dst=")
             dst = scan.ipv4()
-            scan.need(",proto=")
-            proto = scan.integer(8, 0, "proto")
-            scan.need(",tos=")
-            tos = scan.integer(8, 0, "tos")
-            scan.need(",ttl=")
-            ttl = scan.integer(8, 0, "ttl")
-            scan.need(",frag=0x")
-            frag = scan.integer(16, 16, "frag")
+            proto, tos, ttl, frag = scan.numbers(
+                (",proto=", 8, 0, "proto"), (",tos=", 8, 0, "tos"), (",ttl=", 8, 0, "ttl"), (",frag=0x", 16, 16, "frag")
+            )
             scan.need("),")
             ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, tos, 0, 0, frag, ttl, proto, 0, src, dst))
             ip[10:12] = _ipv4_csum(bytes(ip))
@@ -210,14 +186,12 @@ def parse_tnl_push(scan: _Scanner) -> bytes:
             src6 = _ipv6(scan)
             scan.need(",dst=")
             dst6 = _ipv6(scan)
-            scan.need(",label=")
-            label = scan.integer(20, 0, "label")
-            scan.need(",proto=")
-            proto = scan.integer(8, 0, "proto")
-            scan.need(",tclass=0x")
-            tclass = scan.integer(8, 16, "tclass")
-            scan.need(",hlimit=")
-            hlimit = scan.integer(8, 0, "hlimit")
+            label, proto, tclass, hlimit = scan.numbers(
+                (",label=", 20, 0, "label"),
+                (",proto=", 8, 0, "proto"),
+                (",tclass=0x", 8, 16, "tclass"),
+                (",hlimit=", 8, 0, "hlimit"),
+            )
             scan.need("),")
             header += struct.pack("!IHBB", 6 << 28 | tclass << 20 | label, 0, proto, hlimit) + src6 + dst6
             is_ipv6 = True
@@ -226,46 +200,38 @@ def parse_tnl_push(scan: _Scanner) -> bytes:
             raise scan.error(f"tnl_push type={tnl_type} does not match the {kind} header written")
         if header_len != len(header):
             raise scan.error(f"tnl_push size={header_len} but the header written has {len(header)} bytes")
-        scan.need(",out_port(")
-        out_port = scan.integer(32, 0, "out_port")
+        (out_port,) = scan.numbers((",out_port(", 32, 0, "out_port"))
         scan.need("))")
-    except _NoMatch:
+    except NoMatch:
         raise scan.error("malformed tnl_push(...)") from None
     return _HEAD.pack(tnl_port, out_port, header_len, tnl_type) + bytes(header)
 
 
-def _ipv6(scan: _Scanner) -> bytes:
-    start = scan.pos
-    allowed = set("0123456789abcdefABCDEF:.")
-    while scan.pos < len(scan.text) and scan.text[scan.pos] in allowed and scan.pos - start < 46:
-        scan.pos += 1
-    try:
-        return socket.inet_pton(socket.AF_INET6, scan.text[start : scan.pos])
-    except OSError:
-        raise scan.error("expected an IPv6 address", start) from None
+def _ipv6(scan: Scanner) -> bytes:
+    address = scan.ipv6()
+    if address is None:
+        raise scan.error("expected an IPv6 address")
+    return address
 
 
-def _parse_tunnel_header(scan: _Scanner, header: bytearray, is_ipv6: bool) -> tuple[bytearray, int]:
+def _parse_tunnel_header(scan: Scanner, header: bytearray, is_ipv6: bool) -> tuple[bytearray, int]:
+    # Each header is one ovs_scan() pattern in ovs_parse_tnl_push(): the literal
+    # that selects it, then "field=%i" pieces; "))" closes the header(...) too.
     if scan.take("udp(src="):
-        src = scan.integer(16, 0, "udp src")
-        scan.need(",dst=")
-        dst = scan.integer(16, 0, "udp dst")
-        scan.need(",csum=0x")
-        csum = scan.integer(16, 16, "udp csum")
+        src, dst, csum = scan.numbers(
+            ("", 16, 0, "udp src"), (",dst=", 16, 0, "udp dst"), (",csum=0x", 16, 16, "udp csum")
+        )
         scan.need("),")
         header += struct.pack("!HHHH", src, dst, 0, csum)
         if scan.take("vxlan(flags=0x"):
-            flags = scan.integer(32, 16, "vxlan flags")
-            scan.need(",vni=0x")
-            vni = scan.integer(24, 16, "vni")
+            flags, vni = scan.numbers(("", 32, 16, "vxlan flags"), (",vni=0x", 24, 16, "vni"))
             scan.need("))")
             header += struct.pack("!II", flags, vni << 8)
             return header, _VXLAN
         if scan.take("geneve("):
             b1 = 0x80 if scan.take("oam,") else 0
             b1 |= 0x40 if scan.take("crit,") else 0
-            scan.need("vni=")
-            vni = scan.integer(24, 0, "vni")
+            (vni,) = scan.numbers(("vni=", 24, 0, "vni"))
             opts = b""
             if scan.take(",options("):
                 opts = _parse_geneve_opts(scan)
@@ -273,43 +239,32 @@ def _parse_tunnel_header(scan: _Scanner, header: bytearray, is_ipv6: bool) -> tu
             header += struct.pack("!BBHI", len(opts) // 4, b1, _ETH_TYPE_TEB, vni << 8) + opts
             return header, _GENEVE
         if scan.take("gtpu(flags="):  # our extension: OVS 3.1.0 cannot read this back
-            flags = scan.integer(8, 0, "gtpu flags")
-            scan.need(",msgtype=")
-            msgtype = scan.integer(8, 10, "msgtype")
-            scan.need(",teid=0x")
-            teid = scan.integer(32, 16, "teid")
+            flags, msgtype, teid = scan.numbers(
+                ("", 8, 0, "gtpu flags"), (",msgtype=", 8, 10, "msgtype"), (",teid=0x", 32, 16, "teid")
+            )
             scan.need("))")
             header += struct.pack("!BBHI", flags, msgtype, 0, teid)
             return header, _GTPU
         raise scan.error("expected vxlan(, geneve( or gtpu( after udp(...)")
     if scan.take("gre((flags=0x"):
-        flags = scan.integer(16, 16, "gre flags")
-        scan.need(",proto=0x")
-        proto = scan.integer(16, 16, "gre proto")
+        flags, proto = scan.numbers(("", 16, 16, "gre flags"), (",proto=0x", 16, 16, "gre proto"))
         scan.need(")")
         header += struct.pack("!HH", flags, proto)
         for bit, name, size in ((_GRE_CSUM, "csum", 16), (_GRE_KEY, "key", 32), (_GRE_SEQ, "seq", 32)):
             if flags & bit:
-                scan.need(f",{name}=0x")
-                value = scan.integer(size, 16, name)
+                (value,) = scan.numbers((f",{name}=0x", size, 16, name))
                 header += value.to_bytes(2, "big") + b"\0\0" if size == 16 else value.to_bytes(4, "big")
         scan.need("))")
         return header, _IP6GRE if is_ipv6 else _GRE
     if scan.take("erspan(ver="):  # our extension: OVS 3.1.0's scan pattern for it is malformed
-        ver = scan.integer(8, 0, "erspan ver")
-        scan.need(",sid=0x")
-        sid = scan.integer(10, 16, "sid")
+        ver, sid = scan.numbers(("", 8, 0, "erspan ver"), (",sid=0x", 10, 16, "sid"))
         header += struct.pack("!HH", _GRE_SEQ, _ERSPAN1 if ver == 1 else _ERSPAN2) + bytes(4)
         ersh = bytes([ver << 4, 0, sid >> 8, sid & 0xFF])
         if ver == 1:
-            scan.need(",idx=0x")
-            idx = scan.integer(32, 16, "idx")
+            (idx,) = scan.numbers((",idx=0x", 32, 16, "idx"))
             header += ersh + idx.to_bytes(4, "big")
         elif ver == 2:
-            scan.need(",dir=")
-            direction = scan.integer(1, 10, "dir")
-            scan.need(",hwid=0x")
-            hwid = scan.integer(6, 16, "hwid")
+            direction, hwid = scan.numbers((",dir=", 1, 10, "dir"), (",hwid=0x", 6, 16, "hwid"))
             header += ersh + bytes(6) + bytes([hwid >> 4, (hwid & 0xF) << 4 | direction << 3])
         else:
             raise scan.error("erspan ver must be 1 or 2")
@@ -318,7 +273,7 @@ def _parse_tunnel_header(scan: _Scanner, header: bytearray, is_ipv6: bool) -> tu
     raise scan.error("expected udp(, gre( or erspan( in the tnl_push header")
 
 
-def _parse_geneve_opts(scan: _Scanner) -> bytes:
+def _parse_geneve_opts(scan: Scanner) -> bytes:
     """``{class=..,type=..,len=..,data}...)`` as scan_geneve() reads it without a mask; consumes the ')'."""
     out = bytearray()
     while scan.take("{"):

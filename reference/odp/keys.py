@@ -105,12 +105,39 @@ class AttrSpec:
     nested: str | None = None  # "key", "tunnel", "nsh" or "vxlan" for Length.NESTED
 
 
-def _f(name: str, offset: int, size: int, kind: FieldKind) -> Field:
-    return Field(name, offset, size, kind)
-
-
 _K = FieldKind
-_TP_FIELDS = (_f("src", 0, 2, _K.BE16), _f("dst", 2, 2, _K.BE16))
+_KIND_SIZE: Mapping[FieldKind, int] = {
+    _K.U8: 1,
+    _K.BE16: 2,
+    _K.BE32: 4,
+    _K.BE64: 8,
+    _K.U16_HOST: 2,
+    _K.U32_HOST: 4,
+    _K.MAC: 6,
+    _K.IPV4: 4,
+    _K.IPV6: 16,
+}
+
+
+def _layout(text: str) -> tuple[Field, ...]:
+    """Fields of a C struct written ``name:kind[@offset] ...`` (kinds by :class:`FieldKind` value).
+
+    A field without ``@offset`` follows the one before it; sizes come from the kind.
+    """
+    fields: list[Field] = []
+    offset = 0
+    for item in text.split():
+        name, _, rest = item.partition(":")
+        kind_text, _, at = rest.partition("@")
+        kind = FieldKind(kind_text)
+        offset = int(at) if at else offset
+        fields.append(Field(name, offset, _KIND_SIZE[kind], kind))
+        offset += _KIND_SIZE[kind]
+    return tuple(fields)
+
+
+_U32 = _layout("value:u32")
+_TP_FIELDS = _layout("src:be16 dst:be16")
 
 KEY_ATTRS: Mapping[int, AttrSpec] = {
     s.type: s
@@ -118,103 +145,52 @@ KEY_ATTRS: Mapping[int, AttrSpec] = {
         # UNSPEC and TUNNEL_INFO have no entry in OVS's length table, i.e. 0.
         AttrSpec(KeyAttr.UNSPEC, "unspec", 0),
         AttrSpec(KeyAttr.ENCAP, "encap", Length.NESTED, nested="key"),
-        AttrSpec(KeyAttr.PRIORITY, "skb_priority", 4, (_f("value", 0, 4, _K.U32_HOST),)),
-        AttrSpec(KeyAttr.IN_PORT, "in_port", 4, (_f("value", 0, 4, _K.U32_HOST),)),
-        AttrSpec(KeyAttr.ETHERNET, "eth", 12, (_f("src", 0, 6, _K.MAC), _f("dst", 6, 6, _K.MAC))),
-        AttrSpec(KeyAttr.VLAN, "vlan", 2, (_f("tci", 0, 2, _K.BE16),)),
-        AttrSpec(KeyAttr.ETHERTYPE, "eth_type", 2, (_f("value", 0, 2, _K.BE16),)),
+        AttrSpec(KeyAttr.PRIORITY, "skb_priority", 4, _U32),
+        AttrSpec(KeyAttr.IN_PORT, "in_port", 4, _U32),
+        AttrSpec(KeyAttr.ETHERNET, "eth", 12, _layout("src:mac dst:mac")),
+        AttrSpec(KeyAttr.VLAN, "vlan", 2, _layout("tci:be16")),
+        AttrSpec(KeyAttr.ETHERTYPE, "eth_type", 2, _layout("value:be16")),
+        AttrSpec(KeyAttr.IPV4, "ipv4", 12, _layout("src:ipv4 dst:ipv4 proto:u8 tos:u8 ttl:u8 frag:u8")),
         AttrSpec(
-            KeyAttr.IPV4,
-            "ipv4",
-            12,
-            (
-                _f("src", 0, 4, _K.IPV4),
-                _f("dst", 4, 4, _K.IPV4),
-                _f("proto", 8, 1, _K.U8),
-                _f("tos", 9, 1, _K.U8),
-                _f("ttl", 10, 1, _K.U8),
-                _f("frag", 11, 1, _K.U8),
-            ),
-        ),
-        AttrSpec(
-            KeyAttr.IPV6,
-            "ipv6",
-            40,
-            (
-                _f("src", 0, 16, _K.IPV6),
-                _f("dst", 16, 16, _K.IPV6),
-                _f("label", 32, 4, _K.BE32),
-                _f("proto", 36, 1, _K.U8),
-                _f("tclass", 37, 1, _K.U8),
-                _f("hlimit", 38, 1, _K.U8),
-                _f("frag", 39, 1, _K.U8),
-            ),
+            KeyAttr.IPV6, "ipv6", 40, _layout("src:ipv6 dst:ipv6 label:be32 proto:u8 tclass:u8 hlimit:u8 frag:u8")
         ),
         AttrSpec(KeyAttr.TCP, "tcp", 4, _TP_FIELDS),
         AttrSpec(KeyAttr.UDP, "udp", 4, _TP_FIELDS),
-        AttrSpec(KeyAttr.ICMP, "icmp", 2, (_f("type", 0, 1, _K.U8), _f("code", 1, 1, _K.U8))),
-        AttrSpec(KeyAttr.ICMPV6, "icmpv6", 2, (_f("type", 0, 1, _K.U8), _f("code", 1, 1, _K.U8))),
-        AttrSpec(
-            KeyAttr.ARP,
-            "arp",
-            24,  # 22 bytes of fields + 2 bytes of struct padding
-            (
-                _f("sip", 0, 4, _K.IPV4),
-                _f("tip", 4, 4, _K.IPV4),
-                _f("op", 8, 2, _K.BE16),
-                _f("sha", 10, 6, _K.MAC),
-                _f("tha", 16, 6, _K.MAC),
-            ),
-        ),
-        AttrSpec(
-            KeyAttr.ND,
-            "nd",
-            28,
-            (_f("target", 0, 16, _K.IPV6), _f("sll", 16, 6, _K.MAC), _f("tll", 22, 6, _K.MAC)),
-        ),
-        AttrSpec(KeyAttr.SKB_MARK, "skb_mark", 4, (_f("value", 0, 4, _K.U32_HOST),)),
+        AttrSpec(KeyAttr.ICMP, "icmp", 2, _layout("type:u8 code:u8")),
+        AttrSpec(KeyAttr.ICMPV6, "icmpv6", 2, _layout("type:u8 code:u8")),
+        # 22 bytes of fields + 2 bytes of struct padding
+        AttrSpec(KeyAttr.ARP, "arp", 24, _layout("sip:ipv4 tip:ipv4 op:be16 sha:mac tha:mac")),
+        AttrSpec(KeyAttr.ND, "nd", 28, _layout("target:ipv6 sll:mac tll:mac")),
+        AttrSpec(KeyAttr.SKB_MARK, "skb_mark", 4, _U32),
         AttrSpec(KeyAttr.TUNNEL, "tunnel", Length.NESTED, nested="tunnel"),
         AttrSpec(KeyAttr.SCTP, "sctp", 4, _TP_FIELDS),
-        AttrSpec(KeyAttr.TCP_FLAGS, "tcp_flags", 2, (_f("value", 0, 2, _K.BE16),)),
-        AttrSpec(KeyAttr.DP_HASH, "dp_hash", 4, (_f("value", 0, 4, _K.U32_HOST),)),
-        AttrSpec(KeyAttr.RECIRC_ID, "recirc_id", 4, (_f("value", 0, 4, _K.U32_HOST),)),
+        AttrSpec(KeyAttr.TCP_FLAGS, "tcp_flags", 2, _layout("value:be16")),
+        AttrSpec(KeyAttr.DP_HASH, "dp_hash", 4, _U32),
+        AttrSpec(KeyAttr.RECIRC_ID, "recirc_id", 4, _U32),
         AttrSpec(KeyAttr.MPLS, "mpls", Length.VARIABLE),
-        AttrSpec(KeyAttr.CT_STATE, "ct_state", 4, (_f("value", 0, 4, _K.U32_HOST),)),
-        AttrSpec(KeyAttr.CT_ZONE, "ct_zone", 2, (_f("value", 0, 2, _K.U16_HOST),)),
-        AttrSpec(KeyAttr.CT_MARK, "ct_mark", 4, (_f("value", 0, 4, _K.U32_HOST),)),
-        AttrSpec(KeyAttr.CT_LABELS, "ct_label", 16, (_f("value", 0, 16, _K.BYTES),)),
+        AttrSpec(KeyAttr.CT_STATE, "ct_state", 4, _U32),
+        AttrSpec(KeyAttr.CT_ZONE, "ct_zone", 2, _layout("value:u16")),
+        AttrSpec(KeyAttr.CT_MARK, "ct_mark", 4, _U32),
+        AttrSpec(KeyAttr.CT_LABELS, "ct_label", 16, (Field("value", 0, 16, _K.BYTES),)),
+        # 13 bytes of fields + 3 bytes of struct padding; printed (and listed) with
+        # proto before the ports that precede it in the struct.
         AttrSpec(
             KeyAttr.CT_ORIG_TUPLE_IPV4,
             "ct_tuple4",
-            16,  # 13 bytes of fields + 3 bytes of struct padding
-            (
-                _f("src", 0, 4, _K.IPV4),
-                _f("dst", 4, 4, _K.IPV4),
-                _f("proto", 12, 1, _K.U8),
-                _f("tp_src", 8, 2, _K.BE16),
-                _f("tp_dst", 10, 2, _K.BE16),
-            ),
+            16,
+            _layout("src:ipv4 dst:ipv4 proto:u8@12 tp_src:be16@8 tp_dst:be16@10"),
         ),
+        # 37 bytes of fields + 3 bytes of struct padding.
         AttrSpec(
             KeyAttr.CT_ORIG_TUPLE_IPV6,
             "ct_tuple6",
-            40,  # 37 bytes of fields + 3 bytes of struct padding
-            (
-                _f("src", 0, 16, _K.IPV6),
-                _f("dst", 16, 16, _K.IPV6),
-                _f("proto", 36, 1, _K.U8),
-                _f("src_port", 32, 2, _K.BE16),
-                _f("dst_port", 34, 2, _K.BE16),
-            ),
+            40,
+            _layout("src:ipv6 dst:ipv6 proto:u8@36 src_port:be16@32 dst_port:be16@34"),
         ),
         AttrSpec(KeyAttr.NSH, "nsh", Length.NESTED, nested="nsh"),
-        AttrSpec(KeyAttr.PACKET_TYPE, "packet_type", 4, (_f("ns", 0, 2, _K.BE16), _f("id", 2, 2, _K.BE16))),
-        AttrSpec(
-            KeyAttr.ND_EXTENSIONS,
-            "nd_ext",
-            8,  # 5 bytes of fields + 3 bytes of struct padding
-            (_f("nd_reserved", 0, 4, _K.BE32), _f("nd_options_type", 4, 1, _K.U8)),
-        ),
+        AttrSpec(KeyAttr.PACKET_TYPE, "packet_type", 4, _layout("ns:be16 id:be16")),
+        # 5 bytes of fields + 3 bytes of struct padding
+        AttrSpec(KeyAttr.ND_EXTENSIONS, "nd_ext", 8, _layout("nd_reserved:be32 nd_options_type:u8")),
         AttrSpec(KeyAttr.TUNNEL_INFO, "<error: kernel-only tunnel_info>", 0),
     )
 }
@@ -222,20 +198,20 @@ KEY_ATTRS: Mapping[int, AttrSpec] = {
 TUNNEL_ATTRS: Mapping[int, AttrSpec] = {
     s.type: s
     for s in (
-        AttrSpec(TunnelKeyAttr.ID, "tun_id", 8, (_f("value", 0, 8, _K.BE64),)),
-        AttrSpec(TunnelKeyAttr.IPV4_SRC, "src", 4, (_f("value", 0, 4, _K.IPV4),)),
-        AttrSpec(TunnelKeyAttr.IPV4_DST, "dst", 4, (_f("value", 0, 4, _K.IPV4),)),
-        AttrSpec(TunnelKeyAttr.TOS, "tos", 1, (_f("value", 0, 1, _K.U8),)),
-        AttrSpec(TunnelKeyAttr.TTL, "ttl", 1, (_f("value", 0, 1, _K.U8),)),
+        AttrSpec(TunnelKeyAttr.ID, "tun_id", 8, _layout("value:be64")),
+        AttrSpec(TunnelKeyAttr.IPV4_SRC, "src", 4, _layout("value:ipv4")),
+        AttrSpec(TunnelKeyAttr.IPV4_DST, "dst", 4, _layout("value:ipv4")),
+        AttrSpec(TunnelKeyAttr.TOS, "tos", 1, _layout("value:u8")),
+        AttrSpec(TunnelKeyAttr.TTL, "ttl", 1, _layout("value:u8")),
         AttrSpec(TunnelKeyAttr.DONT_FRAGMENT, "df", 0),
         AttrSpec(TunnelKeyAttr.CSUM, "csum", 0),
         AttrSpec(TunnelKeyAttr.OAM, "oam", 0),
         AttrSpec(TunnelKeyAttr.GENEVE_OPTS, "geneve", Length.VARIABLE),
-        AttrSpec(TunnelKeyAttr.TP_SRC, "tp_src", 2, (_f("value", 0, 2, _K.BE16),)),
-        AttrSpec(TunnelKeyAttr.TP_DST, "tp_dst", 2, (_f("value", 0, 2, _K.BE16),)),
+        AttrSpec(TunnelKeyAttr.TP_SRC, "tp_src", 2, _layout("value:be16")),
+        AttrSpec(TunnelKeyAttr.TP_DST, "tp_dst", 2, _layout("value:be16")),
         AttrSpec(TunnelKeyAttr.VXLAN_OPTS, "vxlan", Length.NESTED, nested="vxlan"),
-        AttrSpec(TunnelKeyAttr.IPV6_SRC, "ipv6_src", 16, (_f("value", 0, 16, _K.IPV6),)),
-        AttrSpec(TunnelKeyAttr.IPV6_DST, "ipv6_dst", 16, (_f("value", 0, 16, _K.IPV6),)),
+        AttrSpec(TunnelKeyAttr.IPV6_SRC, "ipv6_src", 16, _layout("value:ipv6")),
+        AttrSpec(TunnelKeyAttr.IPV6_DST, "ipv6_dst", 16, _layout("value:ipv6")),
         AttrSpec(TunnelKeyAttr.PAD, "pad", Length.VARIABLE),
         AttrSpec(TunnelKeyAttr.ERSPAN_OPTS, "erspan", Length.VARIABLE),
         AttrSpec(_TUNNEL_ATTR_16, "gtpu", Length.VARIABLE),
@@ -246,30 +222,14 @@ NSH_ATTRS: Mapping[int, AttrSpec] = {
     s.type: s
     for s in (
         AttrSpec(NshKeyAttr.UNSPEC, "unspec", 0),
-        AttrSpec(
-            NshKeyAttr.BASE,
-            "base",
-            8,
-            (
-                _f("flags", 0, 1, _K.U8),
-                _f("ttl", 1, 1, _K.U8),
-                _f("mdtype", 2, 1, _K.U8),
-                _f("np", 3, 1, _K.U8),
-                _f("path_hdr", 4, 4, _K.BE32),
-            ),
-        ),
-        AttrSpec(
-            NshKeyAttr.MD1,
-            "md1",
-            16,
-            tuple(_f(f"c{i + 1}", 4 * i, 4, _K.BE32) for i in range(4)),
-        ),
+        AttrSpec(NshKeyAttr.BASE, "base", 8, _layout("flags:u8 ttl:u8 mdtype:u8 np:u8 path_hdr:be32")),
+        AttrSpec(NshKeyAttr.MD1, "md1", 16, _layout("c1:be32 c2:be32 c3:be32 c4:be32")),
         AttrSpec(NshKeyAttr.MD2, "md2", Length.VARIABLE),
     )
 }
 
 VXLAN_EXT_ATTRS: Mapping[int, AttrSpec] = {
-    VxlanExtAttr.GBP: AttrSpec(VxlanExtAttr.GBP, "gbp", 4, (_f("value", 0, 4, _K.U32_HOST),)),
+    VxlanExtAttr.GBP: AttrSpec(VxlanExtAttr.GBP, "gbp", 4, _U32),
 }
 
 _TABLES: Mapping[str, Mapping[int, AttrSpec]] = {

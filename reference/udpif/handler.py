@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from reference.dpif import DpifOp, ExecuteOp, PutFlags, PutOp
 from reference.errors import UfidcertInputError
+from reference.udpif._services import UdpifServices
 from reference.udpif.config import UPCALL_MAX_BATCH
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import InstallResult
-
-if TYPE_CHECKING:
-    from reference.udpif.udpif import Udpif
 
 __all__ = ["Handler"]
 
@@ -31,7 +28,7 @@ _log = logging.getLogger("reference.udpif")
 class Handler:
     """One handler thread's work (``struct handler``)."""
 
-    def __init__(self, udpif: Udpif, index: int) -> None:
+    def __init__(self, udpif: UdpifServices, index: int) -> None:
         self.udpif = udpif
         self.index = index
 

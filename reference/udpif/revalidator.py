@@ -2,7 +2,10 @@
 
 Reproduces ``revalidate()``, ``revalidate_ukey()``, ``should_revalidate()``,
 ``push_dp_ops()``/``push_ukey_ops()`` and ``revalidator_sweep__()`` from
-ofproto/ofproto-dpif-upcall.c, with the round itself as in ``udpif_revalidator()``.
+ofproto/ofproto-dpif-upcall.c. The round around them (``udpif_revalidator()``:
+barriers, the shared dump, dump_seq, the flow limit) belongs to the udpif; a
+revalidator sees its udpif only through
+:class:`~reference.udpif._services.UdpifServices`.
 
 Statistics: a ukey remembers the counters it last pushed; every delta
 (dumped minus remembered, or a deleted flow's final counters minus
@@ -13,15 +16,19 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from itertools import compress, repeat
+from operator import attrgetter
 
 from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp, TerseBatch
 from reference.errors import UfidcertInputError
 from reference.uapi import ActionAttr, KeyAttr
 from reference.udpif._megaflow import key_fields, mask_has_extra
+from reference.udpif._services import UdpifServices
 from reference.udpif.config import (
     MAX_MISSED_DUMPS,
     N_UMAPS,
@@ -29,11 +36,9 @@ from reference.udpif.config import (
     REVALIDATE_MAX_BATCH,
     UINT64_THREE_QUARTERS,
 )
+from reference.udpif.shared_dump import SharedDump
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import Shard
-
-if TYPE_CHECKING:
-    from reference.udpif.udpif import SharedDump, Udpif
 
 __all__ = ["RevalResult", "Revalidator", "RoundTally", "UkeyOp"]
 
@@ -57,6 +62,7 @@ class RoundTally:
     modified: int = 0
     deleted: int = 0
     swept: int = 0
+    kept_at_once: int = 0  # of ``kept``: ukeys kept by the whole-batch path (nothing left for the sweep)
 
 
 @dataclass(slots=True)
@@ -70,6 +76,70 @@ class UkeyOp:
 
 # Slices of a terse batch's UFID block, one per flow of a full batch (REVALIDATE_MAX_BATCH flows).
 _SLICES = tuple(slice(j, j + 16) for j in range(0, 16 * REVALIDATE_MAX_BATCH, 16))
+# Whole-batch reads and writes of ukey fields, each a C-level loop (map over an attrgetter or a
+# method descriptor), for the batch fast path of Revalidator._revalidate_columns.
+_LOCK, _STATE, _REVAL_SEQ, _DUMP_SEQ = (attrgetter(a) for a in ("lock", "state", "reval_seq", "dump_seq"))
+_N_PACKETS, _N_BYTES, _USED, _CREATED = (attrgetter(a) for a in ("n_packets", "n_bytes", "used", "created"))
+_MISSED = attrgetter("missed_dumps")
+_LOCK_TYPE = type(threading.Lock())
+_TRYLOCK, _UNLOCK = _LOCK_TYPE.acquire, _LOCK_TYPE.release
+
+
+def _consume(it: object) -> None:
+    deque(it, maxlen=0)  # type: ignore[call-overload]
+
+
+def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pass) -> bool:
+    """Keep a whole terse batch at once if every flow is in ``revalidate_ukey()``'s trivial case.
+
+    That is: each flow has a ukey, OPERATIONAL, not yet seen in this dump,
+    never missed by a dump, revalidated under the current ``reval_seq``,
+    with the packet and byte counts the ukey last pushed and used recently
+    enough (so the sweep will have nothing to do for it either). Then the decision
+    is KEEP for all with nothing to push, and only ``used``, ``tcp_flags``
+    and ``dump_seq`` change, as the per-flow loop would write them. Every
+    test and write is a C-level loop over the batch. Returns False (having
+    changed nothing) when any flow needs the per-flow path.
+    """
+    n = len(ukeys)
+    if not ctx.terse or ctx.kill_them_all or None in ukeys:
+        return False
+    locks = list(map(_LOCK, ukeys))
+    got = list(map(_TRYLOCK, locks, repeat(False, n)))
+    try:
+        if False in got:
+            return False
+        dump_seq = ctx.dump_seq
+        if (
+            dump_seq in map(_DUMP_SEQ, ukeys)
+            or list(map(_STATE, ukeys)).count(_S.OPERATIONAL) != n
+            or list(map(_REVAL_SEQ, ukeys)).count(ctx.reval_seq) != n
+            or list(map(_N_PACKETS, ukeys)) != list(batch.n_packets)
+            or list(map(_N_BYTES, ukeys)) != list(batch.n_bytes)
+            or any(map(_MISSED, ukeys))
+        ):
+            return False
+        # udpif_update_used() without packet growth: the dumped "used", else the ukey's, else its creation.
+        used = list(batch.used_ms)
+        kept_used: list[int] | None = None
+        if 0 in used:
+            kept_used = list(map(_USED, ukeys))
+            if used.count(0) != n or 0 in kept_used:
+                created = list(map(_CREATED, ukeys))
+                used = [d or k or c for d, k, c in zip(used, kept_used, created, strict=True)]
+            else:
+                used = kept_used
+        if min(used) < ctx.now - ctx.max_idle:
+            return False
+        if used is not kept_used:  # (else every ukey keeps the "used" it has)
+            _consume(map(setattr, ukeys, repeat("used", n), used))
+        _consume(map(setattr, ukeys, repeat("tcp_flags", n), batch.tcp_flags))
+        _consume(map(setattr, ukeys, repeat("dump_seq", n), repeat(dump_seq, n)))
+        ctx.tally.kept += n
+        ctx.tally.kept_at_once += n
+        return True
+    finally:
+        _consume(map(_UNLOCK, compress(locks, got)))
 
 
 class _Pass:
@@ -91,7 +161,7 @@ class _Pass:
 class Revalidator:
     """One revalidator thread's work; revalidator ``index`` sweeps umaps index, index+n, index+2n, ..."""
 
-    def __init__(self, udpif: Udpif, index: int) -> None:
+    def __init__(self, udpif: UdpifServices, index: int) -> None:
         self.udpif = udpif
         self.index = index
 
@@ -182,7 +252,14 @@ class Revalidator:
         n = len(batch)
         ufids = batch.ufids
         slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
-        ukeys = list(map(udpif.ukeys.by_wire.get, map(ufids.__getitem__, slices[:n])))
+        # The ukeys this block had in an earlier round are the lookups' answer if they are all still
+        # OPERATIONAL (see UkeyMap.remembered_block), which _keep_unchanged_batch checks under their locks.
+        remembered = udpif.ukeys.remembered_block(ufids)
+        if remembered is not None and _keep_unchanged_batch(remembered, batch, ctx):
+            return
+        ukeys = udpif.ukeys.lookup_block(ufids, slices[:n])
+        if ukeys != remembered and _keep_unchanged_batch(ukeys, batch, ctx):
+            return
         packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags
         dump_seq, reval_seq, now = ctx.dump_seq, ctx.reval_seq, ctx.now
         idle_before = now - ctx.max_idle
@@ -478,18 +555,23 @@ class Revalidator:
 
     # --- the sweep ---------------------------------------------------------------------
 
-    def sweep(self, tally: RoundTally, *, purge: bool = False) -> None:
+    def sweep(self, tally: RoundTally, *, purge: bool = False, all_kept_at_once: bool = False) -> None:
         """``revalidator_sweep__``: revisit this revalidator's umaps after the dump.
 
         Deletes flows of INCONSISTENT ukeys (and all flows when purging),
         revalidates ukeys that were neither dumped nor revalidated in this
         round, deletes those missed by 4 consecutive dumps, and removes
-        EVICTED ukeys from the umaps.
+        EVICTED ukeys from the umaps. ``all_kept_at_once``: the udpif found
+        that the round's whole-batch path kept every ukey of the map, each
+        OPERATIONAL, dumped in this round and never missed, for which the
+        sweep would decide KEEP and write nothing: it is skipped (unless purging).
         """
+        if all_kept_at_once and not purge:
+            return
         udpif = self.udpif
         dump_seq = udpif.dump_seq
         reval_seq = udpif.rules.reval_seq
-        n = len(udpif.revalidators)
+        n = udpif.config.n_revalidators
         shards = udpif.ukeys.shards
         operational, inconsistent, visible, evicted = _S.OPERATIONAL, _S.INCONSISTENT, _S.VISIBLE, _S.EVICTED
         keep = RevalResult.KEEP
@@ -500,8 +582,17 @@ class Revalidator:
             if not purge:
                 # A ukey dumped and kept in this round, never missed, has nothing to sweep: the decision
                 # below would be KEEP with nothing to write. Skipping it on an unlocked read is what a
-                # failed trylock does anyway (it is looked at again in the next round).
-                ukeys = [u for u in ukeys if u.dump_seq != dump_seq or u.state is not operational or u.missed_dumps]
+                # failed trylock does anyway (it is looked at again in the next round). The common case, a
+                # whole shard of such ukeys, is recognised with C-level loops before any per-ukey test.
+                n_ukeys = len(ukeys)
+                if (
+                    list(map(_DUMP_SEQ, ukeys)).count(dump_seq) != n_ukeys
+                    or list(map(_STATE, ukeys)).count(operational) != n_ukeys
+                    or any(map(_MISSED, ukeys))
+                ):
+                    ukeys = [u for u in ukeys if u.dump_seq != dump_seq or u.state is not operational or u.missed_dumps]
+                else:
+                    ukeys = []
             for ukey in ukeys:
                 # Handlers may hold a ukey lock while installing: never wait for it.
                 if not ukey.lock.acquire(blocking=False):
@@ -544,31 +635,3 @@ class Revalidator:
                     ops = []
             if ops:
                 self.push_ukey_ops(shard, ops, tally)
-
-    # --- thread body -------------------------------------------------------------------
-
-    def run(self) -> None:
-        """The revalidator thread (``udpif_revalidator``): rounds separated by barriers, the leader adapts."""
-        udpif = self.udpif
-        barrier = udpif._barrier
-        assert barrier is not None
-        leader = self.index == 0
-        while True:
-            if leader:
-                udpif._reval_exit = udpif.exiting
-                if not udpif._reval_exit:
-                    udpif._begin_round(background=True)
-                    udpif._tallies = [RoundTally() for _ in udpif.revalidators]
-            barrier.wait()
-            if udpif._reval_exit:
-                return
-            dump = udpif._dump
-            assert dump is not None
-            tally = udpif._tallies[self.index]
-            self.revalidate(dump, tally)
-            barrier.wait()
-            self.sweep(tally)
-            barrier.wait()
-            if leader:
-                udpif._end_round(udpif._tallies)
-                udpif._leader_wait()

@@ -17,21 +17,22 @@ UFID support was probed positive and ``enable_ufid`` is on (``udpif_use_ufid``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-from reference.dpif import Dpif, DpifFlow
+from reference.dpif import Dpif, flow_count
 from reference.errors import UfidcertError
 from reference.udpif.clock import Clock, MonotonicClock
 from reference.udpif.config import N_FLOWS_CACHE_MS, REVALIDATE_MAX_BATCH, UdpifConfig
 from reference.udpif.flow_limit import FlowLimit, LimitDecision
 from reference.udpif.handler import Handler
 from reference.udpif.revalidator import Revalidator, RoundTally
+from reference.udpif.shared_dump import SharedDump
 from reference.udpif.umap import UkeyMap
 from reference.udpif.xlate import RuleTable
 from reference.ufid import Ufid, UfidGenerator
@@ -44,95 +45,10 @@ _log = logging.getLogger("reference.udpif")
 def dp_flow_count(dpif: Dpif) -> int | None:
     """The datapath's flow count (``dpif_get_dp_stats().n_flows``), or None if the backend cannot tell.
 
-    The :class:`Dpif` ABC has no statistics call; backends that offer one
-    as ``flow_count()``, ``n_flows()``, an ``n_flows`` attribute or ``len()`` are used.
+    The :class:`Dpif` ABC has no statistics call; a backend that can count
+    its flows is ``Sized`` (:func:`reference.dpif.flow_count`).
     """
-    for name in ("flow_count", "n_flows"):
-        attr = getattr(dpif, name, None)
-        if attr is None:
-            continue
-        value = attr() if callable(attr) else attr
-        if isinstance(value, int):
-            return value
-    if hasattr(type(dpif), "__len__"):
-        return len(dpif)  # type: ignore[arg-type]
-    return None
-
-
-class SharedDump:
-    """One flow dump shared by all revalidators (``dpif_flow_dump`` + per-thread dump threads).
-
-    ``batches`` is the datapath's :meth:`~reference.dpif.Dpif.flow_dump_batches`;
-    :meth:`next_batch` hands out one batch at a time, each to exactly one
-    revalidator (``dpif_flow_dump_next`` fills a caller's array of up to 50).
-    With ``background`` a private thread pulls the batches and queues them:
-    an iterator may only be safe to resume from the thread that started it (a
-    generator holding a lock across ``yield`` breaks otherwise, as an early
-    reference datapath did), so it is never advanced by several revalidator
-    threads in turn.
-    """
-
-    __slots__ = ("_closing", "_it", "_lock", "_queue", "_thread", "n_dumped", "terse")
-
-    def __init__(self, batches: Iterator[Sequence[DpifFlow]], *, terse: bool, background: bool = False) -> None:
-        self._it = batches
-        self._lock = threading.Lock()
-        self.terse = terse
-        self.n_dumped = 0
-        self._closing = False
-        self._queue: queue.SimpleQueue[Sequence[DpifFlow] | BaseException | None] | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._queue = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._produce, name="flow-dump", daemon=True)
-            self._thread.start()
-
-    def _produce(self) -> None:
-        q = self._queue
-        assert q is not None
-        try:
-            for batch in self._it:
-                if batch:
-                    q.put(batch)
-                if self._closing:
-                    break
-        except BaseException as exc:
-            q.put(exc)
-        finally:
-            self._close_iterator()
-            q.put(None)
-
-    def _close_iterator(self) -> None:
-        close = getattr(self._it, "close", None)
-        if close is not None:
-            close()
-
-    def next_batch(self, n: int = REVALIDATE_MAX_BATCH) -> Sequence[DpifFlow]:
-        """The next batch (at most ``n`` flows were asked of the datapath), or an empty one at the end."""
-        with self._lock:
-            if self._queue is not None:
-                item = self._queue.get()
-                if item is None:
-                    self._queue.put(None)  # let every other revalidator see the end too
-                    return []
-                if isinstance(item, BaseException):
-                    self._queue.put(None)
-                    raise item
-                self.n_dumped += len(item)
-                return item
-            for batch in self._it:
-                if batch:
-                    self.n_dumped += len(batch)
-                    return batch
-            return []
-
-    def close(self) -> None:
-        """``dpif_flow_dump_destroy``: stop the dump (the producer thread closes its own iterator)."""
-        self._closing = True
-        if self._thread is not None:
-            self._thread.join()
-        else:
-            self._close_iterator()
+    return flow_count(dpif)
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +219,9 @@ class Udpif:
         assert self._dump is not None
         for rev, tally in zip(self.revalidators, tallies, strict=True):
             rev.revalidate(self._dump, tally)
+        all_kept = self._all_kept_at_once(tallies)
         for rev, tally in zip(self.revalidators, tallies, strict=True):
-            rev.sweep(tally, purge=purge)
+            rev.sweep(tally, purge=purge, all_kept_at_once=all_kept)
         return self._end_round(tallies)
 
     def purge(self) -> RoundReport:
@@ -320,9 +237,20 @@ class Udpif:
         self.avg_n_flows = (self.avg_n_flows + n_flows) // 2
         self._round_n_flows = n_flows
         self._round_start = self.clock.now_ms()
+        self.ukeys.start_round()
         terse = self.use_ufid()
         batches = self.dpif.flow_dump_batches(terse=terse, max_flows=REVALIDATE_MAX_BATCH)
         self._dump = SharedDump(iter(batches), terse=terse, background=background)
+
+    def _all_kept_at_once(self, tallies: list[RoundTally]) -> bool:
+        """After the dump phase: did the whole-batch path keep every ukey of the map?
+
+        Such ukeys stay in the map until the sweep (no op was queued for them;
+        replacement needs an EVICTED ukey) and are distinct (one per dump), so
+        if they are as many as the map holds, they are the map.
+        """
+        kept = sum(t.kept_at_once for t in tallies)
+        return kept > 0 and kept == len(self.ukeys)
 
     def _end_round(self, tallies: list[RoundTally]) -> RoundReport:
         """The leader's part after the last barrier: close the dump, bump dump_seq, adapt the flow limit."""
@@ -365,7 +293,38 @@ class Udpif:
         for handler in self.handlers:
             self._spawn(f"handler{handler.index}", handler.run)
         for rev in self.revalidators:
-            self._spawn(f"revalidator{rev.index}", rev.run)
+            self._spawn(f"revalidator{rev.index}", functools.partial(self._revalidator_thread, rev))
+
+    def _revalidator_thread(self, rev: Revalidator) -> None:
+        """One revalidator thread (``udpif_revalidator``): rounds separated by barriers.
+
+        The udpif owns the round: the leader (index 0) opens it (flow count,
+        shared dump) before the first barrier and closes it (dump_seq, flow
+        limit) after the last; every revalidator only runs its
+        :meth:`~Revalidator.revalidate` and :meth:`~Revalidator.sweep` parts.
+        """
+        barrier = self._barrier
+        assert barrier is not None
+        leader = rev.index == 0
+        while True:
+            if leader:
+                self._reval_exit = self.exiting
+                if not self._reval_exit:
+                    self._begin_round(background=True)
+                    self._tallies = [RoundTally() for _ in self.revalidators]
+            barrier.wait()
+            if self._reval_exit:
+                return
+            dump = self._dump
+            assert dump is not None
+            tally = self._tallies[rev.index]
+            rev.revalidate(dump, tally)
+            barrier.wait()
+            rev.sweep(tally, all_kept_at_once=self._all_kept_at_once(self._tallies))
+            barrier.wait()
+            if leader:
+                self._end_round(self._tallies)
+                self._leader_wait()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         def body() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -99,7 +99,7 @@ class UkeyMap:
     ``ovs_u128`` it received in place: ofproto-dpif-upcall.c ``ukey_lookup``).
     """
 
-    __slots__ = ("by_wire", "n_shards", "shards")
+    __slots__ = ("_blocks", "_last_blocks", "by_wire", "n_shards", "shards")
 
     def __init__(self, n_shards: int = N_UMAPS) -> None:
         if n_shards < 1:
@@ -107,6 +107,9 @@ class UkeyMap:
         self.n_shards = n_shards
         self.by_wire: dict[bytes, Ukey] = {}
         self.shards = tuple(Shard(i, self.by_wire) for i in range(n_shards))
+        # lookup_block's memo: this round's and the last round's answers, by UFID block.
+        self._blocks: dict[bytes, list[Ukey | None]] = {}
+        self._last_blocks: dict[bytes, list[Ukey | None]] = {}
 
     def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
         """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
@@ -120,6 +123,40 @@ class UkeyMap:
     def lookup_wire(self, wire: bytes) -> Ukey | None:
         """``ukey_lookup`` by the 16-byte UFID payload of a dump (no PMD id); takes no lock."""
         return self.by_wire.get(wire)
+
+    def lookup_block(self, ufids: bytes, slices: Sequence[slice]) -> list[Ukey | None]:
+        """:meth:`lookup_wire` for every 16-byte UFID of a terse batch's UFID block (``slices`` cut it).
+
+        The answer is remembered for :meth:`remembered_block` in the next rounds.
+        """
+        got = list(map(self.by_wire.get, map(ufids.__getitem__, slices)))
+        self._blocks[ufids] = got
+        return got
+
+    def remembered_block(self, ufids: bytes) -> list[Ukey | None] | None:
+        """What :meth:`lookup_block` answered for this UFID block in an earlier round (kept for the next), or None.
+
+        A datapath dumps its flows in the same batches round after round
+        while its table is stable, so a revalidator can skip a dict lookup per
+        flow (each a likely cache miss: the dump follows the datapath's
+        order, not the map's). Not checked here: a ukey may have left the map
+        since. Every OPERATIONAL ukey is in the map (a ukey leaves it only by
+        becoming DELETED: :meth:`Shard.delete`, or replaced over EVICTED) and
+        one UFID has at most one ukey there, so a caller that finds every
+        ukey of the answer OPERATIONAL, under their locks, has the lookups' answer.
+        """
+        got = self._last_blocks.pop(ufids, None)
+        if got is not None:
+            self._blocks[ufids] = got
+        return got
+
+    def start_round(self) -> None:
+        """A revalidation round begins: :meth:`lookup_block` forgets the blocks of the round before last.
+
+        A round that looked no block up (a full dump) leaves the memo as it was.
+        """
+        if self._blocks:
+            self._last_blocks, self._blocks = self._blocks, {}
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.

@@ -26,6 +26,13 @@ DUMP_FLOWS = int(os.environ.get("UFIDCERT_BENCH_NETDEV_FLOWS", "10000"))
 SINGLE = 2000  # single-flow operations per measurement
 
 
+def _dpctl_netdev(**options: str) -> NetdevDpif:
+    """The netdev backend through dpctl (the default access path), typed as what it is."""
+    d = netdev(**options)
+    assert isinstance(d, NetdevDpif)
+    return d
+
+
 def _attr(t: int, payload: bytes) -> bytes:
     n = 4 + len(payload)
     return struct.pack("=HH", n, t) + payload + b"\0" * (-n % 4)
@@ -54,7 +61,7 @@ def _enabled(benchmark: object) -> bool:
 @pytest.fixture(scope="module")
 def dp() -> Iterator[NetdevDpif]:
     require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
-    d = netdev()
+    d = _dpctl_netdev()
     try:
         yield d
     finally:

@@ -249,7 +249,7 @@ def test_a_multi_failure_reason_is_each_sub_failures_own_first_line() -> None:
 
 
 def test_a_factory_may_declare_a_longer_open_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from conformance.plugin import _default_open_timeout
+    from conformance.backend_session import default_open_timeout as _default_open_timeout
 
     (tmp_path / "slow_open.py").write_text(
         "def slow(**options):\n    pass\nslow.open_timeout_s = 900\n"

@@ -150,3 +150,52 @@ def test_list_reports_unavailable_and_broken_entry_points(vendor: str, monkeypat
         open_backend("gone")
     with pytest.raises(BackendUnavailable):
         open_backend("daemon")
+
+
+def test_declared_metadata_is_what_factory_metadata_reads() -> None:
+    def check() -> str | None:
+        return "no daemon here"
+
+    def validate(**options: str) -> None:
+        raise UsageError("bad")
+
+    def make(**options: str) -> ReferenceDatapath:
+        return ReferenceDatapath()
+
+    marked = registry.declare_factory(
+        unavailable_reason=check, single_worker="one per host", open_timeout_s=90, validate_options=validate
+    )(make)
+    assert marked is make
+    meta = registry.factory_metadata(make)
+    assert meta.unavailable_reason is check and meta.validate_options is validate
+    assert (meta.single_worker, meta.open_timeout_s) == ("one per host", 90.0)
+    assert registry.factory_metadata(open_backend) == registry.FactoryMetadata()  # declares nothing
+
+
+@pytest.mark.parametrize(
+    ("attrs", "expected"),
+    [
+        ({"open_timeout_s": "soon"}, registry.FactoryMetadata()),
+        ({"open_timeout_s": True}, registry.FactoryMetadata()),
+        ({"open_timeout_s": float("inf")}, registry.FactoryMetadata()),
+        ({"single_worker": True}, registry.FactoryMetadata(single_worker="single_worker")),
+        ({"single_worker": ""}, registry.FactoryMetadata()),
+        ({"validate_options": "not callable"}, registry.FactoryMetadata()),
+    ],
+)
+def test_metadata_of_the_wrong_kind_is_not_declared(attrs: dict[str, object], expected: object) -> None:
+    def make(**options: str) -> ReferenceDatapath:
+        return ReferenceDatapath()
+
+    for name, value in attrs.items():
+        setattr(make, name, value)
+    assert registry.factory_metadata(make) == expected
+
+
+def test_a_plain_string_unavailable_reason_is_the_reason() -> None:
+    def make(**options: str) -> ReferenceDatapath:
+        return ReferenceDatapath()
+
+    make.unavailable_reason = "needs root"  # type: ignore[attr-defined]
+    check = registry.factory_metadata(make).unavailable_reason
+    assert check is not None and check() == "needs root"

@@ -21,7 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.datapath import FlowRequest, ReferenceDatapath
+from reference._netlink import iter_attrs
+from reference.datapath import FlowInfo, FlowRequest, ReferenceDatapath
 from reference.dpif import (
     DpifError,
     DpifExists,
@@ -35,7 +36,7 @@ from reference.dpif import (
     PutFlags,
 )
 from reference.odp.extract import extract_key
-from reference.uapi import FlowAttr, FlowCmd
+from reference.uapi import FlowAttr, FlowCmd, KeyAttr
 from reference.ufid import Ufid
 from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, meaning, output
 
@@ -68,7 +69,9 @@ def snapshot(dp: ReferenceDatapath) -> list[tuple[object, ...]]:
     )
 
 
-def new(dp: ReferenceDatapath, key: bytes | None, *, ufid: bytes | None = None, create: bool = True, **kw: object):
+def new(
+    dp: ReferenceDatapath, key: bytes | None, *, ufid: bytes | None = None, create: bool = True, **kw: object
+) -> list[FlowInfo]:
     req = FlowRequest(FlowCmd.NEW, key=key, ufid=ufid, create=create, **kw)  # type: ignore[arg-type]
     return dp.flow_request(req)
 
@@ -513,10 +516,10 @@ class TestDpifContract:
         assert list(dp.flow_dump()) == []
 
     def test_operate_gives_each_op_its_own_result(self, semantics: str) -> None:
-        from reference.dpif import DelOp, GetOp, PutOp
+        from reference.dpif import DelOp, DpifOp, GetOp, PutOp
 
         dp = make(semantics)
-        ops = [PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U, K1), DelOp(U, K1), DelOp(U, K1)]
+        ops: list[DpifOp] = [PutOp(K1, None, b"", U), PutOp(K1, None, b"", U), GetOp(U, K1), DelOp(U, K1), DelOp(U, K1)]
         results = dp.operate(ops)
         assert [r.error.errno if r.error else 0 for r in results] == [0, errno.EEXIST, 0, 0, errno.ENOENT]
         assert results[2].flow is not None and results[2].flow.ufid == (U if dp.features.ufid else None)
@@ -997,3 +1000,53 @@ def test_wrong_argument_types_are_einval(semantics: str, call: object) -> None:
     with pytest.raises(DpifInvalid):
         call(dp)  # type: ignore[operator]
     assert len(dp) == 0
+
+
+# ---------------------------------------------------------------------------
+# mac_proto: part of every kernel key, always exact in the mask
+# (flow_netlink.c metadata_from_nlattrs: "Always exact match mac_proto")
+# ---------------------------------------------------------------------------
+
+
+def _arp_key(*, ethernet: bool, port: int = 1) -> bytes:
+    """in_port, [eth() all zero], eth_type(0x0806), arp() all zero: layer 3 without eth()."""
+    eth = attr(KeyAttr.ETHERNET, bytes(12)) if ethernet else b""
+    return (
+        attr(KeyAttr.IN_PORT, struct.pack("=I", port))
+        + eth
+        + attr(KeyAttr.ETHERTYPE, b"\x08\x06")
+        + attr(KeyAttr.ARP, bytes(24))
+    )
+
+
+# in_port and eth_type exact, everything else (eth addresses, ARP fields) wildcarded
+_PORT_AND_TYPE = attr(KeyAttr.IN_PORT, b"\xff" * 4) + attr(KeyAttr.ETHERTYPE, b"\xff\xff")
+
+
+class TestMacProto:
+    def test_an_ethernet_key_does_not_find_a_layer3_flow(self) -> None:
+        # Found by the live kernel differential against Linux 6.1: the layer-3 flow's mask
+        # wildcards every field an Ethernet key adds, yet the kernel's lookup misses it
+        # (mac_proto differs and is exact), so a NEW without CREATE installs a second flow
+        # where treating it as a modify of the UFID flow gave ENOENT.
+        dp = ReferenceDatapath(semantics="kernel")
+        dp.flow_put(_arp_key(ethernet=False), _PORT_AND_TYPE, b"", ufid=U)
+        new(dp, _arp_key(ethernet=True), create=False, mask=_PORT_AND_TYPE, actions=b"")
+        assert len(dp) == 2
+
+    def test_eth_with_zero_addresses_is_another_key_than_no_eth(self) -> None:
+        dp = ReferenceDatapath(semantics="kernel")
+        dp.flow_put(_arp_key(ethernet=False), None, b"")
+        dp.flow_put(_arp_key(ethernet=True), None, b"")  # CREATE: EEXIST if the keys were the same
+        assert len(dp) == 2
+        dp.flow_del(key=_arp_key(ethernet=False))
+        (left,) = dp.flow_dump()
+        assert left.key is not None and KeyAttr.ETHERNET in {t for t, _, _ in iter_attrs(left.key)}
+
+    def test_an_ethernet_frame_misses_a_layer3_flow(self) -> None:
+        dp = ReferenceDatapath(semantics="kernel")
+        port = dp.port_add("p1")
+        dp.flow_put(_arp_key(ethernet=False, port=port), _PORT_AND_TYPE, b"")
+        arp = bytes([0xFF] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x06" + bytes(28) + bytes(18)
+        dp.inject(port, arp)
+        assert dp.n_hit == 0 and dp.n_missed == 1

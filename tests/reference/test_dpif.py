@@ -165,3 +165,21 @@ def test_context_manager_closes() -> None:
     with _Minimal() as dp:
         assert not dp.closed  # type: ignore[attr-defined]
     assert dp.closed  # type: ignore[attr-defined]
+
+
+def test_optional_extras_are_found_by_presence() -> None:
+    from reference.datapath import ReferenceDatapath
+    from reference.dpif import datapath_clock, flow_count, key_hasher
+
+    class WithHash(ReferenceDatapath):
+        def hash_bytes128(self, data: bytes, basis: int) -> bytes:
+            return bytes(16)
+
+    dp = ReferenceDatapath()
+    assert key_hasher(dp) is None and key_hasher(object()) is None
+    hasher = key_hasher(WithHash())
+    assert hasher is not None and hasher.hash_bytes128(b"x", 0) == bytes(16)
+    clock = datapath_clock(dp)
+    assert clock is not None and isinstance(clock.clock_ms(), int)
+    assert datapath_clock(object()) is None
+    assert flow_count(dp) == 0 and flow_count(object()) is None

@@ -175,13 +175,13 @@ class _ListDpif(Dpif):
         finally:
             self.closed = True
 
-    def flow_put(self, *a: object, **k: object) -> FlowStats:  # type: ignore[override]
+    def flow_put(self, *a: object, **k: object) -> FlowStats:
         raise NotImplementedError
 
-    def flow_get(self, **k: object) -> DpifFlow:  # type: ignore[override]
+    def flow_get(self, **k: object) -> DpifFlow:
         raise NotImplementedError
 
-    def flow_del(self, **k: object) -> FlowStats:  # type: ignore[override]
+    def flow_del(self, **k: object) -> FlowStats:
         raise NotImplementedError
 
     def flow_flush(self) -> None:

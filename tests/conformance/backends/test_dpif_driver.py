@@ -37,6 +37,7 @@ from reference.dpif import (
     DpifInvalid,
     DpifNotFound,
     DpifNotSupported,
+    DpifOp,
     ExecuteOp,
     FlowStats,
     GetOp,
@@ -215,7 +216,7 @@ def test_a_driver_that_could_not_create_its_datapath() -> None:
 
 def test_results_map_errnos_stats_and_flows() -> None:
     u = ufid_n(1)
-    ops = [
+    ops: list[DpifOp] = [
         PutOp(eth_key(1, 1), None, output(2), u, PutFlags.CREATE),
         PutOp(eth_key(1, 1), None, output(2), u, PutFlags.CREATE),
         GetOp(ufid=u),
@@ -276,7 +277,7 @@ def test_a_failed_request_raises_its_errno() -> None:
 
 def test_upcalls() -> None:
     u = ufid_n(3)
-    body = {
+    body: dict[str, Any] = {
         "upcalls": [
             {"type": "miss", "in_port": 2, "packet": "aa" * 14, "key": "0800", "ufid": u.to_wire(sys.byteorder).hex()},
         ],

@@ -51,6 +51,13 @@ U = Ufid.parse("ufid:11111111-2222-3333-4444-555555555555")
 V = Ufid.parse("ufid:aaaaaaaa-2222-3333-4444-555555555555")
 
 
+def _dpctl_netdev(**options: str) -> NetdevDpif:
+    """The netdev backend through dpctl (the default access path), typed as what it is."""
+    d = netdev(**options)
+    assert isinstance(d, NetdevDpif)
+    return d
+
+
 def output(port: int) -> bytes:
     return pack_attr(ActionAttr.OUTPUT, struct.pack("=I", port))
 
@@ -72,7 +79,7 @@ def _root_links() -> str:
 @pytest.fixture(scope="module")
 def dp() -> Iterator[NetdevDpif]:
     require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
-    d = netdev()
+    d = _dpctl_netdev()
     try:
         yield d
     finally:
@@ -352,7 +359,7 @@ def test_attach_to_nothing_is_unavailable(tmp_path: Path) -> None:
 
 def test_close_leaves_nothing_behind() -> None:
     require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
-    d = netdev()
+    d = _dpctl_netdev()
     assert d._ovs is not None and d._ovs.rundir is not None
     pids, netns, rundir = list(d._ovs.pids.values()), d._ovs.netns, d._ovs.rundir
     assert len(pids) == 2 and netns in netns_names()
@@ -363,7 +370,7 @@ def test_close_leaves_nothing_behind() -> None:
 
 def test_kill_9_of_the_daemon_ends_quickly_with_a_clear_error() -> None:
     require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
-    d = netdev(timeout="5")
+    d = _dpctl_netdev(timeout="5")
     assert d._ovs is not None and d._ovs.rundir is not None
     pids, netns, rundir = list(d._ovs.pids.values()), d._ovs.netns, d._ovs.rundir
     key, mask = key_of(K)
@@ -422,7 +429,7 @@ def test_missing_binaries_are_reported_with_the_install_command(monkeypatch: pyt
 
 def test_a_hung_daemon_times_out_instead_of_hanging() -> None:
     require(ovs_available() is None, f"private ovs-vswitchd unavailable: {ovs_available()}")
-    d = netdev(timeout="1")
+    d = _dpctl_netdev(timeout="1")
     assert d._ovs is not None
     pid = d._ovs.pids["ovs-vswitchd"]
     os.kill(pid, signal.SIGSTOP)

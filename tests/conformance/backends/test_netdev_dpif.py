@@ -28,7 +28,7 @@ from conformance.cli import main
 from conformance.errors import BackendUnavailable
 from conformance.registry import open_backend
 from conformance.suite._flows import eth_frame, eth_key, eth_mask, output, ufid_n
-from reference.dpif import DelOp, DpifExists, DpifNotFound, DpifNotSupported, GetOp, PutFlags, PutOp
+from reference.dpif import DelOp, DpifExists, DpifNotFound, DpifNotSupported, DpifOp, GetOp, PutFlags, PutOp
 from reference.uapi import KeyAttr, UfidFlags
 from tests._ovs import ovs_tree
 
@@ -92,7 +92,7 @@ def test_put_get_dump_del(fresh: DpifDriverBackend, port: int) -> None:
 
 def test_one_operate_gives_each_op_its_result(fresh: DpifDriverBackend, port: int) -> None:
     key = eth_key(port, src=2)
-    ops = [
+    ops: list[DpifOp] = [
         PutOp(key, eth_mask(), output(2), ufid_n(2), PutFlags.CREATE),
         PutOp(key, eth_mask(), output(2), ufid_n(2), PutFlags.CREATE),
         GetOp(ufid=ufid_n(2)),

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize
 
-from reference.dpif import DpifError, PutFlags, TerseBatch
+from reference.dpif import DpifError, DpifFlow, PutFlags, TerseBatch
 from reference.udpif import UdpifConfig
 from reference.udpif.revalidator import Revalidator
 from reference.ufid import Ufid
@@ -163,3 +163,88 @@ class ColumnarUdpifMachine(UdpifMachine):
 
 TestColumnarUdpifThreads = ColumnarUdpifMachine.TestCase
 TestColumnarUdpifThreads.settings = _settings
+
+
+def _set_tcp_flags(env: Env, flags: int) -> None:
+    """OR TCP flags into every datapath flow without a packet (the terse dump reports them, the ukey records them)."""
+    for flow in env.dp._table:
+        flow.tcp_flags |= flags
+
+
+# Scripted rounds aimed at each test of the whole-batch fast path (every flow unchanged, OPERATIONAL,
+# current reval_seq, recently used): each scenario makes exactly one of them fail for some or all
+# flows of a batch, after rounds in which the whole batch was kept at once.
+_SCENARIOS: dict[str, list[tuple[str, Any, Any]]] = {
+    "idle: every flow times out": [("time", 10_001, 0), ("reval", 0, 0)],
+    "just under idle, then over": [("time", 9_999, 0), ("reval", 0, 0), ("time", 2, 0), ("reval", 0, 0)],
+    "new packets on some flows": [("traffic", [3, 5], 1), ("reval", 0, 0)],
+    "a rule change (reval_seq)": [("rule", 7, 3), ("reval", 0, 0)],
+    "tcp flags change without packets": [("flags", 0x12, 0), ("reval", 0, 0), ("flags", 0x1_01, 0), ("reval", 0, 0)],
+    "over the flow limit": [("limit", 3, 0), ("reval", 0, 0)],
+    "far over the limit (kill them all)": [("limit", 1, 0), ("reval", 0, 0)],
+    "all flows killed, then the same flows come back at once (new ukeys, same UFIDs)": [
+        ("limit", 1, 0),
+        ("reval", 0, 0),
+        ("limit", 1000, 0),
+        ("reval", 0, 0),
+        # (in reverse: freed slots are reused last freed first, so the flows take their old slots back
+        # and the dump's UFID block is the one the revalidators saw before the kill)
+        ("new", list(range(13, 1, -1)), 1),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+    ],
+    "a flow deleted behind the cache's back": [("dp_del", 2, 0), ("reval", 0, 0), ("reval", 0, 0)],
+    "a flow missed by a dump, then back": [("drop", 4, 0), ("reval", 0, 0), ("restore", 4, 0), ("reval", 0, 0)],
+    "new flows join the batch": [("new", [40, 41, 42], 1), ("reval", 0, 0)],
+    "flows idle out, then the same flows come back (new ukeys, same UFIDs)": [
+        ("time", 10_001, 0),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+        ("new", list(range(2, 14)), 1),
+        ("reval", 0, 0),
+        ("reval", 0, 0),
+        ("traffic", [3], 1),
+        ("reval", 0, 0),
+    ],
+    "purge": [("purge", 0, 0)],
+}
+
+
+@pytest.mark.parametrize("semantics", ["kernel", "netdev"])
+@pytest.mark.parametrize("name", sorted(_SCENARIOS))
+def test_whole_batch_fast_path_decides_as_records(semantics: str, name: str) -> None:
+    config = UdpifConfig(flow_limit=40, enable_megaflows=False)
+    envs = [make_env(semantics=semantics, config=config, columnar=c, ufid_secret=7) for c in (True, False)]  # type: ignore[arg-type]
+    warm_up = [("new", list(range(2, 14)), 1), ("reval", 0, 0), ("time", 100, 0), ("reval", 0, 0)]
+    dropped: dict[int, DpifFlow] = {}
+    for kind, a, b in [*warm_up, *_SCENARIOS[name]]:
+        for i, env in enumerate(envs):
+            if kind == "flags":
+                _set_tcp_flags(env, a)
+            elif kind == "drop":  # the datapath loses the flow for a while, behind the ukey's back
+                dropped[i] = sorted(env.dp.flow_dump(), key=lambda f: f.ufid_bytes or b"")[a]
+                env.dp.flow_del(ufid=dropped[i].ufid_bytes)
+            elif kind == "restore":
+                f = dropped[i]
+                assert f.key is not None and f.actions is not None
+                env.dp.flow_put(f.key, f.mask, f.actions, ufid=f.ufid_bytes, flags=PutFlags.CREATE)
+            else:
+                step(env, kind, a, b)
+        assert observe(envs[0]) == observe(envs[1]), (kind, a, b)
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_flow_dumped_again_after_a_miss_counts_its_misses_from_zero(columnar: bool) -> None:
+    env = make_env(config=UdpifConfig(enable_megaflows=False), columnar=columnar)
+    for h in range(2, 8):
+        env.inject(frame(h))
+    env.udpif.handle_upcalls()
+    env.udpif.revalidate()
+    gone = next(iter(env.dp.flow_dump()))
+    assert gone.key is not None and gone.actions is not None
+    env.dp.flow_del(ufid=gone.ufid_bytes)
+    env.udpif.revalidate()
+    assert sorted(u.missed_dumps for u in env.udpif.ukeys) == [0, 0, 0, 0, 0, 1]
+    env.dp.flow_put(gone.key, gone.mask, gone.actions, ufid=gone.ufid_bytes, flags=PutFlags.CREATE)
+    env.udpif.revalidate()
+    assert [u.missed_dumps for u in env.udpif.ukeys] == [0] * 6

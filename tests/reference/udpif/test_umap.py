@@ -6,12 +6,15 @@ import threading
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference._netlink import pack_attr
 from reference.uapi import KeyAttr
 from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.udpif.umap import InstallResult, UkeyMap
+from reference.ufid import Ufid
 
 S = UkeyState
 
@@ -129,3 +132,49 @@ def test_concurrent_installs_keep_one_ukey_per_ufid() -> None:
     assert sorted(installed) == list(range(500))  # exactly one winner per UFID
     assert len(umap) == 500
     assert all(u.state is S.VISIBLE and not u.lock.locked() for u in umap)
+
+
+def _operational(umap: UkeyMap, ukey: Ukey) -> Ukey:
+    if umap.install(ukey).installed:
+        with ukey.lock:
+            ukey.transition(S.OPERATIONAL)
+    return ukey
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rounds=st.lists(
+        st.lists(st.tuples(st.sampled_from(["install", "evict", "delete"]), st.integers(0, 11)), max_size=8),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_a_remembered_block_of_operational_ukeys_is_the_lookups_answer(rounds: list[list[tuple[str, int]]]) -> None:
+    """Evicted, deleted or replaced ukeys never leave an all-OPERATIONAL remembered block lookups would not give."""
+    umap = UkeyMap()
+    ufids = [Ufid.from_int(i + 1) for i in range(12)]
+    block = b"".join(u.to_wire() for u in ufids)
+    slices = [slice(j, j + 16) for j in range(0, len(block), 16)]
+    for i in range(0, 12, 2):
+        _operational(umap, mk(ufids[i], bytes([i])))
+    umap.start_round()
+    assert umap.remembered_block(block) is None
+    assert umap.lookup_block(block, slices) == [umap.lookup_wire(u.to_wire()) for u in ufids]
+    for changes in rounds:
+        for what, i in changes:
+            u = umap.lookup(ufids[i])
+            if what == "install":  # new, or a replacement of an EVICTED ukey
+                _operational(umap, mk(ufids[i], bytes([i])))
+            elif u is not None and what == "evict" and u.state is S.OPERATIONAL:
+                with u.lock:
+                    u.transition(S.EVICTING)
+                    u.transition(S.EVICTED)
+            elif u is not None and what == "delete" and u.state is S.EVICTED:
+                umap.shard_of(u.ufid, None).delete(u)
+        umap.start_round()
+        fresh = [umap.lookup_wire(u.to_wire()) for u in ufids]
+        remembered = umap.remembered_block(block)
+        assert remembered is not None
+        if all(u is not None and u.state is S.OPERATIONAL for u in remembered):
+            assert remembered == fresh
+        assert umap.lookup_block(block, slices) == fresh
