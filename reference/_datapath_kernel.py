@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from reference._classifier import parse_key
 from reference._datapath_core import DatapathCore, invalid
 from reference._flow_slots import Flow, KernelForm
-from reference._kernel_actions import kernel_actions
+from reference._kernel_actions import NatConflict, kernel_actions
 from reference._match_validate import validate_match
 from reference._swkey import check_kernel_attrs, flow_images
 from reference.dpif import DpifExists, DpifInvalid, DpifNotFound, DpifNotSupported, DpifOutOfRange, FlowStats
@@ -154,14 +154,23 @@ class KernelCommands(DatapathCore):
 
     def _kernel_check_actions(self, actions: bytes, key: bytes, mask: bytes | None) -> bytes:
         """The actions as the kernel stores them, after its checks against the masked key (EINVAL)."""
-        checked = self._check_actions(actions)
-        if not checked:
-            return checked  # drop: valid for every flow
+        if not isinstance(actions, (bytes, bytearray, memoryview)) or not actions:
+            return self._check_actions(actions)  # a type error, or drop: valid for every flow
         k, m = flow_images(key, mask)
         try:
-            return kernel_actions(checked, k.masked(m))
+            # The kernel's own checks first: where they refuse, their errno is the answer
+            # (parse_nat's ERANGE for two NAT types, which the generic check calls EINVAL).
+            stored = kernel_actions(bytes(actions), k.masked(m))
+        except NatConflict as exc:
+            raise DpifOutOfRange(str(exc)) from None
         except OdpDecodeError as exc:
             raise invalid(exc) from None
+        except (struct.error, IndexError, KeyError, ValueError):
+            # Bytes the kernel model did not expect: the generic check names what is wrong.
+            self._check_actions(actions)
+            raise DpifInvalid("actions the kernel would refuse") from None
+        self._check_actions(actions)
+        return stored
 
     @classmethod
     def _masked_image(cls, flow: Flow) -> bytes:

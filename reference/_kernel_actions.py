@@ -11,8 +11,9 @@ from the request and is re-serialised on every reply
 kernel's attribute order, dec_ttl and clone rebuilt from their parts.
 
 Not modelled (left to :func:`reference.odp.actions.validate_actions`):
-the contents of ct (``ovs_ct_copy_action``: helpers, timeouts, NAT ranges)
-and of push_nsh, and the re-serialisation of ct and of set(tunnel).
+the contents of ct beyond its attribute lengths, mark/labels and helper
+(``ovs_ct_copy_action``: timeouts, NAT ranges), of push_nsh, and the
+re-serialisation of ct's NAT and of set(tunnel).
 """
 
 from __future__ import annotations
@@ -22,9 +23,18 @@ import struct
 from reference._netlink import iter_attrs, pack_attr
 from reference._swkey import SwKey
 from reference.errors import OdpDecodeError
-from reference.uapi import ActionAttr, CheckPktLenAttr, CtAttr, DecTtlAttr, KeyAttr, SampleAttr, UserspaceAttr
+from reference.uapi import (
+    ActionAttr,
+    CheckPktLenAttr,
+    CtAttr,
+    DecTtlAttr,
+    KeyAttr,
+    NatAttr,
+    SampleAttr,
+    UserspaceAttr,
+)
 
-__all__ = ["kernel_actions"]
+__all__ = ["NatConflict", "kernel_actions"]
 
 _A = ActionAttr
 _ACTION_ATTR_MAX = int(ActionAttr.DEC_TTL)  # Linux 6.1 include/uapi/linux/openvswitch.h
@@ -108,6 +118,10 @@ _TUN_P_TO_ETH = {1: _ETH_P_IP, 2: _ETH_P_IPV6, 3: _ETH_P_TEB, 4: _ETH_P_NSH, 5: 
 
 class _Invalid(OdpDecodeError):
     pass
+
+
+class NatConflict(_Invalid):
+    """ERANGE: a ct action names two NAT types (conntrack.c parse_nat)."""
 
 
 def _fail(what: str) -> _Invalid:
@@ -330,14 +344,124 @@ def _cstring(p: bytes, what: str) -> bytes:
     return p.split(b"\0", 1)[0] + b"\0"
 
 
+# The conntrack helpers Linux 6.1 registers, by name, with the (address family,
+# IP protocol) pairs each serves (net/netfilter/nf_conntrack_{ftp,tftp,irc,sip,
+# amanda,sane,pptp,netbios_ns,snmp,h323_main}.c, nf_ct_helper_init calls).
+# ovs_ct_add_helper (net/openvswitch/conntrack.c) looks the ct action's helper
+# up with nf_conntrack_helper_try_module_get(name, family, key->ip.proto) and
+# answers EINVAL ("Unknown helper") when none matches. A listed helper is
+# taken as loadable: a kernel built without its module refuses it too.
+_V4, _V6, _TCP, _UDP = 2, 10, 6, 17
+_BOTH = (_V4, _V6)
+_CT_HELPERS: dict[bytes, frozenset[tuple[int, int]]] = {
+    name: frozenset((f, p) for f in families for p in protos)
+    for name, families, protos in (
+        (b"ftp", _BOTH, (_TCP,)),
+        (b"tftp", _BOTH, (_UDP,)),
+        (b"irc", (_V4,), (_TCP,)),
+        (b"sip", _BOTH, (_TCP, _UDP)),
+        (b"amanda", _BOTH, (_UDP,)),
+        (b"sane", _BOTH, (_TCP,)),
+        (b"pptp", (_V4,), (_TCP,)),
+        (b"netbios-ns", (_V4,), (_UDP,)),
+        (b"snmp", (_V4,), (_UDP,)),
+        (b"RAS", _BOTH, (_UDP,)),
+        (b"Q.931", _BOTH, (_TCP,)),
+    )
+}
+
+
+def _check_helper(w: _Walk, name: bytes) -> None:
+    bare = name.rstrip(b"\0")
+    family = _V4 if w.key.be("eth_type") == _ETH_P_IP else _V6
+    if (family, w.key.get("ip_proto")[0]) not in _CT_HELPERS.get(bare, frozenset()):
+        raise _fail(f"unknown conntrack helper {bare!r} for this flow's family and protocol")
+
+
+_NAT_FLAG_ATTRS = (NatAttr.PERSISTENT, NatAttr.PROTO_HASH, NatAttr.PROTO_RANDOM)
+
+
+class _Nat:
+    """What conntrack.c parse_nat leaves in struct ovs_conntrack_info, across the ct action's NAT attributes."""
+
+    def __init__(self, ipv6: bool) -> None:
+        self.ipv6 = ipv6
+        self.kind: NatAttr | None = None  # SRC or DST once one is given
+        self.any = False  # info->nat != 0
+        self.ip_min = self.ip_max = bytes(16 if ipv6 else 4)
+        self.proto_min = self.proto_max = 0
+        self.map_ips = self.proto_specified = False
+        self.flags: set[NatAttr] = set()
+
+    def parse(self, payload: bytes, commit: bool) -> None:
+        # parse_nat: types above OVS_NAT_ATTR_MAX, lengths per family, one NAT type only
+        # (ERANGE), flags only with a type, a type only with commit given before it.
+        have_ip_max = have_proto_max = False
+        addr_len = 16 if self.ipv6 else 4
+        lens: dict[int, int] = {
+            NatAttr.IP_MIN: addr_len,
+            NatAttr.IP_MAX: addr_len,
+            NatAttr.PROTO_MIN: 2,
+            NatAttr.PROTO_MAX: 2,
+        }
+        for t, p in _nested(payload, "ct nat"):
+            if t > NatAttr.PROTO_RANDOM:
+                raise _fail(f"unknown NAT attribute {t}")
+            if len(p) != lens.get(t, 0):
+                raise _fail(f"NAT attribute {t} of {len(p)} bytes")
+            if t in (NatAttr.SRC, NatAttr.DST):
+                if self.any:
+                    raise NatConflict("only one type of NAT may be specified", where="actions")
+                self.any, self.kind = True, NatAttr(t)
+            elif t == NatAttr.IP_MIN:
+                self.ip_min, self.map_ips = p, True
+            elif t == NatAttr.IP_MAX:
+                self.ip_max, self.map_ips, have_ip_max = p, True, True
+            elif t == NatAttr.PROTO_MIN:
+                self.proto_min, self.proto_specified = struct.unpack("=H", p)[0], True
+            elif t == NatAttr.PROTO_MAX:
+                self.proto_max, self.proto_specified, have_proto_max = struct.unpack("=H", p)[0], True, True
+            elif t in _NAT_FLAG_ATTRS:
+                self.flags.add(NatAttr(t))
+            else:  # UNSPEC
+                raise _fail(f"unknown NAT attribute {t}")
+        if not self.any:
+            if self.map_ips or self.proto_specified or self.flags:
+                raise _fail("NAT flags may be given only with a NAT type (SRC or DST)")
+            self.any = True  # NAT existing connections
+        elif not commit:
+            raise _fail("NAT attributes need the ct commit flag before them")
+        if self.map_ips and not have_ip_max:
+            self.ip_max = self.ip_min
+        if self.proto_specified and not have_proto_max:
+            self.proto_max = self.proto_min
+
+    def to_attr(self) -> bytes:
+        """ovs_ct_nat_to_attr: the type, the range without a max equal to its min, then the flags."""
+        if self.kind is None:
+            return pack_attr(CtAttr.NAT, b"")
+        out = [pack_attr(self.kind)]
+        if self.map_ips:
+            out.append(pack_attr(NatAttr.IP_MIN, self.ip_min))
+            if self.ip_max != self.ip_min:
+                out.append(pack_attr(NatAttr.IP_MAX, self.ip_max))
+        if self.proto_specified:
+            out.append(pack_attr(NatAttr.PROTO_MIN, struct.pack("=H", self.proto_min)))
+            if self.proto_max != self.proto_min:
+                out.append(pack_attr(NatAttr.PROTO_MAX, struct.pack("=H", self.proto_max)))
+        out.extend(pack_attr(f) for f in _NAT_FLAG_ATTRS if f in self.flags)
+        return pack_attr(CtAttr.NAT, b"".join(out))
+
+
 def _ct(w: _Walk, payload: bytes) -> bytes:
     """ovs_ct_copy_action / parse_ct; the action as ovs_ct_action_to_attr sends it back.
 
-    NAT ranges and helper modules are not checked here (NAT is sent back as given).
+    NAT is parse_nat's: checked as it comes, in attribute order.
     """
     if w.key.be("eth_type") not in (_ETH_P_IP, _ETH_P_IPV6):
         raise _fail("ct family unspecified (not an IP flow)")
     found: dict[int, bytes] = {}
+    nat: _Nat | None = None
     for t, p in _nested(payload, "ct"):
         lens = _CT_LENS.get(t)
         if lens is None or not lens[0] <= len(p) <= lens[1]:
@@ -346,6 +470,9 @@ def _ct(w: _Walk, payload: bytes) -> bytes:
             raise _fail("ct_mark mask cannot be 0")
         if t == CtAttr.LABELS and not any(p[16:32]):
             raise _fail("ct_labels mask cannot be 0")
+        if t == CtAttr.NAT:
+            nat = nat or _Nat(ipv6=w.key.be("eth_type") == _ETH_P_IPV6)
+            nat.parse(p, CtAttr.COMMIT in found or CtAttr.FORCE_COMMIT in found)
         found[t] = p
     commit = CtAttr.COMMIT in found or CtAttr.FORCE_COMMIT in found
     if not commit and (CtAttr.MARK in found or CtAttr.LABELS in found):
@@ -358,13 +485,15 @@ def _ct(w: _Walk, payload: bytes) -> bytes:
         if t in found:
             out.append(pack_attr(t, found[t]))
     if CtAttr.HELPER in found:
-        out.append(pack_attr(CtAttr.HELPER, _cstring(found[CtAttr.HELPER], "helper")))
+        helper = _cstring(found[CtAttr.HELPER], "helper")
+        _check_helper(w, helper)
+        out.append(pack_attr(CtAttr.HELPER, helper))
     if CtAttr.EVENTMASK in found:
         out.append(pack_attr(CtAttr.EVENTMASK, found[CtAttr.EVENTMASK]))
     if CtAttr.TIMEOUT in found:
         out.append(pack_attr(CtAttr.TIMEOUT, _cstring(found[CtAttr.TIMEOUT], "timeout")))
-    if CtAttr.NAT in found:
-        out.append(pack_attr(CtAttr.NAT, found[CtAttr.NAT]))
+    if nat is not None:
+        out.append(nat.to_attr())
     return pack_attr(_A.CT, b"".join(out))
 
 

@@ -36,7 +36,7 @@ from reference.dpif import (
     PutFlags,
 )
 from reference.odp.extract import extract_key
-from reference.uapi import FlowAttr, FlowCmd, KeyAttr
+from reference.uapi import ActionAttr, CtAttr, FlowAttr, FlowCmd, KeyAttr, NatAttr
 from reference.ufid import Ufid
 from tests.reference._flowbuild import TERSE, attr, eth_key, ipv4_key, ipv4_mask, meaning, output
 
@@ -1050,3 +1050,112 @@ class TestMacProto:
         arp = bytes([0xFF] * 6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x06" + bytes(28) + bytes(18)
         dp.inject(port, arp)
         assert dp.n_hit == 0 and dp.n_missed == 1
+
+
+# ---------------------------------------------------------------------------
+# ct(helper=...): conntrack.c ovs_ct_add_helper looks the helper up by name,
+# family and the flow's IP protocol; none found is EINVAL ("Unknown helper").
+# ---------------------------------------------------------------------------
+
+
+def _ct_helper(name: bytes) -> bytes:
+    return attr(ActionAttr.CT, attr(CtAttr.HELPER, name + b"\0"))
+
+
+def _udp_ipv4_key() -> bytes:
+    ip = bytes([10, 0, 0, 1, 10, 0, 0, 2, 17, 0, 64, 0])
+    return (
+        attr(KeyAttr.IN_PORT, struct.pack("=I", 1))
+        + attr(KeyAttr.ETHERNET, bytes(12))
+        + attr(KeyAttr.ETHERTYPE, b"\x08\x00")
+        + attr(KeyAttr.IPV4, ip)
+        + attr(KeyAttr.UDP, struct.pack("!HH", 1, 69))
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "helper", "accepted"),
+    [
+        (ipv4_key(), b"ftp", True),  # nf_conntrack_ftp: TCP
+        (ipv4_key(), b"tftp", False),  # nf_conntrack_tftp serves UDP only
+        (_udp_ipv4_key(), b"tftp", True),
+        (_udp_ipv4_key(), b"ftp", False),
+        (ipv4_key(), b"0", False),  # no such helper (found by the live kernel differential)
+        (ipv4_key(), b"FTP", False),  # names compare exactly
+    ],
+)
+def test_ct_helper_must_exist_for_the_flows_protocol(key: bytes, helper: bytes, accepted: bool) -> None:
+    dp = ReferenceDatapath(semantics="kernel")
+    if accepted:
+        dp.flow_put(key, None, _ct_helper(helper), ufid=U)
+        assert len(dp) == 1
+    else:
+        with pytest.raises(DpifInvalid):
+            dp.flow_put(key, None, _ct_helper(helper), ufid=U)
+        assert len(dp) == 0
+
+
+# ---------------------------------------------------------------------------
+# ct(nat(...)): conntrack.c parse_nat, checked attribute by attribute, and the
+# stored action sent back by ovs_ct_nat_to_attr.
+# ---------------------------------------------------------------------------
+
+
+def _ct(*attrs: bytes) -> bytes:
+    return attr(ActionAttr.CT, b"".join(attrs))
+
+
+def _nat(*attrs: bytes) -> bytes:
+    return attr(CtAttr.NAT, b"".join(attrs))
+
+
+_COMMIT = attr(CtAttr.COMMIT)
+_ZONE0 = attr(CtAttr.ZONE, b"\0\0")
+_SRC, _DST = attr(NatAttr.SRC), attr(NatAttr.DST)
+_IP_MIN = attr(NatAttr.IP_MIN, bytes([1, 2, 3, 4]))
+_IP_MAX_SAME = attr(NatAttr.IP_MAX, bytes([1, 2, 3, 4]))
+
+
+@pytest.mark.parametrize(
+    ("actions", "error"),
+    [
+        (_ct(_nat(_SRC)), DpifInvalid),  # a NAT type needs commit (found by the live kernel differential)
+        (_ct(_nat(_SRC), _COMMIT), DpifInvalid),  # ... given before the NAT attribute
+        (_ct(_COMMIT, _nat(_SRC, _DST)), DpifOutOfRange),  # "Only one type of NAT": ERANGE
+        (_ct(_COMMIT, _nat(_SRC), _nat(_DST)), DpifOutOfRange),  # also across two NAT attributes
+        (_ct(_COMMIT, _nat(_IP_MIN)), DpifInvalid),  # a range without a type
+        (_ct(_COMMIT, _nat(_SRC, attr(NatAttr.IP_MIN, bytes(16)))), DpifInvalid),  # IPv6 length on IPv4
+    ],
+)
+def test_nat_that_parse_nat_refuses(actions: bytes, error: type[Exception]) -> None:
+    dp = ReferenceDatapath(semantics="kernel")
+    with pytest.raises(error):
+        dp.flow_put(ipv4_key(), None, actions, ufid=U)
+    assert len(dp) == 0
+
+
+@pytest.mark.parametrize(
+    ("actions", "stored"),
+    [
+        # no type: NAT of existing connections, without commit; sent back as an empty nest
+        (_ct(_nat()), _ct(_ZONE0, _nat())),
+        # an IP_MAX equal to IP_MIN is not sent back
+        (_ct(_COMMIT, _nat(_SRC, _IP_MIN, _IP_MAX_SAME)), _ct(_COMMIT, _ZONE0, _nat(_SRC, _IP_MIN))),
+        # a missing PROTO_MAX is PROTO_MIN; the flags come last, in attribute-number order
+        (
+            _ct(
+                _COMMIT,
+                _nat(attr(NatAttr.PROTO_RANDOM), _DST, _IP_MIN, attr(NatAttr.PROTO_MIN, struct.pack("=H", 80))),
+            ),
+            _ct(
+                _COMMIT,
+                _ZONE0,
+                _nat(_DST, _IP_MIN, attr(NatAttr.PROTO_MIN, struct.pack("=H", 80)), attr(NatAttr.PROTO_RANDOM)),
+            ),
+        ),
+    ],
+)
+def test_nat_is_stored_as_ovs_ct_nat_to_attr_sends_it(actions: bytes, stored: bytes) -> None:
+    dp = ReferenceDatapath(semantics="kernel")
+    dp.flow_put(ipv4_key(), None, actions, ufid=U)
+    assert dp.flow_get(ufid=U).actions == stored
