@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from conformance.errors import ConformanceError
-from reference._netlink import iter_attrs, pack_attr
+from reference._netlink import NLMSGHDR, iter_attrs, pack_attr
 from reference.datapath import ReferenceDatapath
 from reference.errors import OdpDecodeError
 from reference.flow_netlink import FlowNetlinkEndpoint, NetlinkMessage, split_messages
@@ -66,7 +66,6 @@ __all__ = [
 ]
 
 CORPUS_FORMAT = "ufidcert-kernel-flow-corpus/1"
-_NLMSGHDR = struct.Struct("=IHHII")
 _GENL_OVS = struct.Struct("=BBHi")
 _GENL_HDRS = 16 + 4 + 4
 _USED = int(FlowAttr.USED)
@@ -136,12 +135,12 @@ def frame_case(raw: Iterable[RawRequest], framing: Framing, first_seq: int) -> C
     out = []
     for i, (cmd, flags, attrs) in enumerate(raw):
         body = _GENL_OVS.pack(cmd, OVS_FLOW_VERSION, 0, framing.dp_ifindex) + attrs
-        out.append(_NLMSGHDR.pack(16 + len(body), framing.family_id, flags, first_seq + i, framing.pid) + body)
+        out.append(NLMSGHDR.pack(16 + len(body), framing.family_id, flags, first_seq + i, framing.pid) + body)
     return Case(tuple(out))
 
 
 def _seq(request: bytes) -> int:
-    return int(_NLMSGHDR.unpack_from(request)[3])
+    return int(NLMSGHDR.unpack_from(request)[3])
 
 
 class ReferencePeer:
@@ -196,7 +195,7 @@ class KernelPeer:
         return frame_case(flush, self.framing, self._control_seq()).requests[0]
 
     def _is_dump(self, request: bytes) -> bool:
-        _len, mtype, flags, _seq, _pid = _NLMSGHDR.unpack_from(request)
+        _len, mtype, flags, _seq, _pid = NLMSGHDR.unpack_from(request)
         return bool(mtype == self.framing.family_id and flags & NlmFlag.DUMP == NlmFlag.DUMP)
 
     def run(self, cases: Sequence[Case]) -> list[list[Exchange]]:
@@ -228,7 +227,7 @@ class KernelPeer:
             end = _seq(segment[-1])
         else:
             end = self._control_seq()
-            data += _NLMSGHDR.pack(16, NlmsgType.NOOP, int(NlmFlag.REQUEST | NlmFlag.ACK), end, self.framing.pid)
+            data += NLMSGHDR.pack(16, NlmsgType.NOOP, int(NlmFlag.REQUEST | NlmFlag.ACK), end, self.framing.pid)
         raw = self._t.transact(self._chan, end, data, self._timeout)
         try:
             messages = split_messages(raw, where="kernel reply")
@@ -279,7 +278,7 @@ def normalise(reply: bytes) -> list[bytes]:
         out = [_without_used(m) for m in split_messages(reply, where="reply")]
     except OdpDecodeError:
         return [reply]
-    if len(out) > 2 and _NLMSGHDR.unpack_from(out[-1])[1] == NlmsgType.DONE:
+    if len(out) > 2 and NLMSGHDR.unpack_from(out[-1])[1] == NlmsgType.DONE:
         out[:-1] = sorted(out[:-1])
     return out
 
@@ -290,7 +289,7 @@ def _describe(expected: list[bytes], got: list[bytes]) -> str:
     for i, (e, g) in enumerate(zip(expected, got, strict=True)):
         if e == g:
             continue
-        et, gt = _NLMSGHDR.unpack_from(e)[1], _NLMSGHDR.unpack_from(g)[1] if len(g) >= 16 else -1
+        et, gt = NLMSGHDR.unpack_from(e)[1], NLMSGHDR.unpack_from(g)[1] if len(g) >= 16 else -1
         if et == NlmsgType.ERROR and gt == NlmsgType.ERROR and len(e) >= 20 and len(g) >= 20:
             ee, ge = struct.unpack_from("=i", e, 16)[0], struct.unpack_from("=i", g, 16)[0]
             if ee != ge:

@@ -15,7 +15,11 @@ from collections.abc import Iterable, Iterator
 from reference.errors import OdpDecodeError
 
 __all__ = [
+    "GENLMSGHDR",
     "NLA_TYPE_MASK",
+    "NLMSGERR",
+    "NLMSGHDR",
+    "OVS_HEADER",
     "align",
     "iter_attrs",
     "pack_attr",
@@ -25,6 +29,12 @@ __all__ = [
 
 NLA_TYPE_MASK = 0x3FFF
 _HDR = struct.Struct("=HH")  # host byte order, as the kernel and OVS use
+# The message headers, host byte order too: struct nlmsghdr (include/uapi/linux/netlink.h), struct
+# genlmsghdr (genetlink.h), struct ovs_header (openvswitch.h) and the error of struct nlmsgerr.
+NLMSGHDR = struct.Struct("=IHHII")
+GENLMSGHDR = struct.Struct("=BBH")
+OVS_HEADER = struct.Struct("=i")
+NLMSGERR = struct.Struct("=i")
 _MAX_DEPTH = 32  # deeper nesting is refused instead of recursing without bound
 
 

@@ -47,11 +47,21 @@ import errno as _errno
 import struct
 from dataclasses import dataclass
 
-from reference._netlink import align, iter_attrs, pack_attr, pack_attrs
+from reference._netlink import GENLMSGHDR, NLMSGERR, NLMSGHDR, OVS_HEADER, align, iter_attrs, pack_attr, pack_attrs
 from reference.datapath import FlowInfo, FlowRequest, ReferenceDatapath
 from reference.dpif import DpifError
 from reference.errors import OdpDecodeError
-from reference.uapi import OVS_FLOW_FAMILY, OVS_FLOW_VERSION, FlowAttr, FlowCmd, NlmFlag, NlmsgType
+from reference.uapi import (
+    GENL_ID_CTRL,
+    OVS_FLOW_FAMILY,
+    OVS_FLOW_VERSION,
+    CtrlAttr,
+    CtrlCmd,
+    FlowAttr,
+    FlowCmd,
+    NlmFlag,
+    NlmsgType,
+)
 
 __all__ = [
     "DEFAULT_DP_IFINDEX",
@@ -62,20 +72,8 @@ __all__ = [
     "split_messages",
 ]
 
-NLMSGHDR = struct.Struct("=IHHII")
-GENLMSGHDR = struct.Struct("=BBH")
-OVS_HEADER = struct.Struct("=i")
-_NLMSGERR = struct.Struct("=i")
 _HDRS = NLMSGHDR.size + GENLMSGHDR.size + OVS_HEADER.size
 
-GENL_ID_CTRL = 0x10  # nlctrl, the generic netlink controller
-_CTRL_CMD_NEWFAMILY = 1
-_CTRL_CMD_GETFAMILY = 3
-_CTRL_ATTR_FAMILY_ID = 1
-_CTRL_ATTR_FAMILY_NAME = 2
-_CTRL_ATTR_VERSION = 3
-_CTRL_ATTR_HDRSIZE = 4
-_CTRL_ATTR_MAXATTR = 5
 
 DEFAULT_FAMILY_ID = 0x20
 DEFAULT_DP_IFINDEX = 1
@@ -165,9 +163,9 @@ class FlowNetlinkEndpoint:
         # An error echoes the whole request (a socket without NETLINK_CAP_ACK,
         # the default); an ACK (error 0) carries the header only, NLM_F_CAPPED.
         if code:
-            payload = _NLMSGERR.pack(-code) + msg.header() + msg.payload
+            payload = NLMSGERR.pack(-code) + msg.header() + msg.payload
             return _message(NlmsgType.ERROR, 0, msg.seq, msg.pid, payload)
-        payload = _NLMSGERR.pack(0) + msg.header()
+        payload = NLMSGERR.pack(0) + msg.header()
         return _message(NlmsgType.ERROR, int(NlmFlag.CAPPED), msg.seq, msg.pid, payload)
 
     def _one(self, msg: NetlinkMessage) -> list[bytes]:
@@ -200,24 +198,24 @@ class FlowNetlinkEndpoint:
     def _ctrl(self, msg: NetlinkMessage) -> list[bytes]:
         # Just enough of nlctrl for a client to resolve "ovs_flow" by name.
         cmd, body = self._genl(msg)
-        if cmd != _CTRL_CMD_GETFAMILY:
+        if cmd != CtrlCmd.GETFAMILY:
             raise DpifError("nlctrl command not supported here", errno=_errno.EOPNOTSUPP)
         name = None
         for attr_type, payload in self._attrs(body):
-            if attr_type == _CTRL_ATTR_FAMILY_NAME:
+            if attr_type == CtrlAttr.FAMILY_NAME:
                 name = payload.split(b"\0", 1)[0].decode("ascii", "replace")
         if name != OVS_FLOW_FAMILY:
             raise DpifError(f"no generic netlink family {name!r}", errno=_errno.ENOENT)
         attrs = pack_attrs(
             [
-                (_CTRL_ATTR_FAMILY_ID, struct.pack("=H", self.family_id)),
-                (_CTRL_ATTR_FAMILY_NAME, OVS_FLOW_FAMILY.encode() + b"\0"),
-                (_CTRL_ATTR_VERSION, struct.pack("=I", OVS_FLOW_VERSION)),
-                (_CTRL_ATTR_HDRSIZE, struct.pack("=I", OVS_HEADER.size)),
-                (_CTRL_ATTR_MAXATTR, struct.pack("=I", self._maxattr)),
+                (CtrlAttr.FAMILY_ID, struct.pack("=H", self.family_id)),
+                (CtrlAttr.FAMILY_NAME, OVS_FLOW_FAMILY.encode() + b"\0"),
+                (CtrlAttr.VERSION, struct.pack("=I", OVS_FLOW_VERSION)),
+                (CtrlAttr.HDRSIZE, struct.pack("=I", OVS_HEADER.size)),
+                (CtrlAttr.MAXATTR, struct.pack("=I", self._maxattr)),
             ]
         )
-        payload = GENLMSGHDR.pack(_CTRL_CMD_NEWFAMILY, 2, 0) + attrs
+        payload = GENLMSGHDR.pack(CtrlCmd.NEWFAMILY, 2, 0) + attrs
         return [_message(GENL_ID_CTRL, 0, msg.seq, msg.pid, payload)]
 
     @staticmethod
@@ -287,13 +285,13 @@ class FlowNetlinkEndpoint:
                 infos = self.datapath.flow_request(req)
             except DpifError as exc:
                 code = -(exc.errno or _errno.EINVAL)
-                return [_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, _NLMSGERR.pack(code))]
+                return [_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, NLMSGERR.pack(code))]
         else:
             req = self._parse_request(msg)
             infos = self.datapath.flow_request(req)
         if req.dump:
             out = [self._reply(FlowCmd.GET, i, msg, int(NlmFlag.MULTI)) for i in infos]
-            out.append(_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, _NLMSGERR.pack(0)))
+            out.append(_message(NlmsgType.DONE, int(NlmFlag.MULTI), msg.seq, msg.pid, NLMSGERR.pack(0)))
             return out
         if req.cmd == FlowCmd.GET or msg.flags & NlmFlag.ECHO:
             return [self._reply(req.cmd, i, msg, 0) for i in infos]

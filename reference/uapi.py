@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 
 __all__ = [
+    "GENL_ID_CTRL",
     "MAX_UFID_LENGTH",
     "NLA_ALIGNTO",
     "NLA_HDRLEN",
@@ -24,6 +25,8 @@ __all__ = [
     "OVS_VPORT_FAMILY",
     "OVS_VPORT_VERSION",
     "ActionAttr",
+    "CtrlAttr",
+    "CtrlCmd",
     "CheckPktLenAttr",
     "CtAttr",
     "CtState",
@@ -401,3 +404,24 @@ class NlmFlag(IntFlag):
     # NLMSG_ERROR replies
     CAPPED = 0x100
     ACK_TLVS = 0x200
+
+
+# include/uapi/linux/genetlink.h: the generic netlink controller (nlctrl), which maps family names to ids.
+GENL_ID_CTRL = 0x10
+
+
+class CtrlCmd(IntEnum):
+    """``CTRL_CMD_*``: a GETFAMILY request by name is answered with a NEWFAMILY message."""
+
+    NEWFAMILY = 1
+    GETFAMILY = 3
+
+
+class CtrlAttr(IntEnum):
+    """``CTRL_ATTR_*`` of a nlctrl message (the family's id, name, version, header size and last attribute)."""
+
+    FAMILY_ID = 1
+    FAMILY_NAME = 2
+    VERSION = 3
+    HDRSIZE = 4
+    MAXATTR = 5

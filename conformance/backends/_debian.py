@@ -39,6 +39,7 @@ from conformance.errors import BackendUnavailable, UsageError
 __all__ = [
     "DebianPackage",
     "bootstrap_root",
+    "built_into",
     "cache_dir",
     "dependencies",
     "download",
@@ -138,6 +139,23 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def built_into(final: Path, *, prefix: str) -> Iterator[Path]:
+    """A fresh directory beside ``final`` to build a cache entry in, renamed to ``final`` when the block ends.
+
+    When the block raises (or is interrupted) the directory is removed, so an
+    entry is either whole or absent; the caller holds the entry's lock.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=prefix))
+    try:
+        yield tmp
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _run(argv: list[str], *, what: str, cwd: Path | None = None, timeout: float = 900) -> str:
@@ -311,9 +329,7 @@ def bootstrap_root(release: str, packages: tuple[str, ...]) -> tuple[Path, dict[
             return final, versions
         if final.exists():
             shutil.rmtree(final, ignore_errors=True)
-        roots.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=roots, prefix=f".{release}-"))
-        try:
+        with built_into(final, prefix=f".{release}-") as tmp:
             _run(
                 [
                     "mmdebstrap",
@@ -332,10 +348,6 @@ def bootstrap_root(release: str, packages: tuple[str, ...]) -> tuple[Path, dict[
                 timeout=1800,
             )
             (tmp / ".ufidcert-complete").write_text(" ".join(f"{p}={v}" for p, v in versions.items()) + "\n")
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return final, versions
 
 

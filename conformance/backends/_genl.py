@@ -15,11 +15,14 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reference._netlink import iter_attrs, pack_attrs
+from reference._netlink import GENLMSGHDR, NLMSGERR, OVS_HEADER, iter_attrs, pack_attrs
 from reference.dpif import DpifError, DpifFlow, FlowStats, PutFlags, UfidArg, dpif_error, ufid_wire
 from reference.errors import OdpDecodeError
-from reference.flow_netlink import GENL_ID_CTRL, split_messages
+from reference.flow_netlink import split_messages
 from reference.uapi import (
+    GENL_ID_CTRL,
+    CtrlAttr,
+    CtrlCmd,
     DatapathAttr,
     DatapathCmd,
     FlowAttr,
@@ -62,15 +65,9 @@ __all__ = [
     "vport_new",
 ]
 
-_GENL = struct.Struct("=BBH")
-_OVS_HDR = struct.Struct("=i")
 _U32 = struct.Struct("=I")
 _U64 = struct.Struct("=Q")
 _STATS = struct.Struct("=QQ")
-_ERR = struct.Struct("=i")
-_CTRL_CMD_GETFAMILY = 3
-_CTRL_ATTR_FAMILY_ID = 1
-_CTRL_ATTR_FAMILY_NAME = 2
 # lib/dpif-netlink.c dpif_netlink_dp_transact: OVS_DP_F_UNALIGNED | OVS_DP_F_VPORT_PIDS.
 _DP_FEATURES = (1 << 0) | (1 << 1)
 
@@ -116,9 +113,9 @@ class MissUpcall:
 
 def encode(hdr: GenlHeader, attrs: Sequence[tuple[int, bytes]], *, flags: int, seq: int) -> bytes:
     """One framed request (``NLM_F_REQUEST`` is always added)."""
-    body = _GENL.pack(hdr.cmd, hdr.version, 0)
+    body = GENLMSGHDR.pack(hdr.cmd, hdr.version, 0)
     if hdr.dp_ifindex is not None:
-        body += _OVS_HDR.pack(hdr.dp_ifindex)
+        body += OVS_HEADER.pack(hdr.dp_ifindex)
     body += pack_attrs(list(attrs))
     total = 16 + len(body)
     return struct.pack("=IHHII", total, hdr.family, flags | NlmFlag.REQUEST, seq, 0) + body
@@ -149,13 +146,13 @@ def decode_answer(data: bytes, seq: int) -> Answer:
         if msg.type == NlmsgType.ERROR:
             if len(msg.payload) < 4:
                 raise DpifError("truncated NLMSG_ERROR", errno=_errno.EPROTO)
-            (code,) = _ERR.unpack_from(msg.payload)
+            (code,) = NLMSGERR.unpack_from(msg.payload)
             if code:
                 raise dpif_error(-code, f"kernel: {_errno.errorcode.get(-code, str(-code))}")
             break
         if msg.type == NlmsgType.DONE:
-            if len(msg.payload) >= 4 and _ERR.unpack_from(msg.payload)[0] < 0:
-                raise dpif_error(-_ERR.unpack_from(msg.payload)[0], "kernel: dump failed")
+            if len(msg.payload) >= 4 and NLMSGERR.unpack_from(msg.payload)[0] < 0:
+                raise dpif_error(-NLMSGERR.unpack_from(msg.payload)[0], "kernel: dump failed")
             interrupted = interrupted or bool(msg.flags & NlmFlag.DUMP_INTR)
             break
         if msg.type < NlmsgType.MIN_TYPE:
@@ -170,15 +167,15 @@ def decode_answer(data: bytes, seq: int) -> Answer:
 
 def family_request(name: str, seq: int) -> bytes:
     """``CTRL_CMD_GETFAMILY`` for ``name``."""
-    hdr = GenlHeader(GENL_ID_CTRL, _CTRL_CMD_GETFAMILY, 1, None)
-    return encode(hdr, [(_CTRL_ATTR_FAMILY_NAME, name.encode() + b"\0")], flags=NlmFlag.ACK, seq=seq)
+    hdr = GenlHeader(GENL_ID_CTRL, CtrlCmd.GETFAMILY, 1, None)
+    return encode(hdr, [(CtrlAttr.FAMILY_NAME, name.encode() + b"\0")], flags=NlmFlag.ACK, seq=seq)
 
 
 def parse_family_id(answer: Answer) -> int:
     """The family id in a GETFAMILY answer; ENOENT if the answer has none."""
     for payload in answer.payloads:
-        for t, p in _attrs(payload, _GENL.size, "nlctrl reply"):
-            if t == _CTRL_ATTR_FAMILY_ID and len(p) >= 2:
+        for t, p in _attrs(payload, GENLMSGHDR.size, "nlctrl reply"):
+            if t == CtrlAttr.FAMILY_ID and len(p) >= 2:
                 return int(struct.unpack_from("=H", p)[0])
     raise DpifError("generic netlink family not found", errno=_errno.ENOENT)
 
@@ -206,8 +203,8 @@ def dp_del(family: int, name: str, seq: int) -> bytes:
 def parse_datapath_ifindex(answer: Answer) -> int:
     """The ``dp_ifindex`` of an echoed datapath reply."""
     for payload in answer.payloads:
-        if len(payload) >= _GENL.size + _OVS_HDR.size:
-            return int(_OVS_HDR.unpack_from(payload, _GENL.size)[0])
+        if len(payload) >= GENLMSGHDR.size + OVS_HEADER.size:
+            return int(OVS_HEADER.unpack_from(payload, GENLMSGHDR.size)[0])
     raise DpifError("datapath reply without ovs_header", errno=_errno.EPROTO)
 
 
@@ -230,7 +227,7 @@ def vport_del(family: int, dp_ifindex: int, port_no: int, seq: int) -> bytes:
 def parse_vport_no(answer: Answer) -> int:
     """The port number in an echoed vport reply."""
     for payload in answer.payloads:
-        for t, p in _attrs(payload, _GENL.size + _OVS_HDR.size, "vport reply"):
+        for t, p in _attrs(payload, GENLMSGHDR.size + OVS_HEADER.size, "vport reply"):
             if t == VportAttr.PORT_NO and len(p) >= 4:
                 return int(_U32.unpack_from(p)[0])
     raise DpifError("vport reply without a port number", errno=_errno.EPROTO)
@@ -253,11 +250,11 @@ def parse_miss(data: bytes, family: int) -> list[MissUpcall]:
     except OdpDecodeError as exc:
         raise DpifError(f"upcall does not frame: {exc}", errno=_errno.EPROTO) from None
     for msg in msgs:
-        if msg.type != family or len(msg.payload) < _GENL.size + _OVS_HDR.size:
+        if msg.type != family or len(msg.payload) < GENLMSGHDR.size + OVS_HEADER.size:
             continue
         if msg.payload[0] != PacketCmd.MISS:
             continue
-        got = dict(_attrs(msg.payload, _GENL.size + _OVS_HDR.size, "upcall"))
+        got = dict(_attrs(msg.payload, GENLMSGHDR.size + OVS_HEADER.size, "upcall"))
         if PacketAttr.PACKET in got and PacketAttr.KEY in got:
             out.append(MissUpcall(got[PacketAttr.PACKET], got[PacketAttr.KEY]))
     return out
@@ -368,7 +365,7 @@ def parse_flow(payload: bytes) -> DpifFlow:
     ufid_raw: bytes | None = None
     key = mask = actions = None
     n_packets = n_bytes = used = tcp = 0
-    for t, p in _attrs(payload, _GENL.size + _OVS_HDR.size, "flow reply"):
+    for t, p in _attrs(payload, GENLMSGHDR.size + OVS_HEADER.size, "flow reply"):
         try:
             if t == FlowAttr.UFID:
                 ufid_raw = p

@@ -206,16 +206,11 @@ def _build_entry(entry: Path, build: Callable[[Path], None], *, what: str) -> No
         with _locked(entry.parent / ".lock"):
             if (entry / "kernel.json").is_file():
                 return
-            tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
-            try:
+            with _debian.built_into(entry, prefix=".tmp-") as tmp:
                 tmp.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache's entry from its other users
                 build(tmp)
                 if entry.exists():
                     shutil.rmtree(entry)  # not ours: no kernel.json, so never completed
-                tmp.rename(entry)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
     except BackendUnavailable:
         raise
     except OSError as exc:

@@ -19,9 +19,8 @@ Use::
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
-from conformance.backends._ovsd import PrivateOvs
+from conformance.backends._ovsd import PrivateOvs, Started
 from conformance.backends.upcall_show import UdpifStatus, parse_upcall_show
 from conformance.errors import BackendUnavailable
 
@@ -32,7 +31,7 @@ FLOW_LIMIT = 400_000
 MAX_IDLE_MS = 3_600_000
 
 
-class RevalidatorBridge:
+class RevalidatorBridge(Started):
     """Private daemons + bridge ``br0`` (dummy ports ``p1`` -> ``p2``); see the module docstring."""
 
     def __init__(self, *, timeout: float = 30.0) -> None:
@@ -41,15 +40,6 @@ class RevalidatorBridge:
         # backer is created); the bridge's own datapath is netdev@ovs-netdev.
         self.ovs = PrivateOvs(ports=0, timeout=timeout)
         self.version = ""
-
-    def __enter__(self) -> RevalidatorBridge:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         """Start the daemons and configure the bridge; raises :class:`BackendUnavailable` on failure."""

@@ -38,15 +38,17 @@ import signal
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from conformance.backends._ovs_install import OvsInstall, resolve_install
 from conformance.backends.unixctl import UnixctlClient, UnixctlError
 from conformance.errors import BackendUnavailable
 
-__all__ = ["PrivateOvs", "ovs_available", "sweep_stale"]
+__all__ = ["PrivateOvs", "Started", "ovs_available", "sweep_stale"]
 
 _PREFIX = "ufidcert-"  # netns and run-dir names: ufidcert-<owner pid>-<token>
 _STALE = re.compile(rf"^{_PREFIX}(?:ovs-)?(\d+)-[0-9a-f]+")
@@ -129,7 +131,26 @@ def _set_pdeathsig() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-class PrivateOvs:
+class Started(ABC):
+    """Something ``with`` starts and always closes: daemons, and what is built on them."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class PrivateOvs(Started):
     """Private ovsdb-server + ovs-vswitchd with one standalone ``netdev`` datapath.
 
     ``ports`` dummy ports named ``<port_prefix>1..N`` are added; :attr:`ports`
@@ -198,15 +219,6 @@ class PrivateOvs:
         return {name: p.pid for name, p in self._procs.items() if p.poll() is None}
 
     # -- lifecycle -----------------------------------------------------------------
-
-    def __enter__(self) -> PrivateOvs:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         """Start both daemons and create the datapath; raises :class:`BackendUnavailable` on failure."""
@@ -308,16 +320,21 @@ class PrivateOvs:
             raise BackendUnavailable(f"ports {missing} did not appear in dpctl/show of {self.dp}")
         return [by_name[n] for n in names]
 
-    def _run(self, argv: list[str], env: dict[str, str]) -> None:
+    def _run(self, argv: list[str], env: dict[str, str], *, name: str = "", label: str = "") -> str:
+        """``argv``'s output; :class:`BackendUnavailable` with its last line of output if it fails.
+
+        ``name`` (default ``argv[0]``) and ``label`` (default its first three words) name it in the message.
+        """
         try:
             done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=self.timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendUnavailable(f"{argv[0]} failed: {exc}") from exc
+            raise BackendUnavailable(f"{name or argv[0]} failed: {exc}") from exc
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
             raise BackendUnavailable(
-                f"{' '.join(argv[:3])} exited {done.returncode}: {detail[-1] if detail else 'no output'}"
+                f"{label or ' '.join(argv[:3])} exited {done.returncode}: {detail[-1] if detail else 'no output'}"
             )
+        return done.stdout
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = self._path("log", f"{name}.stderr")
@@ -428,19 +445,7 @@ class PrivateOvs:
         return self._tool("ovs-ofctl", *args)
 
     def _tool(self, name: str, *args: str) -> str:
-        argv = [*self._argv(name), *args]
-        try:
-            done = subprocess.run(
-                argv, env=self._env(), capture_output=True, text=True, timeout=self.timeout, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendUnavailable(f"{name} failed: {exc}") from exc
-        if done.returncode != 0:
-            detail = (done.stderr or done.stdout).strip().splitlines()
-            raise BackendUnavailable(
-                f"{name} {' '.join(args[:2])} exited {done.returncode}: {detail[-1] if detail else ''}"
-            )
-        return done.stdout
+        return self._run([*self._argv(name), *args], self._env(), name=name, label=f"{name} {' '.join(args[:2])}")
 
     def __repr__(self) -> str:
         state = "running" if self._client is not None else "stopped"

@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,13 +80,16 @@ def _step(argv: list[str], *, cwd: Path, what: str, log: Path, timeout: float = 
         raise BackendUnavailable(f"{what} failed (exit {p.returncode}):\n{_tail(p.stdout)}", errno=_errno.EIO)
 
 
-def _version_of(build: Path) -> str:
+def _build_file(build: Path, name: str, hint: str) -> str:
+    """The text of ``build``'s file ``name``; ENOENT with ``hint`` when it cannot be read."""
     try:
-        text = (build / "config.h").read_text()
+        return (build / name).read_text()
     except OSError as exc:
-        raise BackendUnavailable(
-            f"{build}: no config.h (is it a configured OVS build tree?)", errno=_errno.ENOENT
-        ) from exc
+        raise BackendUnavailable(f"{build}: no {name} ({hint})", errno=_errno.ENOENT) from exc
+
+
+def _version_of(build: Path) -> str:
+    text = _build_file(build, "config.h", "is it a configured OVS build tree?")
     m = re.search(r'^#define PACKAGE_VERSION "([^"]+)"', text, re.M)
     if m is None:
         raise BackendUnavailable(f"{build}/config.h defines no PACKAGE_VERSION", errno=_errno.EINVAL)
@@ -141,17 +143,11 @@ def debian_tree(release: str) -> OvsTree:
         if not (final / _COMPLETE).is_file():
             if final.exists():
                 shutil.rmtree(final, ignore_errors=True)
-            base.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{release}-"))
-            try:
+            with _debian.built_into(final, prefix=f".{release}-") as tmp:
                 log = tmp / "build.log"
                 _unpack_source(pkg.path, tmp / "src", log)
                 _build_library(tmp / "src", tmp / "build", log)
                 (tmp / _COMPLETE).write_text(f"openvswitch-source={pkg.version} ({release})\n")
-                tmp.rename(final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
     build = final / "build"
     return OvsTree(final / "src", build, _version_of(build), f"debian:{release} openvswitch-source {pkg.version}")
 
@@ -169,12 +165,7 @@ def cached_tree(release: str) -> OvsTree | None:
 
 def _source_of(build: Path) -> Path:
     """The source directory of a (possibly out-of-tree) OVS build, from its Makefile."""
-    try:
-        text = (build / "Makefile").read_text()
-    except OSError as exc:
-        raise BackendUnavailable(
-            f"{build}: no Makefile (run OVS's configure there first)", errno=_errno.ENOENT
-        ) from exc
+    text = _build_file(build, "Makefile", "run OVS's configure there first")
     # top_srcdir is relative for a build configured as ../src/configure and stays
     # right when the tree is moved; abs_top_srcdir does not.
     for var in ("top_srcdir", "abs_top_srcdir"):
@@ -227,8 +218,7 @@ def build_driver(tree: OvsTree) -> Path:
     with _debian._locked(base / f".{key}.lock"):
         if exe.is_file():
             return exe
-        tmp = Path(tempfile.mkdtemp(dir=base, prefix=f".{key}-"))
-        try:
+        with _debian.built_into(final, prefix=f".{key}-") as tmp:
             _step(
                 [
                     "make",
@@ -244,8 +234,4 @@ def build_driver(tree: OvsTree) -> Path:
                 log=tmp / "build.log",
                 timeout=300,
             )
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return exe

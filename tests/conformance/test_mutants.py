@@ -1,8 +1,11 @@
-"""The mutant catalogue (conformance/mutants.py): well-formed, one defect each, buildable on its bases."""
+"""The mutant catalogue (conformance/mutants/): well-formed, one defect each, buildable on its bases."""
 
 from __future__ import annotations
 
+import inspect
 import re
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -30,6 +33,12 @@ def test_every_mutant_says_why_ovs_cares(m: object) -> None:
     assert mut.bases and set(mut.bases) <= set(BASES), mut.bases
     assert mut.defect and mut.area and mut.method
     assert _UPSTREAM.search(mut.harm), f"{mut.name}: no upstream file cited in {mut.harm!r}"
+
+
+@pytest.mark.parametrize("m", CATALOGUE, ids=lambda m: m.name)
+def test_every_mutant_names_the_requirements_that_killed_it(m: object) -> None:
+    killed_by = m.killed_by  # type: ignore[attr-defined]
+    assert killed_by and set(killed_by) <= {r.id for r in REQUIREMENTS}, killed_by
 
 
 def test_every_area_of_the_issue_is_covered() -> None:
@@ -93,6 +102,37 @@ def _comparable(flows: list[DpifFlow]) -> list[object]:
 def test_the_wrapper_alone_changes_nothing() -> None:
     # MutantDpif without an override is the base datapath: each mutant's difference is its one override.
     assert _comparable(_traffic(MutantDpif(ReferenceDatapath()))) == _comparable(_traffic(ReferenceDatapath()))
+
+
+# The methods the wrapper runs through a mutant's hooks; every other public Dpif attribute is forwarded.
+_HOOKED = {"flow_put", "flow_get", "flow_del", "flow_dump", "flow_dump_batches", "flow_flush", "operate", "features"}
+_FORWARDED = sorted(
+    n
+    for n, v in vars(Dpif).items()
+    if not n.startswith("_") and n not in _HOOKED and (isinstance(v, property) or inspect.isfunction(v))
+)
+
+
+@pytest.mark.parametrize("name", _FORWARDED)
+def test_the_wrapper_forwards_every_other_dpif_attribute(name: str) -> None:
+    # A recording stand-in: whatever Dpif declares (a capability added later too) must reach ``inner`` unchanged.
+    if isinstance(vars(Dpif)[name], property):
+        inner = SimpleNamespace(**{name: ("value of", name)})
+        assert getattr(MutantDpif(cast(Dpif, inner)), name) == ("value of", name)
+        return
+
+    def record(*args: Any, **kwargs: Any) -> object:
+        return (name, args, kwargs)
+
+    inner = SimpleNamespace(**{name: record})
+    assert getattr(MutantDpif(cast(Dpif, inner)), name)(1, x=2) == (name, (1,), {"x": 2})
+
+
+def test_the_wrapper_forwards_optional_extras_and_only_those_the_inner_has() -> None:
+    inner = SimpleNamespace(hash_bytes128=lambda data, basis: (data, basis))
+    wrapped = MutantDpif(cast(Dpif, inner))
+    assert cast(Any, wrapped).hash_bytes128(b"k", 7) == (b"k", 7)
+    assert getattr(wrapped, "clock_ms", None) is None
 
 
 @pytest.mark.parametrize(

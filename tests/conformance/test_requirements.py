@@ -18,6 +18,7 @@ from conformance.requirements import (
     Semantics,
     by_id,
     not_applicable_reason,
+    parse_catalogue,
     render_markdown,
 )
 
@@ -116,3 +117,38 @@ def test_suite_uses_the_dpif_contract_only() -> None:
                 and node.attr.startswith("_")
             ):
                 raise AssertionError(f"{path.name}: {node.value.id}.{node.attr} is not part of the Dpif contract")
+
+
+_ENTRY = """
+[[requirement]]
+id = "UFID-SMOKE-001"
+level = "MUST"
+capability = "none"
+semantics = "common"
+title = "t"
+source = "s"
+"""
+
+
+def test_the_catalogue_file_parses_back_to_the_catalogue() -> None:
+    text = (_ROOT / "conformance" / "requirements.toml").read_text()
+    assert parse_catalogue(text) == CATALOGUE
+    assert parse_catalogue(_ENTRY)[0].level is Level.MUST
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("requirement = [", "not a list"),
+        ("other = 1", "not a list"),
+        ("requirement = [1]", "entry 1: not a table"),
+        (_ENTRY.replace('title = "t"\n', ""), r"entry 1 \(UFID-SMOKE-001\): needs exactly"),
+        (_ENTRY.replace('"t"', "3"), "needs exactly the text fields"),
+        (_ENTRY + 'extra = "x"\n', "needs exactly"),
+        (_ENTRY.replace('"MUST"', '"MAY"'), r"entry 1 \(UFID-SMOKE-001\): 'MAY' is not a valid Level"),
+        (_ENTRY.replace('"none"', '"wings"'), "not a valid Capability"),
+    ],
+)
+def test_a_malformed_catalogue_is_a_value_error_naming_the_entry(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_catalogue(text)
