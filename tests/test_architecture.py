@@ -11,6 +11,7 @@ import io
 import re
 import subprocess
 import tokenize
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,3 +218,12 @@ def test_no_file_refers_to_a_document_outside_the_repository() -> None:
         if found:
             missing[str(path.relative_to(ROOT))] = found
     assert missing == {}
+
+
+def test_every_package_is_shipped() -> None:
+    # A package missing from pyproject's list works in a checkout and an editable install,
+    # and is absent from the wheel: the quickstart's plain `pip install .` breaks.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = set(config["tool"]["setuptools"]["packages"])
+    packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages - shipped == set()
