@@ -180,11 +180,11 @@ class DatapathCore(Dpif):
             )
 
     @staticmethod
-    def _check_actions(actions: bytes) -> bytes:
+    def _check_actions(actions: bytes, contents_checked: frozenset[int] = frozenset()) -> bytes:
         if not isinstance(actions, (bytes, bytearray, memoryview)):
             raise DpifInvalid(f"actions must be bytes, not {type(actions).__name__}")
         try:
-            validate_actions(actions, where="actions")
+            validate_actions(actions, where="actions", contents_checked=contents_checked)
         except UfidcertInputError as exc:
             raise invalid(exc) from None
         return bytes(actions)

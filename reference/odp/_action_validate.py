@@ -28,18 +28,20 @@ __all__ = ["validate_actions"]
 _ETH_TYPE_VLAN_8021AD = 0x88A8
 
 
-def validate_actions(data: bytes, *, where: str = "actions") -> None:
+def validate_actions(data: bytes, *, where: str = "actions", contents_checked: frozenset[int] = frozenset()) -> None:
     """Raise :class:`OdpDecodeError` unless ``data`` is a well-formed list of actions.
 
     Checks framing at every level, known action types, payload sizes
     (``odp_action_len()``), the nested attributes each action requires, one
     key attribute in ``set``/``set_masked`` (validated as a key), VLAN push
     rules, and nesting up to :data:`MAX_NESTING`. The empty list is valid (drop).
+    ``contents_checked``: action types whose payload the caller checks by
+    its own rules (a datapath model's), so only their framing and length are checked here.
     """
-    _validate_list(bytes(data), where, 0)
+    _validate_list(bytes(data), where, 0, contents_checked)
 
 
-def _validate_list(data: bytes, where: str, depth: int) -> None:
+def _validate_list(data: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     if depth > spec.MAX_NESTING:
         raise OdpDecodeError(f"actions nested deeper than {spec.MAX_NESTING} levels", where=where)
     for attr_type, payload, offset in iter_attrs(data, where=where):
@@ -49,9 +51,9 @@ def _validate_list(data: bytes, where: str, depth: int) -> None:
         here = f"{where}/{spec.action_name(attr_type)}"
         if expected != spec.VARIABLE and len(payload) != expected:
             raise OdpDecodeError(f"payload of {len(payload)} bytes, expected {expected}", where=here, offset=offset)
-        check = _VALIDATORS.get(attr_type)
+        check = None if attr_type in skip else _VALIDATORS.get(attr_type)
         if check is not None:
-            check(payload, here, depth)
+            check(payload, here, depth, skip)
 
 
 def _strict_nested(payload: bytes, policy: spec.Policy, where: str) -> dict[int, bytes]:
@@ -75,20 +77,20 @@ def _strict_nested(payload: bytes, policy: spec.Policy, where: str) -> dict[int,
     return found
 
 
-def _v_userspace(payload: bytes, where: str, depth: int) -> None:
+def _v_userspace(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     a = _strict_nested(payload, spec.USERSPACE_POLICY, where)
     if a.get(UserspaceAttr.ACTIONS):
         raise OdpDecodeError("the 'actions' flag takes no payload", where=where)
 
 
-def _v_set(payload: bytes, where: str, depth: int) -> None:
+def _v_set(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     attrs = list(iter_attrs(payload, where=where))
     if len(attrs) != 1:
         raise OdpDecodeError(f"set needs exactly one key attribute, got {len(attrs)}", where=where)
     validate_key(payload, where=where)
 
 
-def _v_set_masked(payload: bytes, where: str, depth: int) -> None:
+def _v_set_masked(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     attrs = list(iter_attrs(payload, where=where))
     if len(attrs) != 1:
         raise OdpDecodeError(f"set_masked needs exactly one key attribute, got {len(attrs)}", where=where)
@@ -111,7 +113,7 @@ def _v_set_masked(payload: bytes, where: str, depth: int) -> None:
     validate_key(pack_attr(attr_type, both[half:]), where=f"{where}/mask")
 
 
-def _v_push_vlan(payload: bytes, where: str, depth: int) -> None:
+def _v_push_vlan(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     tpid, tci = struct.unpack("!HH", payload)
     # Linux validate_and_copy_actions(): an 802.1Q/802.1ad TPID and the CFI (present) bit set.
     if tpid not in (spec.ETH_TYPE_VLAN, _ETH_TYPE_VLAN_8021AD):
@@ -120,31 +122,31 @@ def _v_push_vlan(payload: bytes, where: str, depth: int) -> None:
         raise OdpDecodeError("push_vlan TCI without the CFI/present bit", where=where)
 
 
-def _v_sample(payload: bytes, where: str, depth: int) -> None:
+def _v_sample(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     a = _strict_nested(payload, spec.SAMPLE_POLICY, where)
-    _validate_list(a[SampleAttr.ACTIONS], where, depth + 1)
+    _validate_list(a[SampleAttr.ACTIONS], where, depth + 1, skip)
 
 
-def _v_clone(payload: bytes, where: str, depth: int) -> None:
-    _validate_list(payload, where, depth + 1)
+def _v_clone(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
+    _validate_list(payload, where, depth + 1, skip)
 
 
-def _v_check_pkt_len(payload: bytes, where: str, depth: int) -> None:
+def _v_check_pkt_len(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     a = _strict_nested(payload, spec.CPL_POLICY, where)
-    _validate_list(a[CheckPktLenAttr.ACTIONS_IF_GREATER], f"{where}/gt", depth + 1)
-    _validate_list(a[CheckPktLenAttr.ACTIONS_IF_LESS_EQUAL], f"{where}/le", depth + 1)
+    _validate_list(a[CheckPktLenAttr.ACTIONS_IF_GREATER], f"{where}/gt", depth + 1, skip)
+    _validate_list(a[CheckPktLenAttr.ACTIONS_IF_LESS_EQUAL], f"{where}/le", depth + 1, skip)
 
 
-def _v_dec_ttl(payload: bytes, where: str, depth: int) -> None:
+def _v_dec_ttl(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     a = _strict_nested(payload, {DecTtlAttr.ACTION: (0, spec.ANY, True)}, where)
-    _validate_list(a[DecTtlAttr.ACTION], where, depth + 1)
+    _validate_list(a[DecTtlAttr.ACTION], where, depth + 1, skip)
 
 
-def _v_psample(payload: bytes, where: str, depth: int) -> None:
+def _v_psample(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     _strict_nested(payload, {PsampleAttr.GROUP: (4, 4, True), PsampleAttr.COOKIE: (0, 16, False)}, where)
 
 
-def _v_push_nsh(payload: bytes, where: str, depth: int) -> None:
+def _v_push_nsh(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     attrs = list(iter_attrs(payload, where=where))
     if len(attrs) != 1 or attrs[0][0] != KeyAttr.NSH:
         raise OdpDecodeError("push_nsh needs exactly one nested nsh key attribute", where=where)
@@ -153,7 +155,7 @@ def _v_push_nsh(payload: bytes, where: str, depth: int) -> None:
         raise OdpDecodeError("push_nsh header is not a valid MD type 1 or 2 NSH header", where=where)
 
 
-def _v_tnl_push(payload: bytes, where: str, depth: int) -> None:
+def _v_tnl_push(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     if len(payload) < 16:
         raise OdpDecodeError(f"tnl_push payload of {len(payload)} bytes, need at least 16", where=where)
     header_len = u32h(payload[8:12])
@@ -164,13 +166,13 @@ def _v_tnl_push(payload: bytes, where: str, depth: int) -> None:
         )
 
 
-def _v_hash(payload: bytes, where: str, depth: int) -> None:
+def _v_hash(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     alg = u32h(payload)
     if alg not in (HashAlg.L4, HashAlg.SYM_L4):
         raise OdpDecodeError(f"unknown hash algorithm {alg}", where=where)
 
 
-def _v_ct(payload: bytes, where: str, depth: int) -> None:
+def _v_ct(payload: bytes, where: str, depth: int, skip: frozenset[int]) -> None:
     policy = dict(spec.CT_POLICY)
     policy[CtAttr.EVENTMASK] = (4, 4, False)
     policy[CtAttr.MARK] = (8, 8, False)
@@ -191,7 +193,7 @@ def _v_ct(payload: bytes, where: str, depth: int) -> None:
         _strict_nested(a[CtAttr.NAT], spec.NAT_POLICY, f"{where}/nat")
 
 
-_VALIDATORS: dict[int, Callable[[bytes, str, int], None]] = {
+_VALIDATORS: dict[int, Callable[[bytes, str, int, frozenset[int]], None]] = {
     ActionAttr.USERSPACE: _v_userspace,
     ActionAttr.SET: _v_set,
     ActionAttr.SET_MASKED: _v_set_masked,

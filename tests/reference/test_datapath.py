@@ -1141,6 +1141,13 @@ def test_nat_that_parse_nat_refuses(actions: bytes, error: type[Exception]) -> N
         (_ct(_nat()), _ct(_ZONE0, _nat())),
         # an IP_MAX equal to IP_MIN is not sent back
         (_ct(_COMMIT, _nat(_SRC, _IP_MIN, _IP_MAX_SAME)), _ct(_COMMIT, _ZONE0, _nat(_SRC, _IP_MIN))),
+        # a port range alone: accepted by parse_nat though OVS's printer calls it an error
+        (
+            _ct(_COMMIT, _nat(_SRC, attr(NatAttr.PROTO_MIN, struct.pack("=H", 80)))),
+            _ct(_COMMIT, _ZONE0, _nat(_SRC, attr(NatAttr.PROTO_MIN, struct.pack("=H", 80)))),
+        ),
+        # commit and force_commit: parse_ct sets both, ovs_ct_action_to_attr sends force_commit
+        (_ct(_COMMIT, attr(CtAttr.FORCE_COMMIT)), _ct(attr(CtAttr.FORCE_COMMIT), _ZONE0)),
         # a missing PROTO_MAX is PROTO_MIN; the flags come last, in attribute-number order
         (
             _ct(
