@@ -413,47 +413,15 @@ def _fill(sk: SwKey, data: bytes, a: dict[int, bytes], key: SwKey | None = None)
         sk.put("ct_mark", a[_K.CT_MARK])
     if _K.CT_LABELS in a:
         sk.put("ct_labels", a[_K.CT_LABELS])
-    if _K.CT_ORIG_TUPLE_IPV4 in a:
-        p = a[_K.CT_ORIG_TUPLE_IPV4]
-        sk.put("ipv4_ct_orig_src", p[0:4])
-        sk.put("ipv4_ct_orig_dst", p[4:8])
-        sk.put("ct_orig_tp_src", p[8:10])
-        sk.put("ct_orig_tp_dst", p[10:12])
-        sk.put("ct_orig_proto", p[12:13])
-    if _K.CT_ORIG_TUPLE_IPV6 in a:
-        p = a[_K.CT_ORIG_TUPLE_IPV6]
-        sk.put("ipv6_ct_orig_src", p[0:16])
-        sk.put("ipv6_ct_orig_dst", p[16:32])
-        sk.put("ct_orig_tp_src", p[32:34])
-        sk.put("ct_orig_tp_dst", p[34:36])
-        sk.put("ct_orig_proto", p[36:37])
+    _put_fields(sk, a, _K.CT_ORIG_TUPLE_IPV4, _K.CT_ORIG_TUPLE_IPV6)
     mac_proto = _MAC_PROTO_NONE if (not has_eth and _K.ETHERTYPE in a) else _MAC_PROTO_ETHERNET
     sk.put("mac_proto", b"\xff" if is_mask else bytes([mac_proto]))
-    if has_eth:
-        eth = a[_K.ETHERNET]
-        sk.put("eth_src", eth[0:6])
-        sk.put("eth_dst", eth[6:12])
+    _put_fields(sk, a, _K.ETHERNET)
     if _K.ETHERTYPE in a and (has_eth or mac_proto == _MAC_PROTO_NONE):
         sk.put("eth_type", b"\xff\xff" if is_mask else a[_K.ETHERTYPE])  # "Always exact match EtherType."
     elif has_eth and not is_mask:
         sk.put("eth_type", _be16(_ETH_P_802_2))
-    if _K.IPV4 in a:
-        p = a[_K.IPV4]
-        sk.put("ip_proto", p[8:9])
-        sk.put("ip_tos", p[9:10])
-        sk.put("ip_ttl", p[10:11])
-        sk.put("ip_frag", p[11:12])
-        sk.put("ipv4_src", p[0:4])
-        sk.put("ipv4_dst", p[4:8])
-    if _K.IPV6 in a:
-        p = a[_K.IPV6]
-        sk.put("ipv6_label", p[32:36])
-        sk.put("ip_proto", p[36:37])
-        sk.put("ip_tos", p[37:38])
-        sk.put("ip_ttl", p[38:39])
-        sk.put("ip_frag", p[39:40])
-        sk.put("ipv6_src", p[0:16])
-        sk.put("ipv6_dst", p[16:32])
+    _put_fields(sk, a, _K.IPV4, _K.IPV6)
     if _K.IPV6_EXTHDRS in a:
         sk.put("ipv6_exthdrs", a[_K.IPV6_EXTHDRS])
     if _K.ARP in a:
@@ -474,21 +442,66 @@ def _fill(sk: SwKey, data: bytes, a: dict[int, bytes], key: SwKey | None = None)
         n = len(p) // 4
         sk.put("mpls_lse", p)
         sk.put("mpls_labels", ((1 << n) - 1).to_bytes(4, sys.byteorder))
-    for attr in (_K.TCP, _K.UDP, _K.SCTP):
-        if attr in a:
-            sk.put("tp_src", a[attr][0:2])
-            sk.put("tp_dst", a[attr][2:4])
+    _put_fields(sk, a, _K.TCP, _K.UDP, _K.SCTP)
     if _K.TCP_FLAGS in a:
         sk.put("tp_flags", a[_K.TCP_FLAGS])
     for attr in (_K.ICMP, _K.ICMPV6):
         if attr in a:
             sk.put("tp_src", _be16(a[attr][0]))
             sk.put("tp_dst", _be16(a[attr][1]))
-    if _K.ND in a:
-        p = a[_K.ND]
-        sk.put("nd_target", p[0:16])
-        sk.put("nd_sll", p[16:22])
-        sk.put("nd_tll", p[22:28])
+    _put_fields(sk, a, _K.ND)
+
+
+# Where each byte range of a plain key attribute lands in struct sw_flow_key
+# (flow_netlink.c ovs_key_from_nlattrs and ct_orig_tuple handling in metadata_from_nlattrs).
+_TP = (("tp_src", 0, 2), ("tp_dst", 2, 4))
+_FIELDS: dict[int, tuple[tuple[str, int, int], ...]] = {
+    _K.CT_ORIG_TUPLE_IPV4: (
+        ("ipv4_ct_orig_src", 0, 4),
+        ("ipv4_ct_orig_dst", 4, 8),
+        ("ct_orig_tp_src", 8, 10),
+        ("ct_orig_tp_dst", 10, 12),
+        ("ct_orig_proto", 12, 13),
+    ),
+    _K.CT_ORIG_TUPLE_IPV6: (
+        ("ipv6_ct_orig_src", 0, 16),
+        ("ipv6_ct_orig_dst", 16, 32),
+        ("ct_orig_tp_src", 32, 34),
+        ("ct_orig_tp_dst", 34, 36),
+        ("ct_orig_proto", 36, 37),
+    ),
+    _K.ETHERNET: (("eth_src", 0, 6), ("eth_dst", 6, 12)),
+    _K.IPV4: (
+        ("ipv4_src", 0, 4),
+        ("ipv4_dst", 4, 8),
+        ("ip_proto", 8, 9),
+        ("ip_tos", 9, 10),
+        ("ip_ttl", 10, 11),
+        ("ip_frag", 11, 12),
+    ),
+    _K.IPV6: (
+        ("ipv6_src", 0, 16),
+        ("ipv6_dst", 16, 32),
+        ("ipv6_label", 32, 36),
+        ("ip_proto", 36, 37),
+        ("ip_tos", 37, 38),
+        ("ip_ttl", 38, 39),
+        ("ip_frag", 39, 40),
+    ),
+    _K.TCP: _TP,
+    _K.UDP: _TP,
+    _K.SCTP: _TP,
+    _K.ND: (("nd_target", 0, 16), ("nd_sll", 16, 22), ("nd_tll", 22, 28)),
+}
+
+
+def _put_fields(sk: SwKey, a: dict[int, bytes], *attrs: int) -> None:
+    """Copy each present attribute of ``attrs`` into ``sk`` by its :data:`_FIELDS` ranges."""
+    for attr in attrs:
+        if attr in a:
+            payload = a[attr]
+            for name, start, end in _FIELDS[attr]:
+                sk.put(name, payload[start:end])
 
 
 def _exact_mask_attrs(data: bytes, nested: bool = False) -> bytes:
