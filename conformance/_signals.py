@@ -1,11 +1,14 @@
-"""SIGTERM and SIGHUP handled like Ctrl-C during a certification.
+"""SIGTERM, SIGHUP and SIGINT stop a certification the same recorded way.
 
 CI runners, ``timeout`` and systemd stop a run with SIGTERM; a closed
 terminal sends SIGHUP. Their default action kills the process at once, so
 no ``finally``, fixture teardown or ``atexit`` handler runs: daemons,
 guests, namespaces and temporary directories stay behind and no report is
 written. Raising :class:`Terminated` (a :class:`KeyboardInterrupt`) instead
-makes pytest unwind exactly as for Ctrl-C.
+makes pytest unwind exactly as for Ctrl-C. SIGINT is recorded too: Python's
+own KeyboardInterrupt is lost when it lands in a garbage-collector callback
+(Hypothesis registers one), and the run then finished as if never stopped;
+a recorded signal is raised again by :func:`check`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 __all__ = ["Terminated", "check", "install", "received", "restore"]
 
-_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 _saved: dict[int, Any] = {}
 _received: list[int] = []
 
@@ -33,12 +36,14 @@ class Terminated(KeyboardInterrupt):
 def _handler(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     if len(_received) > 1:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C interrupts the teardown, as it always does
         return  # already unwinding: let the teardown finish (SIGKILL is the way to force it)
     raise Terminated(signum)
 
 
 def install() -> bool:
-    """Handle SIGTERM/SIGHUP as an interrupt until :func:`restore`; False outside the main thread."""
+    """Handle SIGTERM/SIGHUP/SIGINT as a recorded interrupt until :func:`restore`; False outside the main thread."""
     if threading.current_thread() is not threading.main_thread() or _saved:
         return False
     _received.clear()
@@ -67,5 +72,5 @@ def check() -> None:
 
 
 def received() -> str | None:
-    """``"SIGTERM"`` (or ``"SIGHUP"``) if such a signal arrived since :func:`install`."""
+    """``"SIGTERM"`` (or ``"SIGHUP"``, ``"SIGINT"``) if such a signal arrived since :func:`install`."""
     return signal.Signals(_received[0]).name if _received else None
