@@ -189,8 +189,8 @@ def documents_named_outside(text: str, here: Path, known: set[str]) -> list[str]
 def test_the_document_check_sees_a_document_from_elsewhere() -> None:
     known = {"keys.md"}
     here = ROOT / "docs" / "x.md"
-    assert documents_named_outside("see ../../shared/facts.md and docs/keys.md", here, known) == [
-        "../../shared/facts.md"
+    assert documents_named_outside("see ../../elsewhere/facts.md and docs/keys.md", here, known) == [
+        "../../elsewhere/facts.md"
     ]
     assert documents_named_outside("as recorded in notes-we-lost.md", here, known) == ["notes-we-lost.md"]
     assert documents_named_outside("writes kernel-6.1-report.md", here, known) == []
