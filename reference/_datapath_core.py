@@ -37,7 +37,7 @@ from reference._swkey import check_kernel_attrs, without_zero_repeats
 from reference.dpif import Dpif, DpifFeatures, DpifInvalid, DpifTooBig, UfidArg, Upcall, ufid_wire
 from reference.errors import OdpDecodeError, UfidcertInputError
 from reference.odp.actions import validate_actions
-from reference.odp.fitness import KeyFitness, fitness_report
+from reference.odp.fitness import KeyFitness, fitness_report, mask_fitness_report
 from reference.odp.keys import canonical_key
 from reference.uapi import MAX_UFID_LENGTH, UfidFlags
 from reference.ufid import Ufid
@@ -66,12 +66,15 @@ class DatapathCore(Dpif):
         ufid_secret: int | None = None,
         max_flows: int | None = None,
         max_upcalls: int = 4096,
+        ovs_release: tuple[int, int] | None = None,
     ) -> None:
         if semantics not in ("kernel", "netdev"):
             raise UfidcertInputError(f"semantics must be 'kernel' or 'netdev', not {semantics!r}")
         if semantics == "netdev" and not ufid_support:
             raise UfidcertInputError("ufid_support=False models a legacy kernel; use it with semantics='kernel'")
         self._semantics: Literal["kernel", "netdev"] = semantics
+        # Before v3.3.0 (5c8586b1a) odp_flow_key_to_mask wanted an ND match's ICMPv6 code exact.
+        self._nd_code_exact = ovs_release is not None and tuple(ovs_release) < (3, 3)
         self._ufid_support = bool(ufid_support)
         self._clock = clock if clock is not None else _monotonic_ms
         self._secret = random.getrandbits(32) if ufid_secret is None else ufid_secret
@@ -164,18 +167,21 @@ class DatapathCore(Dpif):
         except OdpDecodeError as exc:
             raise invalid(exc) from None
         if self._semantics == "netdev":
-            self._n_check_key(pk.data)
+            self._n_check_key(pk.data, mask, nd_code_exact=self._nd_code_exact)
         ms = self._table.shared_mask(stored_mask(ms, exact_in_port=self._semantics == "kernel"))
         return pk, ms, masked_fields(pk.leaves, ms)
 
     @staticmethod
-    def _n_check_key(key: bytes) -> None:
-        # dpif-netdev.c dpif_netdev_flow_from_nlattrs: anything but a perfect
-        # odp_flow_key_to_flow fit is EINVAL.
+    def _n_check_key(key: bytes, mask: bytes | None = None, *, nd_code_exact: bool = False) -> None:
+        # dpif-netdev.c dpif_netdev_flow_from_nlattrs and dpif_netdev_mask_from_nlattrs:
+        # anything but a perfect odp_flow_key_to_flow / odp_flow_key_to_mask fit is EINVAL
+        # (e.g. an ND key whose ICMPv6 code is not matched exactly).
         report = fitness_report(key)
+        if report.fitness is KeyFitness.PERFECT and mask:
+            report = mask_fitness_report(key, bytes(mask), nd_code_exact=nd_code_exact)
         if report.fitness is not KeyFitness.PERFECT:
             raise DpifInvalid(
-                f"the userspace datapath needs a complete key: odp_flow_key_to_flow says "
+                f"the userspace datapath needs a complete key and mask: odp_flow_key_to_flow/_to_mask say "
                 f"{report.fitness.value} ({report.detail})"
             )
 

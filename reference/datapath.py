@@ -98,7 +98,9 @@ class ReferenceDatapath(KernelCommands, NetdevCommands):
     ``ufid_secret``: the hash basis netdev semantics use to generate UFIDs
     (random per instance by default, as per OVS process). ``max_flows``:
     installing more fails with E2BIG. ``max_upcalls``: queued misses beyond
-    this are dropped and counted in :attr:`n_lost`.
+    this are dropped and counted in :attr:`n_lost`. ``ovs_release``: the
+    (major, minor) Open vSwitch release whose dpif-netdev checks to follow
+    where they changed (None: the current ones).
     Thread-safe: every operation holds one lock.
     """
 

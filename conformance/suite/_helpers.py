@@ -27,6 +27,7 @@ __all__ = [
     "get_flow",
     "install",
     "linux_release",
+    "ovs_release",
     "ports_or_skip",
     "requirement",
     "send",
@@ -41,6 +42,16 @@ def linux_release(session: BackendSession) -> tuple[int, int] | None:
     for record in session.info.provenance:
         if record.component == "Linux kernel":
             m = re.match(r"(\d+)\.(\d+)", record.version)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def ovs_release(session: BackendSession) -> tuple[int, int] | None:
+    """(major, minor) of the Open vSwitch the backend runs (daemon or library), from its provenance; else None."""
+    for record in session.info.provenance:
+        if record.component in ("ovs-vswitchd", "libopenvswitch (dpif-netdev)"):
+            m = re.search(r"(\d+)\.(\d+)\.\d+", record.version)
             if m:
                 return int(m.group(1)), int(m.group(2))
     return None

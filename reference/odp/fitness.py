@@ -355,11 +355,12 @@ def _src_flow(top: tuple[Attribute, ...], vlan_limit: int) -> _SrcFlow:
 class _MaskWalk:
     """odp_flow_key_to_flow__ with ``is_mask``: ``flow`` is the mask, ``src`` the key's flow."""
 
-    __slots__ = ("dl_type", "nw_proto", "src", "vlan_limit")
+    __slots__ = ("dl_type", "nd_code_exact", "nw_proto", "src", "vlan_limit")
 
-    def __init__(self, src: _SrcFlow, vlan_limit: int) -> None:
+    def __init__(self, src: _SrcFlow, vlan_limit: int, nd_code_exact: bool = True) -> None:
         self.src = src
         self.vlan_limit = vlan_limit
+        self.nd_code_exact = nd_code_exact
         self.dl_type = 0  # the mask's dl_type
         self.nw_proto = 0  # the mask's nw_proto
 
@@ -441,8 +442,16 @@ class _MaskWalk:
                 if m is None:
                     continue
                 # "Even though 'tp_src' and 'tp_dst' are 16 bits wide, ICMP type
-                # and code are 8 bits wide": an ND mask needs both exact.
-                if any(m.payload) and (tp_src, tp_dst) != (0xFF, 0xFF):
+                # and code are 8 bits wide": an ND mask needs both exact. Since
+                # 5c8586b1a (v3.3.0, "odp: ND: Follow Open Flow spec") plain ND
+                # needs only the type exact; nd_ext still needs both.
+                if nd == KeyAttr.ND and not self.nd_code_exact:
+                    if any(m.payload) and tp_src != 0xFF:
+                        raise _Verdict(
+                            KeyFitness.ERROR,
+                            f"ICMP src mask should be (0xff) but is actually ({_pct_hash_x(tp_src)})",
+                        )
+                elif any(m.payload) and (tp_src, tp_dst) != (0xFF, 0xFF):
                     # OVS words this for ND only; nd_ext is refused without a message.
                     raise _Verdict(
                         KeyFitness.ERROR,
@@ -480,13 +489,16 @@ class _MaskWalk:
         return _check(present, expected)
 
 
-def mask_fitness_report(key: bytes, mask: bytes, *, vlan_limit: int = FLOW_MAX_VLAN_HEADERS) -> FitnessReport:
+def mask_fitness_report(
+    key: bytes, mask: bytes, *, vlan_limit: int = FLOW_MAX_VLAN_HEADERS, nd_code_exact: bool = True
+) -> FitnessReport:
     """The fitness of ``mask`` for ``key`` as OVS's ``odp_flow_key_to_mask`` judges it, with the reason.
 
     ``odp_flow_key_to_mask`` parses the mask against the key's parsed flow,
     so a key that is not ``PERFECT`` gives its own report. An empty mask is
     ``PERFECT`` (OVS then matches the key exactly). Malformed bytes give
-    ``ERROR`` rather than an exception.
+    ``ERROR`` rather than an exception. ``nd_code_exact``: an ND mask needs
+    the ICMPv6 code exact too, as before OVS v3.3.0 (False: v3.3.0 and later).
     """
     limit = max(0, min(vlan_limit, FLOW_MAX_VLAN_HEADERS))
     report = fitness_report(key, vlan_limit=limit)
@@ -496,7 +508,7 @@ def mask_fitness_report(key: bytes, mask: bytes, *, vlan_limit: int = FLOW_MAX_V
         top = decode_key(mask, is_mask=True).attrs
     except OdpDecodeError as exc:
         return FitnessReport(KeyFitness.ERROR, str(exc))
-    walk = _MaskWalk(_src_flow(decode_key(key).attrs, limit), limit)
+    walk = _MaskWalk(_src_flow(decode_key(key).attrs, limit), limit, nd_code_exact)
     try:
         present = _attrs(top)
         expected = _metadata_expected(present)

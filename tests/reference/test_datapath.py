@@ -35,6 +35,7 @@ from reference.dpif import (
     FlowStats,
     PutFlags,
 )
+from reference.odp import parse_flow
 from reference.odp.extract import extract_key
 from reference.uapi import ActionAttr, CtAttr, FlowAttr, FlowCmd, KeyAttr, NatAttr
 from reference.ufid import Ufid
@@ -1166,3 +1167,36 @@ def test_nat_is_stored_as_ovs_ct_nat_to_attr_sends_it(actions: bytes, stored: by
     dp = ReferenceDatapath(semantics="kernel")
     dp.flow_put(ipv4_key(), None, actions, ufid=U)
     assert dp.flow_get(ufid=U).actions == stored
+
+
+@pytest.mark.parametrize(
+    ("release", "icmpv6", "refusal"),
+    [
+        ((3, 1), "type=135,code=0", None),
+        ((3, 1), "type=135,code=0/0", "ICMP \\(src,dst\\) masks"),
+        ((3, 1), "type=135,code=0/0xf0", "ICMP \\(src,dst\\) masks"),
+        # 5c8586b1a (v3.3.0): only the type need be exact for ND
+        ((3, 3), "type=135,code=0/0", None),
+        (None, "type=135,code=0/0", None),
+        (None, "type=135/0xfe,code=0", "ICMP src mask"),
+    ],
+)
+def test_netdev_nd_masks_follow_the_release(release: tuple[int, int] | None, icmpv6: str, refusal: str | None) -> None:
+    # lib/odp-util.c odp_flow_key_to_mask: an ND match needs its ICMPv6 type and, before
+    # v3.3.0, its code exact; dpif_netdev_mask_from_nlattrs answers EINVAL for anything but
+    # a perfect fit. Found when ovs-vswitchd 3.1.0 refused such a generated flow that the
+    # model accepted, while 3.5.0 and 4.0.0 accept it.
+    text = (
+        "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x86dd),"
+        "ipv6(src=::1,dst=::2,label=0,proto=58,tclass=0,hlimit=255,frag=no),"
+        f"icmpv6({icmpv6}),nd(target=::3)"
+    )
+    flow = parse_flow(text)
+    dp = ReferenceDatapath(semantics="netdev", ovs_release=release)
+    if refusal is None:
+        dp.flow_put(flow.key, flow.mask, b"", ufid=U)
+        assert len(dp) == 1
+    else:
+        with pytest.raises(DpifInvalid, match=refusal):
+            dp.flow_put(flow.key, flow.mask, b"", ufid=U)
+        assert len(dp) == 0
