@@ -167,18 +167,17 @@ class DatapathCore(Dpif):
         except OdpDecodeError as exc:
             raise invalid(exc) from None
         if self._semantics == "netdev":
-            self._n_check_key(pk.data, mask, nd_code_exact=self._nd_code_exact)
+            self._n_check_key(pk.data, mask)
         ms = self._table.shared_mask(stored_mask(ms, exact_in_port=self._semantics == "kernel"))
         return pk, ms, masked_fields(pk.leaves, ms)
 
-    @staticmethod
-    def _n_check_key(key: bytes, mask: bytes | None = None, *, nd_code_exact: bool = False) -> None:
+    def _n_check_key(self, key: bytes, mask: bytes | None = None) -> None:
         # dpif-netdev.c dpif_netdev_flow_from_nlattrs and dpif_netdev_mask_from_nlattrs:
         # anything but a perfect odp_flow_key_to_flow / odp_flow_key_to_mask fit is EINVAL
         # (e.g. an ND key whose ICMPv6 code is not matched exactly).
         report = fitness_report(key)
         if report.fitness is KeyFitness.PERFECT and mask:
-            report = mask_fitness_report(key, bytes(mask), nd_code_exact=nd_code_exact)
+            report = mask_fitness_report(key, bytes(mask), nd_code_exact=self._nd_code_exact)
         if report.fitness is not KeyFitness.PERFECT:
             raise DpifInvalid(
                 f"the userspace datapath needs a complete key and mask: odp_flow_key_to_flow/_to_mask say "

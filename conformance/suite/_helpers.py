@@ -37,24 +37,24 @@ __all__ = [
 requirement = pytest.mark.requirement
 
 
-def linux_release(session: BackendSession) -> tuple[int, int] | None:
-    """(major, minor) of the Linux kernel the backend runs, from its provenance; None when it names none."""
+def _release(session: BackendSession, components: tuple[str, ...], pattern: str) -> tuple[int, int] | None:
+    """(major, minor) from the first provenance record of ``components`` whose version ``pattern`` finds."""
     for record in session.info.provenance:
-        if record.component == "Linux kernel":
-            m = re.match(r"(\d+)\.(\d+)", record.version)
+        if record.component in components:
+            m = re.search(pattern, record.version)
             if m:
                 return int(m.group(1)), int(m.group(2))
     return None
+
+
+def linux_release(session: BackendSession) -> tuple[int, int] | None:
+    """(major, minor) of the Linux kernel the backend runs, from its provenance; None when it names none."""
+    return _release(session, ("Linux kernel",), r"^(\d+)\.(\d+)")
 
 
 def ovs_release(session: BackendSession) -> tuple[int, int] | None:
     """(major, minor) of the Open vSwitch the backend runs (daemon or library), from its provenance; else None."""
-    for record in session.info.provenance:
-        if record.component in ("ovs-vswitchd", "libopenvswitch (dpif-netdev)"):
-            m = re.search(r"(\d+)\.(\d+)\.\d+", record.version)
-            if m:
-                return int(m.group(1)), int(m.group(2))
-    return None
+    return _release(session, ("ovs-vswitchd", "libopenvswitch (dpif-netdev)"), r"(\d+)\.(\d+)\.\d+")
 
 
 def has(session: BackendSession, capability: str) -> bool:
