@@ -11,6 +11,7 @@ findings, into one :class:`~conformance.report.Report`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from hypothesis import settings
 
@@ -27,7 +29,20 @@ from conformance.profiles import CertProfile, hypothesis_profile_name
 from conformance.provenance import provenance_records
 from conformance.report import BackendInfo, Finding, Outcome, Report, TestRecord, build_report
 
-__all__ = ["CertificationRun", "one_line", "session_end"]
+__all__ = ["CertificationRun", "one_line", "per_test_seed", "session_end"]
+
+
+def per_test_seed(run_seed: int, file_name: str, test_name: str) -> int:
+    """The Hypothesis seed of one test: ``run_seed`` when forced (non-zero), else one derived from the test.
+
+    The key is the test's file name and pytest name (with its parameter ids), never the node id,
+    which depends on the rootdir and on how pytest was started (certify, plain pytest, an xdist
+    worker): seed 0 draws the same examples however the suite is run.
+    """
+    if run_seed:
+        return run_seed
+    key = f"ufidcert/{file_name}::{test_name}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
 @dataclass
@@ -56,7 +71,7 @@ class CertificationRun:
 
     previous_hypothesis_profile: str | None = None  # set when the run loads its own
     session: BackendSession | None = None  # this process's backend, opened lazily
-    seeded: list[Callable[..., object]] = field(default_factory=list)  # tests given --dpif-seed
+    seeded: list[Callable[..., object]] = field(default_factory=list)  # tests given a seed by seed_test
 
     def new_session(self) -> BackendSession:
         """This process's backend session (created once)."""
@@ -73,10 +88,30 @@ class CertificationRun:
             )
         return self.session
 
+    def seed_test(self, item: pytest.Item) -> None:
+        """Seed ``item``'s Hypothesis test (if it is one) with :func:`per_test_seed`, through ``hypothesis.seed``.
+
+        Applied just before the test runs: the parametrized cases of one test share its function,
+        and each case gets its own seed. :meth:`unseed` takes the seeds off again.
+        """
+        obj = getattr(item, "obj", None)
+        test = getattr(obj, "__func__", obj)
+        if test is None or not hypothesis.is_hypothesis_test(test):
+            return
+        hypothesis.seed(per_test_seed(self.seed, item.path.name, item.name))(test)
+        if test not in self.seeded:
+            self.seeded.append(test)
+
+    def unseed(self) -> None:
+        """Take the seeds of :meth:`seed_test` off (a test module stays imported after an in-process run)."""
+        for test in self.seeded:
+            hypothesis.seed(None)(test)  # None: the seed of a test nobody seeded
+        self.seeded.clear()
+
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # The profile's Hypothesis settings for the suite (conformance.profiles), loaded after every
         # pytest_configure (Hypothesis's own loads a --hypothesis-profile there): the certification's
-        # counts and derandomisation win. The plugin restores the previous profile at unconfigure.
+        # counts and settings win. The plugin restores the previous profile at unconfigure.
         self.previous_hypothesis_profile = settings.get_current_profile_name()
         settings.load_profile(hypothesis_profile_name(self.profile))
 

@@ -6,7 +6,7 @@ suite (:mod:`conformance.suite`) and runs it against that backend:
 * ``--dpif-option key=value`` (repeatable) is passed to the factory;
 * ``--dpif-profile smoke|standard|full`` sets example counts;
 * ``--dpif-report DIR`` writes report.json, report.md and report.html;
-* ``--dpif-seed N`` (0 = derandomised per test) and ``--dpif-timeout S``
+* ``--dpif-seed N`` (0 = a seed per test, derived from its file and name) and ``--dpif-timeout S``
   (per operation; a hung backend fails instead of hanging the run);
 * ``--dpif-in-process`` runs the backend inside the pytest process (for a
   debugger); by default it runs in its own supervised process
@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import hypothesis
 import pytest
 from hypothesis import settings
 
@@ -127,7 +126,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dpif-report", metavar="DIR", default=None, help="write report.json, report.md and report.html into DIR"
     )
     group.addoption(
-        "--dpif-seed", metavar="N", type=int, default=0, help="hypothesis seed (0, the default: derandomised per test)"
+        "--dpif-seed",
+        metavar="N",
+        type=int,
+        default=0,
+        help="hypothesis seed (0, the default: one per test, from its name)",
     )
     group.addoption("--dpif-timeout", metavar="SECONDS", type=float, default=30.0,
                     help="per-operation timeout; a backend that does not answer fails (default 30)")  # fmt: skip
@@ -219,10 +222,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if run.previous_hypothesis_profile is not None:
         # Leave the enclosing process's Hypothesis settings as they were (``ufidcert certify`` runs in-process).
         settings.load_profile(run.previous_hypothesis_profile)
-    for test in run.seeded:
-        # A test module stays imported after an in-process run: take the forced seed off again
-        # (None is the seed of a test nobody seeded).
-        hypothesis.seed(None)(test)
+    run.unseed()
     config.pluginmanager.unregister(run, _RUN_PLUGIN)
 
 
@@ -252,14 +252,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     # The smoke check first: when it fails, the rest is not run (a clear message, not 300 failures).
     items.sort(key=lambda it: 0 if _is_smoke(it) else 1)
-    if run.seed:
-        # A forced seed replaces the per-test derandomisation of every property (hypothesis.seed
-        # overrides settings.derandomize); the state machine is seeded by its test (same seed).
-        for item in items:
-            test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
-            if test is not None and hypothesis.is_hypothesis_test(test):
-                hypothesis.seed(run.seed)(test)
-                run.seeded.append(test)
 
 
 def _run_of(config: pytest.Config) -> CertificationRun | None:
@@ -324,14 +316,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    # Hypothesis derandomises by a digest that includes the pytest node id, which depends on the
-    # rootdir and on how pytest was invoked (certify, plain pytest, an xdist worker). A stable key
-    # makes the same profile and seed generate the same examples however the suite is run.
-    if _run_of(item.config) is None:
-        return
-    inner = getattr(getattr(getattr(item, "obj", None), "hypothesis", None), "inner_test", None)
-    if inner is not None:
-        inner._hypothesis_internal_add_digest = f"ufidcert/{item.path.name}::{item.name}".encode()
+    # Every property is seeded with hypothesis.seed, which overrides settings.derandomize: the
+    # forced --dpif-seed, or for 0 a seed derived from the test's file and name. Derandomising
+    # alone would not do: Hypothesis's pytest plugin mixes the node id (which depends on the rootdir
+    # and on how pytest was started) into a parametrized test's digest. The state machine is
+    # seeded by its own test (test_differential).
+    run = _run_of(item.config)
+    if run is not None:
+        run.seed_test(item)
 
 
 @pytest.hookimpl(wrapper=True)

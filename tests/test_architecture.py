@@ -227,3 +227,26 @@ def test_every_package_is_shipped() -> None:
     shipped = set(config["tool"]["setuptools"]["packages"])
     packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
     assert packages - shipped == set()
+
+
+# Hypothesis's private surface: its `_hypothesis_internal*` attributes and its internal modules.
+# A certification must not depend on it (issue 17): it changes without notice between releases.
+_HYPOTHESIS_PRIVATE = re.compile(r"\b_hypothesis_internal\w*|\bhypothesis\.(?:internal|core)\b|global_force_seed")
+
+
+def hypothesis_private_uses(text: str) -> list[str]:
+    """The private Hypothesis names `text` uses."""
+    return _HYPOTHESIS_PRIVATE.findall(text)
+
+
+def test_the_private_hypothesis_check_sees_a_private_name() -> None:
+    assert hypothesis_private_uses("inner._hypothesis_internal_add_digest = key") == ["_hypothesis_internal_add_digest"]
+    assert hypothesis_private_uses("from hypothesis.internal.reflection import function_digest")
+    assert hypothesis_private_uses("hypothesis.seed(7)(test)  # public") == []
+
+
+def test_no_private_hypothesis_name_in_reference_or_conformance() -> None:
+    uses = {
+        str(p.relative_to(ROOT)): found for p in MODULES.values() if (found := hypothesis_private_uses(p.read_text()))
+    }
+    assert uses == {}

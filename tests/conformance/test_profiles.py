@@ -91,7 +91,9 @@ def test_same_seed_same_examples(pytester: pytest.Pytester) -> None:
     first, again = _puts(pytester, 7, "a"), _puts(pytester, 7, "b")
     assert first and first == again
     assert _puts(pytester, 8, "c") != first  # the seed is what decides them
-    assert _puts(pytester, 0, "d") == _puts(pytester, 0, "e")  # derandomised per test
+    # Seed 0: a seed per test from its name, so another rootdir (other node ids) draws the same.
+    elsewhere = pytester.mkdir("elsewhere")
+    assert _puts(pytester, 0, "d") == _puts(pytester, 0, "e", f"--rootdir={elsewhere}")
 
 
 def test_an_in_process_run_leaves_hypothesis_as_it_found_it(pytester: pytest.Pytester, loaded_profile: None) -> None:
