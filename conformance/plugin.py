@@ -6,8 +6,9 @@ suite (:mod:`conformance.suite`) and runs it against that backend:
 * ``--dpif-option key=value`` (repeatable) is passed to the factory;
 * ``--dpif-profile smoke|standard|full`` sets example counts;
 * ``--dpif-report DIR`` writes report.json, report.md and report.html;
-* ``--dpif-seed N`` (0 = a seed per test, derived from its file and name) and ``--dpif-timeout S``
-  (per operation; a hung backend fails instead of hanging the run);
+* ``--dpif-seed N`` (0 = a seed per test, derived from its file and name)
+  and ``--dpif-timeout S`` (per operation; a hung backend fails instead of
+  hanging the run);
 * ``--dpif-in-process`` runs the backend inside the pytest process (for a
   debugger); by default it runs in its own supervised process
   (:mod:`conformance.supervisor`), so an exit, crash, hang or leftover
@@ -319,8 +320,9 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     # Every property is seeded with hypothesis.seed, which overrides settings.derandomize: the
     # forced --dpif-seed, or for 0 a seed derived from the test's file and name. Derandomising
     # alone would not do: Hypothesis's pytest plugin mixes the node id (which depends on the rootdir
-    # and on how pytest was started) into a parametrized test's digest. The state machine is
-    # seeded by its own test (test_differential).
+    # and on how pytest was started) into a parametrized test's digest. The state machine is not a
+    # property: its test seeds it with a forced seed, and at 0 the profile derandomises it by the
+    # machine class (see conformance.profiles).
     run = _run_of(item.config)
     if run is not None:
         run.seed_test(item)

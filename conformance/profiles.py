@@ -50,10 +50,13 @@ _PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shri
 def certification_settings(profile: CertProfile) -> settings:
     """The Hypothesis settings of a certification under ``profile``.
 
-    Derandomised (each test's examples follow from the test itself; the
-    plugin applies ``hypothesis.seed`` to every test when ``--dpif-seed``
-    forces one); no deadline (a backend may be slow, e.g. in a VM); no
-    example database (a certification must not depend on earlier runs).
+    Derandomised: a test nobody seeds draws examples that follow from its
+    own source (the differential state machine at ``--dpif-seed 0``, which
+    Hypothesis's stateful runner digests by its class, and a vendor's own
+    properties under the profile). The plugin seeds every property of the
+    suite with ``hypothesis.seed``, which takes precedence. No deadline (a
+    backend may be slow, e.g. in a VM); no example database (a certification
+    must not depend on earlier runs).
     """
     return settings(
         max_examples=profile.max_examples,
