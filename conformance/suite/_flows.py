@@ -175,16 +175,24 @@ _STORED: dict[int, tuple[int, int, Literal["little", "big"], int]] = {
     KeyAttr.ARP: (8, 2, "big", 0x00FF),
     KeyAttr.CT_STATE: (0, 4, sys.byteorder, 0xFF),
 }
-# The conntrack original tuple is serialised only when its protocol is not 0,
-# by both datapaths: Linux's ovs_ct_put_key (net/openvswitch/conntrack.c,
-# "if (swkey->ct_orig_proto)") and OVS userspace's odp_flow_key_from_flow__
-# (lib/odp-util.c, "if (flow->ct_nw_proto)"), for the key and for the mask
-# alike (both are written against the flow's key). A tuple whose protocol is 0
-# (the all-zero tuple of a packet that never went through conntrack, or any
-# tuple with proto 0) can therefore never come back in a reply: it is not part
-# of the match as a reply carries it. Offset of ``ipv4_proto``/``ipv6_proto``
-# in struct ovs_key_ct_tuple_ipv4/ipv6 (include/uapi/linux/openvswitch.h).
+# The conntrack original tuple is serialised only when its protocol is not 0
+# and the flow's EtherType is the tuple's family (IPv4 for ct_tuple4, IPv6 for
+# ct_tuple6), by both datapaths: Linux's ovs_ct_put_key (net/openvswitch/
+# conntrack.c, "if (swkey->ct_orig_proto)" then "swkey->eth.type ==
+# htons(ETH_P_IP)" / ETH_P_IPV6) and OVS userspace's odp_flow_key_from_flow__
+# (lib/odp-util.c, "if (flow->ct_nw_proto)" then "flow->dl_type ==
+# htons(ETH_TYPE_IP)" / ETH_TYPE_IPV6), for the key and for the mask alike
+# (both are written against the flow's key). Such a tuple (the all-zero tuple
+# of a packet that never went through conntrack, or a tuple under another
+# EtherType, which dpif-netdev accepts and Linux refuses) can therefore never
+# come back in a reply: it is not part of the match as a reply carries it.
+# Offset of ``ipv4_proto``/``ipv6_proto`` in struct ovs_key_ct_tuple_ipv4/ipv6
+# (include/uapi/linux/openvswitch.h), and the family's EtherType.
 _CT_TUPLE_PROTO: dict[int, int] = {KeyAttr.CT_ORIG_TUPLE_IPV4: 12, KeyAttr.CT_ORIG_TUPLE_IPV6: 36}
+_CT_TUPLE_ETH_TYPE: dict[int, bytes] = {
+    KeyAttr.CT_ORIG_TUPLE_IPV4: b"\x08\x00",
+    KeyAttr.CT_ORIG_TUPLE_IPV6: b"\x86\xdd",
+}
 _NESTED = frozenset({KeyAttr.ENCAP, KeyAttr.TUNNEL, KeyAttr.NSH})
 
 Match = tuple[tuple[int, bytes, bytes], ...]
@@ -201,6 +209,7 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
     tell a datapath's original key from its masked key).
     """
     keys = {t: p for t, p, _ in iter_attrs(key, where="flow key")}
+    eth_type = _flow_eth_type(keys)
     masks = (
         {t: b"\xff" * len(p) for t, p in keys.items()}
         if mask is None
@@ -223,7 +232,7 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
         v = v or bytes(len(m))
         m = m.ljust(len(v), b"\0")
         proto_at = _CT_TUPLE_PROTO.get(t)
-        if proto_at is not None and (len(v) <= proto_at or v[proto_at] == 0):
+        if proto_at is not None and (len(v) <= proto_at or v[proto_at] == 0 or eth_type != _CT_TUPLE_ETH_TYPE[t]):
             continue
         v, m = _canonical(t, v, m)
         anded = bytes(a & b for a, b in zip(v, m, strict=False))
@@ -231,6 +240,19 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
             continue
         out.append((t, anded if masked else v, m))
     return tuple(out)
+
+
+def _flow_eth_type(keys: dict[int, bytes]) -> bytes:
+    """The flow's EtherType as both datapaths read it: the innermost one, inside VLAN encapsulations."""
+    # A VLAN key carries the outer TPID as OVS_KEY_ATTR_ETHERTYPE and the rest of
+    # the key in OVS_KEY_ATTR_ENCAP (flow_netlink.c parse_vlan_from_nlattrs, odp-util.c
+    # parse_8021q_onward): swkey->eth.type and flow->dl_type are the inner type.
+    while KeyAttr.ENCAP in keys:
+        try:
+            keys = {t: p for t, p, _ in iter_attrs(keys[KeyAttr.ENCAP], where="flow key encap")}
+        except UfidcertError:
+            return b""
+    return keys.get(KeyAttr.ETHERTYPE, b"")
 
 
 def _canonical(t: int, v: bytes, m: bytes) -> tuple[bytes, bytes]:

@@ -66,9 +66,40 @@ def test_ct_state_is_eight_bits() -> None:
 @given(addr=st.binary(min_size=8, max_size=8), ports=st.binary(min_size=4, max_size=4), proto=st.integers(0, 255))
 def test_a_conntrack_tuple_without_protocol_is_never_part_of_a_reply(addr: bytes, ports: bytes, proto: int) -> None:
     tuple4 = addr + ports + bytes([proto])
-    key = [(KeyAttr.CT_ORIG_TUPLE_IPV4, tuple4), ETH]
-    got = view(key, [(KeyAttr.CT_ORIG_TUPLE_IPV4, b"\xff" * 13), ETH_M])
+    key = [(KeyAttr.CT_ORIG_TUPLE_IPV4, tuple4), ETH, IPV4_TYPE]
+    got = view(key, [(KeyAttr.CT_ORIG_TUPLE_IPV4, b"\xff" * 13), ETH_M, TYPE_M])
     if proto == 0:
-        assert got == view([ETH], [ETH_M])
+        assert got == view([ETH, IPV4_TYPE], [ETH_M, TYPE_M])
     else:
-        assert got != view([ETH], [ETH_M])
+        assert got != view([ETH, IPV4_TYPE], [ETH_M, TYPE_M])
+
+
+IPV4_TYPE, IPV6_TYPE, TYPE_M = (
+    (KeyAttr.ETHERTYPE, b"\x08\x00"),
+    (KeyAttr.ETHERTYPE, b"\x86\xdd"),
+    (KeyAttr.ETHERTYPE, b"\xff\xff"),
+)
+
+
+@given(
+    eth_type=st.sampled_from([0x0800, 0x86DD, 0x0600, 0x0806, 0x8847]),
+    v6=st.booleans(),
+    vlan=st.booleans(),
+    proto=st.integers(1, 255),
+)
+def test_a_conntrack_tuple_of_another_family_than_the_flow_is_never_part_of_a_reply(
+    eth_type: int, v6: bool, vlan: bool, proto: int
+) -> None:
+    # ovs_ct_put_key / odp_flow_key_from_flow__ write ct_tuple4 only for an IPv4 flow, ct_tuple6 only
+    # for an IPv6 flow: dpif-netdev accepts ct_tuple4 on an eth_type(0x0600) flow and returns it without.
+    attr, size = (KeyAttr.CT_ORIG_TUPLE_IPV6, 37) if v6 else (KeyAttr.CT_ORIG_TUPLE_IPV4, 13)
+    inner_key, inner_mask = [(KeyAttr.ETHERTYPE, struct.pack(">H", eth_type))], [TYPE_M]
+    if vlan:  # the inner EtherType decides (the flow's dl_type)
+        vlan_key = [(KeyAttr.ETHERTYPE, b"\x81\x00"), (KeyAttr.VLAN, b"\x10\x05")]
+        inner_key = [*vlan_key, (KeyAttr.ENCAP, pack_attrs(inner_key))]
+        inner_mask = [TYPE_M, (KeyAttr.VLAN, b"\xff\xff"), (KeyAttr.ENCAP, pack_attrs(inner_mask))]
+    with_tuple = view(
+        [(attr, bytes(size - 1) + bytes([proto])), ETH, *inner_key], [(attr, b"\xff" * size), ETH_M, *inner_mask]
+    )
+    without = view([ETH, *inner_key], [ETH_M, *inner_mask])
+    assert (with_tuple == without) == (eth_type != (0x86DD if v6 else 0x0800))
