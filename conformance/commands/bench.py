@@ -333,7 +333,8 @@ def measure_memory(n: int = MEMORY_UKEYS, *, progress: Progress | None = None) -
         "netlink_bytes_per_ukey": round(netlink / n),
         "ratio": round(per / (netlink / n), 2),
         "what": (
-            "Ukey object, its lock, its Match (key payloads), Ufid, umap entry; "
+            "Ukey object (its mutex is an entry of the lock table only while held), its Match (key payloads), "
+            "Ufid, umap entry; "
             "key framing, masks and actions shared per flow shape"
         ),
     }
