@@ -166,14 +166,11 @@ class DpifEFBig(DpifTooBig):
     default_errno = _errno.EFBIG
 
 
+# Each errno is stated once, on its class; DpifTooBig is left out because its
+# two meanings (E2BIG, EFBIG) have classes of their own.
 _BY_ERRNO: dict[int, type[DpifError]] = {
-    _errno.ENOENT: DpifNotFound,
-    _errno.EEXIST: DpifExists,
-    _errno.EINVAL: DpifInvalid,
-    _errno.ERANGE: DpifOutOfRange,
-    _errno.EOPNOTSUPP: DpifNotSupported,
-    _errno.E2BIG: DpifE2Big,
-    _errno.EFBIG: DpifEFBig,
+    cls.default_errno: cls
+    for cls in (DpifNotFound, DpifExists, DpifInvalid, DpifOutOfRange, DpifNotSupported, DpifE2Big, DpifEFBig)
 }
 
 

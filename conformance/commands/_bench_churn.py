@@ -1,7 +1,8 @@
 """The churn experiment of ``ufidcert bench``: flows kept under the dynamic flow limit, simulated.
 
 Each round lasts what the measured rounds say a round over that many flows
-costs (:class:`CostModel`, a linear fit per dump mode); see :func:`simulate_churn`.
+costs (:class:`CostModel`, a linear fit per dump mode, plus the measured
+extra cost of a flow a round sees for the first time); see :func:`simulate_churn`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,35 @@ __all__ = ["ChurnResult", "CostModel", "downsample", "simulate_churn"]
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    """Round duration as a linear function of the flow count, fitted to measured rounds."""
+    """Round duration as a linear function of the flow count, fitted to measured rounds.
+
+    ``first_sight_us`` is what a flow costs in the first round that sees it
+    in this mode instead of ``per_flow_us`` (the ukey's move to OPERATIONAL
+    through the per-flow path; for a full dump also the datapath's first
+    rendering of its key and mask). None: the same as ``per_flow_us``.
+    """
 
     base_ms: float
     per_flow_us: float
+    first_sight_us: float | None = None
 
-    def duration_ms(self, n_flows: int) -> float:
-        return max(self.base_ms + self.per_flow_us * n_flows / 1000.0, 0.0)
+    def duration_ms(self, n_flows: int, n_new: int = 0) -> float:
+        """A round over ``n_flows`` flows, ``n_new`` of them seen for the first time."""
+        first = self.per_flow_us if self.first_sight_us is None else self.first_sight_us
+        old = max(n_flows - n_new, 0)
+        return max(self.base_ms + (self.per_flow_us * old + first * (n_flows - old)) / 1000.0, 0.0)
+
+    def with_first_sight(self, n_flows: int, n_new: int, measured_ms: float) -> CostModel:
+        """This model plus the first-sight cost implied by one measured round.
+
+        The round covered ``n_flows`` flows, ``n_new`` of them new, and lasted ``measured_ms``.
+
+        The rest of the round is taken at the model's base and per-flow cost; a negative remainder counts as 0.
+        """
+        if n_new < 1:
+            raise UsageError("a first-sight cost needs a round with new flows")
+        rest_ms = self.base_ms + self.per_flow_us * (n_flows - n_new) / 1000.0
+        return CostModel(self.base_ms, self.per_flow_us, max((measured_ms - rest_ms) * 1000.0 / n_new, 0.0))
 
     @classmethod
     def fit(cls, points: Sequence[tuple[int, float]]) -> CostModel:
@@ -78,8 +101,9 @@ def simulate_churn(
     arrival only while the flow count is below the dynamic limit. Rounds
     follow ``udpif_revalidator``: a round over ``n`` flows lasts
     ``model.duration_ms(n)``; the next starts ``max_revalidator`` ms after
-    the previous start (or at once if the round took longer). At its dump a
-    round deletes flows idle for more than ``max_idle`` (100 ms when above
+    the previous start (or at once if the round took longer); the flows
+    installed since the previous round are new to it (``first_sight_us``).
+    At its dump a round deletes flows idle for more than ``max_idle`` (100 ms when above
     the limit, every flow when above twice the limit), then the real
     :class:`FlowLimit` adapts to the duration. Sustained = mean flow count
     over the last third of the run. CPU contention between handlers and
@@ -89,13 +113,14 @@ def simulate_churn(
     cohorts: list[list[int]] = []  # [count, created_ms]; last used = created + active_ms
     t = 0.0
     n = 0
+    n_new = 0  # installed since the previous round
     times: list[float] = []
     flows: list[int] = []
     limits: list[int] = []
     end = seconds * 1000.0
     while t < end:
         n_start = n
-        duration = max(int(model.duration_ms(n_start) + 0.5), 1)
+        duration = max(int(model.duration_ms(n_start, n_new) + 0.5), 1)
         current = limit.value
         kill_all = n_start > 2 * current
         idle = OVER_LIMIT_MAX_IDLE_MS if n_start > current else max_idle
@@ -113,7 +138,7 @@ def simulate_churn(
         # Handlers run meanwhile; they install while the count is under the limit.
         arrivals = int(arrival_per_s * step / 1000.0)
         room = max(0, limit.value - n)
-        admitted = min(arrivals, room)
+        admitted = n_new = min(arrivals, room)
         if admitted:
             cohorts.append([admitted, int(t + step / 2.0)])
             n += admitted

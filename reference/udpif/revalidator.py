@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import errno
 import logging
-import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from itertools import compress, repeat
+from itertools import repeat
 from operator import attrgetter
+from typing import cast
 
 from reference.dpif import DelOp, DpifError, DpifFlow, PutFlags, PutOp, TerseBatch
 from reference.errors import UfidcertInputError
 from reference.uapi import ActionAttr, KeyAttr
 from reference.udpif._megaflow import key_fields, mask_has_extra
 from reference.udpif._services import UdpifServices
+from reference.udpif._ukey_lock import UKEY_LOCKS
 from reference.udpif.config import (
     MAX_MISSED_DUMPS,
     N_UMAPS,
@@ -38,7 +39,7 @@ from reference.udpif.config import (
 )
 from reference.udpif.shared_dump import SharedDump
 from reference.udpif.ukey import Ukey, UkeyState
-from reference.udpif.umap import Shard
+from reference.udpif.umap import KeptBlock, Shard
 
 __all__ = ["RevalResult", "Revalidator", "RoundTally", "UkeyOp"]
 
@@ -76,20 +77,55 @@ class UkeyOp:
 
 # Slices of a terse batch's UFID block, one per flow of a full batch (REVALIDATE_MAX_BATCH flows).
 _SLICES = tuple(slice(j, j + 16) for j in range(0, 16 * REVALIDATE_MAX_BATCH, 16))
-# Whole-batch reads and writes of ukey fields, each a C-level loop (map over an attrgetter or a
-# method descriptor), for the batch fast path of Revalidator._revalidate_columns.
-_LOCK, _STATE, _REVAL_SEQ, _DUMP_SEQ = (attrgetter(a) for a in ("lock", "state", "reval_seq", "dump_seq"))
+# Whole-batch reads of ukey fields, each a C-level loop (map over an attrgetter), for the batch fast paths.
+_STATE, _REVAL_SEQ, _DUMP_SEQ = (attrgetter(a) for a in ("state", "reval_seq", "dump_seq"))
 _N_PACKETS, _N_BYTES, _USED, _CREATED = (attrgetter(a) for a in ("n_packets", "n_bytes", "used", "created"))
-_MISSED = attrgetter("missed_dumps")
-_LOCK_TYPE = type(threading.Lock())
-_TRYLOCK, _UNLOCK = _LOCK_TYPE.acquire, _LOCK_TYPE.release
+_MISSED, _VERSION = attrgetter("missed_dumps"), attrgetter("version")
+# ... and writes, through the slots themselves: the whole-batch paths' own writes do not bump a ukey's
+# version (Ukey.__setattr__ does), so that a block they kept is recognised as unchanged in the next round.
+_SET_USED, _SET_TCP_FLAGS, _SET_DUMP_SEQ = (Ukey.__dict__[a].__set__ for a in ("used", "tcp_flags", "dump_seq"))
 
 
 def _consume(it: object) -> None:
     deque(it, maxlen=0)  # type: ignore[call-overload]
 
 
-def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pass) -> bool:
+def _keep_as_before(kept: KeptBlock, batch: TerseBatch, ctx: _Pass) -> bool:
+    """Keep a terse batch at once if neither it nor its ukeys changed since a round kept it all at once.
+
+    The ukeys' versions say nobody wrote to them since (no stats pushed,
+    no state change, no miss counted, not dumped again); the batch's columns
+    equal to those of that round mean the same counts, "used" times and
+    flags; with the same ``reval_seq``, a limit that kills nothing and
+    ``min_used`` still recent enough, :func:`_keep_unchanged_batch` would
+    decide KEEP for every flow and write only ``dump_seq``, which is what
+    this does, with one read of each ukey (its version) instead of all its fields.
+    """
+    if (
+        kept.reval_seq != ctx.reval_seq
+        or kept.dump_seq == ctx.dump_seq
+        or ctx.kill_them_all
+        or not ctx.terse
+        or kept.min_used < ctx.now - ctx.max_idle
+        or batch.n_packets != kept.n_packets
+        or batch.n_bytes != kept.n_bytes
+        or batch.used_ms != kept.used
+        or batch.tcp_flags != kept.tcp_flags
+    ):
+        return False
+    ukeys = kept.ukeys
+    n = len(ukeys)
+    with UKEY_LOCKS.guard:
+        if not UKEY_LOCKS.none_held(ukeys) or list(map(_VERSION, ukeys)) != kept.versions:
+            return False
+        _consume(map(_SET_DUMP_SEQ, ukeys, repeat(ctx.dump_seq, n)))
+    kept.dump_seq = ctx.dump_seq
+    ctx.tally.kept += n
+    ctx.tally.kept_at_once += n
+    return True
+
+
+def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pass) -> KeptBlock | None:
     """Keep a whole terse batch at once if every flow is in ``revalidate_ukey()``'s trivial case.
 
     That is: each flow has a ukey, OPERATIONAL, not yet seen in this dump,
@@ -98,48 +134,58 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
     enough (so the sweep will have nothing to do for it either). Then the decision
     is KEEP for all with nothing to push, and only ``used``, ``tcp_flags``
     and ``dump_seq`` change, as the per-flow loop would write them. Every
-    test and write is a C-level loop over the batch. Returns False (having
-    changed nothing) when any flow needs the per-flow path.
+    test and write is a C-level loop over the batch, under the lock table's
+    guard with none of the ukeys locked (as if holding all their mutexes).
+    Returns the :class:`KeptBlock` to remember, or None (having changed
+    nothing) when any flow needs the per-flow path.
     """
     n = len(ukeys)
     if not ctx.terse or ctx.kill_them_all or None in ukeys:
-        return False
-    locks = list(map(_LOCK, ukeys))
-    got = list(map(_TRYLOCK, locks, repeat(False, n)))
-    try:
-        if False in got:
-            return False
-        dump_seq = ctx.dump_seq
+        return None
+    live = cast("list[Ukey]", ukeys)
+    dump_seq = ctx.dump_seq
+    with UKEY_LOCKS.guard:
         if (
-            dump_seq in map(_DUMP_SEQ, ukeys)
-            or list(map(_STATE, ukeys)).count(_S.OPERATIONAL) != n
-            or list(map(_REVAL_SEQ, ukeys)).count(ctx.reval_seq) != n
-            or list(map(_N_PACKETS, ukeys)) != list(batch.n_packets)
-            or list(map(_N_BYTES, ukeys)) != list(batch.n_bytes)
-            or any(map(_MISSED, ukeys))
+            not UKEY_LOCKS.none_held(live)
+            or dump_seq in map(_DUMP_SEQ, live)
+            or list(map(_STATE, live)).count(_S.OPERATIONAL) != n
+            or list(map(_REVAL_SEQ, live)).count(ctx.reval_seq) != n
+            or list(map(_N_PACKETS, live)) != list(batch.n_packets)
+            or list(map(_N_BYTES, live)) != list(batch.n_bytes)
+            or any(map(_MISSED, live))
         ):
-            return False
+            return None
         # udpif_update_used() without packet growth: the dumped "used", else the ukey's, else its creation.
         used = list(batch.used_ms)
         kept_used: list[int] | None = None
         if 0 in used:
-            kept_used = list(map(_USED, ukeys))
+            kept_used = list(map(_USED, live))
             if used.count(0) != n or 0 in kept_used:
-                created = list(map(_CREATED, ukeys))
+                created = list(map(_CREATED, live))
                 used = [d or k or c for d, k, c in zip(used, kept_used, created, strict=True)]
             else:
                 used = kept_used
-        if min(used) < ctx.now - ctx.max_idle:
-            return False
+        min_used = min(used)
+        if min_used < ctx.now - ctx.max_idle:
+            return None
         if used is not kept_used:  # (else every ukey keeps the "used" it has)
-            _consume(map(setattr, ukeys, repeat("used", n), used))
-        _consume(map(setattr, ukeys, repeat("tcp_flags", n), batch.tcp_flags))
-        _consume(map(setattr, ukeys, repeat("dump_seq", n), repeat(dump_seq, n)))
-        ctx.tally.kept += n
-        ctx.tally.kept_at_once += n
-        return True
-    finally:
-        _consume(map(_UNLOCK, compress(locks, got)))
+            _consume(map(_SET_USED, live, used))
+        _consume(map(_SET_TCP_FLAGS, live, batch.tcp_flags))
+        _consume(map(_SET_DUMP_SEQ, live, repeat(dump_seq, n)))
+        versions = list(map(_VERSION, live))
+    ctx.tally.kept += n
+    ctx.tally.kept_at_once += n
+    return KeptBlock(
+        live,
+        versions,
+        batch.n_packets,
+        batch.n_bytes,
+        batch.used_ms,
+        batch.tcp_flags,
+        dump_seq,
+        ctx.reval_seq,
+        min_used,
+    )
 
 
 class _Pass:
@@ -252,14 +298,22 @@ class Revalidator:
         n = len(batch)
         ufids = batch.ufids
         slices = _SLICES if n <= len(_SLICES) else tuple(slice(j, j + 16) for j in range(0, 16 * n, 16))
+        umap = udpif.ukeys
+        # A batch kept at once in the last round, unchanged and with unchanged ukeys, is kept again.
+        memo = umap.kept_block(ufids)
+        if memo is not None and _keep_as_before(memo, batch, ctx):
+            return
         # The ukeys this block had in an earlier round are the lookups' answer if they are all still
-        # OPERATIONAL (see UkeyMap.remembered_block), which _keep_unchanged_batch checks under their locks.
-        remembered = udpif.ukeys.remembered_block(ufids)
-        if remembered is not None and _keep_unchanged_batch(remembered, batch, ctx):
+        # OPERATIONAL (see UkeyMap.remembered_block), which _keep_unchanged_batch checks under the guard.
+        remembered = umap.remembered_block(ufids)
+        ukeys = remembered
+        if remembered is None or (new_kept := _keep_unchanged_batch(remembered, batch, ctx)) is None:
+            ukeys = umap.lookup_block(ufids, slices[:n])
+            new_kept = _keep_unchanged_batch(ukeys, batch, ctx) if ukeys != remembered else None
+        if new_kept is not None:
+            umap.remember_kept(ufids, new_kept)
             return
-        ukeys = udpif.ukeys.lookup_block(ufids, slices[:n])
-        if ukeys != remembered and _keep_unchanged_batch(ukeys, batch, ctx):
-            return
+        assert ukeys is not None
         packets, nbytes, useds, flags = batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags
         dump_seq, reval_seq, now = ctx.dump_seq, ctx.reval_seq, ctx.now
         idle_before = now - ctx.max_idle

@@ -14,7 +14,6 @@ other transition its rules do not list; here both raise
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from enum import IntEnum
 from types import MappingProxyType
@@ -22,6 +21,7 @@ from typing import Any
 
 from reference.errors import UfidcertError
 from reference.odp.match import Match
+from reference.udpif._ukey_lock import UkeyMutex
 
 __all__ = [
     "TRANSITIONS",
@@ -85,6 +85,9 @@ def check_transition(src: UkeyState, dst: UkeyState, ufid: object = "ukey") -> N
         raise IllegalUkeyTransition(src, dst, ufid)
 
 
+_set = object.__setattr__
+
+
 class Ukey:
     """One cached datapath flow (``struct udpif_key``).
 
@@ -96,6 +99,12 @@ class Ukey:
     ``dump_seq``, ``reval_seq``, ``missed_dumps``, ``state``, ``xcache`` (the
     rule the flow's statistics are credited to, a stand-in for OVS's xlate
     cache) and ``dp_layer``. Call :meth:`transition` with the lock held.
+
+    ``version`` counts the writes to the ukey since it was built: every
+    attribute assignment bumps it. A revalidator that kept a batch of ukeys
+    unchanged remembers their versions and, in the next round, knows from
+    equal versions that nothing was written to them meanwhile (its own
+    whole-batch writes go through the slots directly and do not count).
     """
 
     __slots__ = (
@@ -103,7 +112,6 @@ class Ukey:
         "created",
         "dp_layer",
         "dump_seq",
-        "lock",
         "mask_given",
         "match",
         "missed_dumps",
@@ -116,8 +124,10 @@ class Ukey:
         "ufid",
         "ufid_present",
         "used",
+        "version",
         "xcache",
     )
+    version: int  # set through the slot only (see __setattr__)
 
     def __init__(
         self,
@@ -134,6 +144,7 @@ class Ukey:
         dump_seq: int = 0,
         xcache: int | None = None,
     ) -> None:
+        _set(self, "version", 0)
         self.ufid = ufid
         self.ufid_present = ufid_present
         self.pmd_id = pmd_id
@@ -154,7 +165,16 @@ class Ukey:
         self.state = UkeyState.CREATED
         self.xcache = xcache
         self.dp_layer: str | None = None
-        self.lock = threading.Lock()
+        _set(self, "version", 0)  # built: no write counted yet
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _set(self, name, value)
+        _set(self, "version", self.version + 1)
+
+    @property
+    def lock(self) -> UkeyMutex:
+        """``ukey->mutex``: acquire (``blocking=False`` for a trylock), release, ``with``; see :mod:`._ukey_lock`."""
+        return UkeyMutex(self)
 
     @property
     def key(self) -> bytes:

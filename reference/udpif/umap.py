@@ -5,7 +5,8 @@ alone when there is no PMD id (always, for the reference) and
 ``(ufid, pmd_id)`` otherwise. Each shard has its own
 lock, held to insert or remove; lookups read the shard's dict without it
 (OVS reads its cmaps lock-free under RCU; a CPython dict read is atomic).
-Every ukey also has its own lock (``Ukey.lock``).
+Every ukey also has its own mutex (``Ukey.lock``, kept in the lock table of
+:mod:`reference.udpif._ukey_lock`).
 
 :meth:`UkeyMap.install` reproduces ``ukey_install__``/``try_ukey_replace``:
 a UFID already present with the same key bytes is replaced only when the old
@@ -26,7 +27,7 @@ from reference.udpif.config import N_UMAPS
 from reference.udpif.ukey import Ukey, UkeyState
 from reference.ufid import Ufid
 
-__all__ = ["InstallResult", "Shard", "UkeyMap", "ident", "wire_of"]
+__all__ = ["InstallResult", "KeptBlock", "Shard", "UkeyMap", "ident", "wire_of"]
 
 _log = logging.getLogger("reference.udpif")
 
@@ -54,6 +55,42 @@ def wire_of(ukey: Ukey) -> bytes | None:
     """The 16-byte UFID payload a datapath reports for ``ukey``'s flow, or None (no Ufid, or a PMD id)."""
     ufid = ukey.ufid
     return ufid.to_wire() if ukey.pmd_id is None and isinstance(ufid, Ufid) else None
+
+
+class KeptBlock:
+    """A terse batch whose ukeys a revalidator kept all at once, as it left them (see :meth:`UkeyMap.kept_block`).
+
+    ``ukeys`` are the lookups' answer for the batch's UFID block and
+    ``versions`` their :attr:`~reference.udpif.ukey.Ukey.version` after the
+    keep; the four columns are the batch's statistics as dumped then, every
+    ukey holding the same counts; ``dump_seq`` and ``reval_seq`` are those the
+    ukeys were kept under, and ``min_used`` the oldest "used" time the keep
+    gave them. The revalidator moves ``dump_seq`` on when it keeps the block again.
+    """
+
+    __slots__ = ("dump_seq", "min_used", "n_bytes", "n_packets", "reval_seq", "tcp_flags", "ukeys", "used", "versions")
+
+    def __init__(  # noqa: PLR0917 - one field per column of the batch and per sequence number
+        self,
+        ukeys: list[Ukey],
+        versions: list[int],
+        n_packets: Sequence[int],
+        n_bytes: Sequence[int],
+        used: Sequence[int],
+        tcp_flags: Sequence[int],
+        dump_seq: int,
+        reval_seq: int,
+        min_used: int,
+    ) -> None:
+        self.ukeys = ukeys
+        self.versions = versions
+        self.n_packets = n_packets
+        self.n_bytes = n_bytes
+        self.used = used
+        self.tcp_flags = tcp_flags
+        self.dump_seq = dump_seq
+        self.reval_seq = reval_seq
+        self.min_used = min_used
 
 
 class Shard:
@@ -99,7 +136,7 @@ class UkeyMap:
     ``ovs_u128`` it received in place: ofproto-dpif-upcall.c ``ukey_lookup``).
     """
 
-    __slots__ = ("_blocks", "_last_blocks", "by_wire", "n_shards", "shards")
+    __slots__ = ("_blocks", "_kept", "_last_blocks", "_last_kept", "by_wire", "n_shards", "shards")
 
     def __init__(self, n_shards: int = N_UMAPS) -> None:
         if n_shards < 1:
@@ -110,6 +147,9 @@ class UkeyMap:
         # lookup_block's memo: this round's and the last round's answers, by UFID block.
         self._blocks: dict[bytes, list[Ukey | None]] = {}
         self._last_blocks: dict[bytes, list[Ukey | None]] = {}
+        # kept_block's memo, rotated the same way.
+        self._kept: dict[bytes, KeptBlock] = {}
+        self._last_kept: dict[bytes, KeptBlock] = {}
 
     def shard_of(self, ufid: Any, pmd_id: int | None) -> Shard:
         """The shard a ukey with this identity lives in (OVS: ``hash_2words(ufid.u32[0], pmd_id) % N_UMAPS``)."""
@@ -143,20 +183,37 @@ class UkeyMap:
         since. Every OPERATIONAL ukey is in the map (a ukey leaves it only by
         becoming DELETED: :meth:`Shard.delete`, or replaced over EVICTED) and
         one UFID has at most one ukey there, so a caller that finds every
-        ukey of the answer OPERATIONAL, under their locks, has the lookups' answer.
+        ukey of the answer OPERATIONAL, with none of them locked, has the lookups' answer.
         """
         got = self._last_blocks.pop(ufids, None)
         if got is not None:
             self._blocks[ufids] = got
         return got
 
-    def start_round(self) -> None:
-        """A revalidation round begins: :meth:`lookup_block` forgets the blocks of the round before last.
+    def kept_block(self, ufids: bytes) -> KeptBlock | None:
+        """The :class:`KeptBlock` recorded for this UFID block in the last round (kept for the next), or None.
 
-        A round that looked no block up (a full dump) leaves the memo as it was.
+        Not checked here: whether the ukeys changed since (compare their
+        versions) or the batch did (compare its columns).
+        """
+        got = self._last_kept.pop(ufids, None)
+        if got is not None:
+            self._kept[ufids] = got
+        return got
+
+    def remember_kept(self, ufids: bytes, kept: KeptBlock) -> None:
+        """Record that this UFID block's batch was kept at once (for :meth:`kept_block` in the next round)."""
+        self._kept[ufids] = kept
+
+    def start_round(self) -> None:
+        """A revalidation round begins: :meth:`lookup_block` and :meth:`kept_block` forget the round before last.
+
+        A round that looked no block up (a full dump) leaves the lookups' memo
+        as it was; its ukeys were all written to, so no kept block survives it.
         """
         if self._blocks:
             self._last_blocks, self._blocks = self._blocks, {}
+        self._last_kept, self._kept = self._kept, {}
 
     def install(self, new: Ukey, *, keep_locked: bool = False) -> InstallResult:
         """``ukey_install__``: insert ``new`` (state CREATED) unless its UFID is taken; see the module doc.

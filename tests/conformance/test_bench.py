@@ -268,3 +268,28 @@ def test_cli_compare_netdev_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert c["ours_bytes_per_flow"] > 0 and c["ovs_bytes_per_flow"] > 0
     assert c["ratio_memory"] == pytest.approx(c["ours_bytes_per_flow"] / c["ovs_bytes_per_flow"], abs=1e-3)
     assert {"terse_flows", "full_flows", "ratio"} <= set(out["churn"])  # our churn figure is in the same run
+
+
+@given(
+    base=st.floats(0, 50),
+    per_flow=st.floats(0.1, 100),
+    first=st.floats(0, 500),
+    n=st.integers(10, 10**6),
+    new_fraction=st.floats(0.01, 1.0),
+)
+def test_first_sight_cost_is_recovered_from_a_round_with_new_flows(
+    base: float, per_flow: float, first: float, n: int, new_fraction: float
+) -> None:
+    new = max(1, int(n * new_fraction))
+    measured = base + (per_flow * (n - new) + first * new) / 1000  # what such a round costs, written out
+    model = CostModel(base, per_flow).with_first_sight(n, new, measured)
+    assert model.first_sight_us == pytest.approx(first, rel=1e-6, abs=1e-6 * per_flow * n / new)
+    assert model.duration_ms(n, new) == pytest.approx(measured, rel=1e-9)
+    assert model.duration_ms(n) == pytest.approx(base + per_flow * n / 1000, rel=1e-9)  # no new flow: as before
+
+
+def test_a_costly_first_sight_sustains_fewer_flows_under_churn() -> None:
+    plain = simulate_churn(CostModel(2.0, 4.0), mode="x", seconds=200)
+    costly = simulate_churn(CostModel(2.0, 4.0, first_sight_us=60.0), mode="x", seconds=200)
+    assert plain.sustained_flows == 200_000  # 4 us per flow: the cap
+    assert costly.sustained_flows < plain.sustained_flows

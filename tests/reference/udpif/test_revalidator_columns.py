@@ -25,6 +25,17 @@ from reference.ufid import Ufid
 from tests.reference.udpif._env import Env, eth_dst, frame, make_env, output
 from tests.reference.udpif.test_udpif_stateful import UdpifMachine, _settings
 
+# Writes to one ukey behind the revalidators' back (by another thread, as OVS's handlers and
+# unixctl commands may): each invalidates what a round that kept the ukey's batch at once knew of it.
+_POKES: dict[str, Any] = {
+    "stale reval_seq": lambda u: setattr(u, "reval_seq", u.reval_seq - 1),
+    "one miss counted": lambda u: setattr(u, "missed_dumps", u.missed_dumps + 1),
+    "packets pushed": lambda u: u.set_stats(u.n_packets + 1, u.n_bytes + 60, u.used, u.tcp_flags),
+    "used forgotten": lambda u: setattr(u, "used", 0),
+    "same value written": lambda u: setattr(u, "n_bytes", u.n_bytes),
+}
+
+
 STEP = st.one_of(
     st.tuples(st.just("new"), st.lists(st.integers(2, 60), min_size=1, max_size=30), st.sampled_from([1, 2])),
     st.tuples(st.just("traffic"), st.lists(st.integers(2, 60), min_size=1, max_size=30), st.just(1)),
@@ -35,6 +46,8 @@ STEP = st.one_of(
     st.tuples(st.just("dp_del"), st.integers(0, 100), st.just(0)),
     st.tuples(st.just("reval"), st.just(0), st.just(0)),
     st.tuples(st.just("purge"), st.just(0), st.just(0)),
+    st.tuples(st.just("poke"), st.integers(0, 60), st.sampled_from(sorted(_POKES))),
+    st.tuples(st.just("held"), st.integers(0, 60), st.just(0)),
 )
 
 
@@ -105,6 +118,17 @@ def step(env: Env, kind: str, a: Any, b: Any) -> None:
             env.dp.flow_del(ufid=f.ufid_bytes if f.ufid_present else None, key=f.key)
     elif kind == "reval":
         udpif.revalidate()
+    elif kind in ("poke", "held"):  # the (a mod n)-th ukey by UFID: the same flow in every env
+        ukeys = sorted(udpif.ukeys, key=lambda u: str(u.ufid))
+        if not ukeys:
+            return
+        ukey = ukeys[a % len(ukeys)]
+        if kind == "poke":
+            with ukey.lock:
+                _POKES[b](ukey)
+        else:  # a round while another thread holds the ukey's lock: the revalidator must skip it
+            with ukey.lock:
+                udpif.revalidate()
     elif kind == "purge":
         udpif.purge()
 
@@ -207,6 +231,13 @@ _SCENARIOS: dict[str, list[tuple[str, Any, Any]]] = {
         ("reval", 0, 0),
     ],
     "purge": [("purge", 0, 0)],
+    # After two rounds that kept every batch at once, a third recognises them unchanged (by the ukeys'
+    # versions): each of these must stop that for the batch concerned.
+    **{
+        f"a ukey written between rounds: {poke}": [("reval", 0, 0), ("poke", 5, poke), ("reval", 0, 0), ("reval", 0, 0)]
+        for poke in _POKES
+    },
+    "a ukey locked during a round": [("reval", 0, 0), ("held", 5, 0), ("reval", 0, 0)],
 }
 
 

@@ -126,3 +126,18 @@ def test_ukey_keeps_the_unmasked_key_in_its_match() -> None:
 def test_ukey_refuses_malformed_key() -> None:
     with pytest.raises(OdpDecodeError):
         Ukey(ufid="u", key=b"\x05\x00", mask=b"", actions=b"", reval_seq=1, created=1)
+
+
+_WRITABLE = ("actions", "n_packets", "n_bytes", "used", "tcp_flags", "dump_seq", "reval_seq", "missed_dumps", "xcache")
+
+
+@given(writes=st.lists(st.tuples(st.sampled_from(_WRITABLE), st.integers(0, 5)), max_size=12))
+def test_every_write_counts_in_the_version(writes: list[tuple[str, int]]) -> None:
+    """A built ukey has version 0; each assignment (even of the value it holds) and each transition adds one."""
+    u = _ukey()
+    assert u.version == 0
+    for name, value in writes:
+        setattr(u, name, value if name != "actions" else bytes(value))
+    u.set_stats(1, 2, 3, 4)
+    u.transition(UkeyState.VISIBLE)
+    assert u.version == len(writes) + 4 + 1
