@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from conformance.suite._flows import CT_TUPLES, ct_tuple_written, flow_eth_type
 from reference._netlink import iter_attrs, pack_attr
 from reference.odp import OdpSyntaxError, format_actions, format_key, format_key_attr, parse_flow
 from reference.odp.fitness import KeyFitness, key_fitness, mask_fitness_report
@@ -188,7 +189,6 @@ def parse_dump(text: str) -> dict[int, str]:
 # Offsets of the fields the normalisation below reads, in the netlink structs
 # of include/uapi/linux/openvswitch.h.
 _ARP_OP = 8  # struct ovs_key_arp: sip, tip, then the be16 op
-_CT_TUPLE_PROTO: dict[int, int] = {KeyAttr.CT_ORIG_TUPLE_IPV4: 12, KeyAttr.CT_ORIG_TUPLE_IPV6: 36}
 _ODPP_NONE = b"\xff" * 4
 
 
@@ -198,16 +198,15 @@ def _arp_op_through_nw_proto(attr: Attribute) -> Attribute:
     return Attribute(attr.type, attr.payload[:_ARP_OP] + bytes([high]) + attr.payload[_ARP_OP + 1 :])
 
 
-def _stored_attr(a: Attribute, m: Attribute) -> tuple[Attribute, Attribute] | None:
-    """One attribute put, as the daemon prints it back (``None``: it drops it)."""
-    proto_at = _CT_TUPLE_PROTO.get(a.type)
+def _stored_attr(a: Attribute, m: Attribute, eth_type: bytes) -> tuple[Attribute, Attribute] | None:
+    """One attribute put, as the daemon prints it back (``None``: it drops it); ``eth_type`` is the flow's."""
     if a.type == KeyAttr.IN_PORT and a.payload == _ODPP_NONE:
         # odp_flow_key_from_flow__ writes in_port only when it is not
         # ODPP_NONE (the mask's in_port is written but odp_flow_format prints
         # only the key's attributes): in_port(4294967295) comes back absent.
         return None
     if a.type == KeyAttr.ENCAP and a.children is not None:
-        kc, mc = _stored_level(a.children, m.children or ())
+        kc, mc = _stored_level(a.children, m.children or (), eth_type)
         return (
             Attribute(a.type, b"".join(c.encode() for c in kc), tuple(kc)),
             Attribute(m.type, b"".join(c.encode() for c in mc), tuple(mc)),
@@ -223,20 +222,22 @@ def _stored_attr(a: Attribute, m: Attribute) -> tuple[Attribute, Attribute] | No
         # odp_flow_key_from_flow__ writes TCP_FLAGS only when the flow's or
         # the mask's flags are not zero.
         return None
-    if proto_at is not None and len(a.payload) > proto_at and a.payload[proto_at] == 0:
+    if a.type in CT_TUPLES and not ct_tuple_written(a.type, a.payload, eth_type):
         # odp_flow_key_from_flow__ writes the original-direction tuple only
-        # when the flow's ct_nw_proto is not zero, so a tuple put with
-        # proto 0 is dropped (key and mask) by the daemon.
+        # when the flow's ct_nw_proto is not zero and its dl_type is the
+        # tuple's family, so any other tuple is dropped (key and mask) by the daemon.
         return None
     return a, m
 
 
-def _stored_level(keys: tuple[Attribute, ...], masks: tuple[Attribute, ...]) -> tuple[list[Attribute], list[Attribute]]:
+def _stored_level(
+    keys: tuple[Attribute, ...], masks: tuple[Attribute, ...], eth_type: bytes
+) -> tuple[list[Attribute], list[Attribute]]:
     by_type = {m.type: m for m in masks}
     ko: list[Attribute] = []
     mo: list[Attribute] = []
     for a in keys:
-        kept = _stored_attr(a, by_type.get(a.type, Attribute(a.type, bytes(len(a.payload)))))
+        kept = _stored_attr(a, by_type.get(a.type, Attribute(a.type, bytes(len(a.payload)))), eth_type)
         if kept is not None:
             ko.append(kept[0])
             mo.append(kept[1])
@@ -245,7 +246,11 @@ def _stored_level(keys: tuple[Attribute, ...], masks: tuple[Attribute, ...]) -> 
 
 def stored_form(key: bytes, mask: bytes) -> tuple[bytes, bytes]:
     """``(key, mask)`` as ovs-vswitchd stores it: what it loses through ``struct flow`` removed (see the comments)."""
-    ko, mo = _stored_level(decode_key(key).attrs, decode_key(mask, is_mask=True).attrs)
+    ko, mo = _stored_level(
+        decode_key(key).attrs,
+        decode_key(mask, is_mask=True).attrs,
+        flow_eth_type({t: p for t, p, _ in iter_attrs(key, where="flow key")}),
+    )
     return encode_key(ko), encode_key(mo)
 
 

@@ -20,7 +20,10 @@ from reference.uapi import ActionAttr, KeyAttr
 from reference.ufid import Ufid
 
 __all__ = [
+    "CT_TUPLES",
     "apply_mask",
+    "ct_tuple_written",
+    "flow_eth_type",
     "ETH_TYPE",
     "FlowSpec",
     "NormFlow",
@@ -193,6 +196,7 @@ _CT_TUPLE_ETH_TYPE: dict[int, bytes] = {
     KeyAttr.CT_ORIG_TUPLE_IPV4: b"\x08\x00",
     KeyAttr.CT_ORIG_TUPLE_IPV6: b"\x86\xdd",
 }
+CT_TUPLES = frozenset(_CT_TUPLE_PROTO)
 _NESTED = frozenset({KeyAttr.ENCAP, KeyAttr.TUNNEL, KeyAttr.NSH})
 
 Match = tuple[tuple[int, bytes, bytes], ...]
@@ -209,7 +213,7 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
     tell a datapath's original key from its masked key).
     """
     keys = {t: p for t, p, _ in iter_attrs(key, where="flow key")}
-    eth_type = _flow_eth_type(keys)
+    eth_type = flow_eth_type(keys)
     masks = (
         {t: b"\xff" * len(p) for t, p in keys.items()}
         if mask is None
@@ -231,8 +235,7 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
             continue
         v = v or bytes(len(m))
         m = m.ljust(len(v), b"\0")
-        proto_at = _CT_TUPLE_PROTO.get(t)
-        if proto_at is not None and (len(v) <= proto_at or v[proto_at] == 0 or eth_type != _CT_TUPLE_ETH_TYPE[t]):
+        if t in CT_TUPLES and not ct_tuple_written(t, v, eth_type):
             continue
         v, m = _canonical(t, v, m)
         anded = bytes(a & b for a, b in zip(v, m, strict=False))
@@ -242,7 +245,17 @@ def match_view(key: bytes, mask: bytes | None, *, masked: bool = True) -> Match:
     return tuple(out)
 
 
-def _flow_eth_type(keys: dict[int, bytes]) -> bytes:
+def ct_tuple_written(t: int, payload: bytes, eth_type: bytes) -> bool:
+    """Whether a datapath serialises conntrack original tuple ``t`` of a flow whose EtherType is ``eth_type``.
+
+    See the comment above ``_CT_TUPLE_PROTO``: its protocol must not be 0 and
+    its family must be the flow's (``eth_type`` as :func:`flow_eth_type` reads it).
+    """
+    proto_at = _CT_TUPLE_PROTO[t]
+    return len(payload) > proto_at and payload[proto_at] != 0 and eth_type == _CT_TUPLE_ETH_TYPE[t]
+
+
+def flow_eth_type(keys: dict[int, bytes]) -> bytes:
     """The flow's EtherType as both datapaths read it: the innermost one, inside VLAN encapsulations."""
     # A VLAN key carries the outer TPID as OVS_KEY_ATTR_ETHERTYPE and the rest of
     # the key in OVS_KEY_ATTR_ENCAP (flow_netlink.c parse_vlan_from_nlattrs, odp-util.c
