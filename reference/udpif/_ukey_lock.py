@@ -53,6 +53,15 @@ class UkeyLockTable:
                 self._held.add(owner)
             return ok
 
+    def try_acquire(self, owner: object) -> bool:
+        """``acquire(owner, blocking=False)`` for the revalidator's per-flow loops."""
+        held = self._held
+        with self._guard:
+            if owner in held:
+                return False
+            held.add(owner)
+            return True
+
     def release(self, owner: object) -> None:
         """Unlock ``owner``'s mutex; RuntimeError if it is not locked (as ``threading.Lock.release``)."""
         with self._guard:

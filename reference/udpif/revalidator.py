@@ -83,6 +83,8 @@ _N_PACKETS, _N_BYTES, _USED, _CREATED = (attrgetter(a) for a in ("n_packets", "n
 _MISSED, _VERSION = attrgetter("missed_dumps"), attrgetter("version")
 # ... and writes, through the slots themselves: the whole-batch paths' own writes do not bump a ukey's
 # version (Ukey.__setattr__ does), so that a block they kept is recognised as unchanged in the next round.
+# The per-flow loops trylock and unlock ukeys through the lock table directly (no UkeyMutex handle).
+try_lock, unlock = UKEY_LOCKS.try_acquire, UKEY_LOCKS.release
 _SET_USED, _SET_TCP_FLAGS, _SET_DUMP_SEQ = (Ukey.__dict__[a].__set__ for a in ("used", "tcp_flags", "dump_seq"))
 
 
@@ -271,7 +273,7 @@ class Revalidator:
                 ukey = self._acquire(flow, ctx.reval_seq, ctx.now, ctx.ops)
                 if ukey is None:
                     continue
-            elif not ukey.lock.acquire(blocking=False):
+            elif not try_lock(ukey):
                 udpif.count("upcall_ukey_contention")
                 continue
             try:
@@ -282,7 +284,7 @@ class Revalidator:
                 stats = flow.stats
                 self._judge(ukey, stats.n_packets, stats.n_bytes, stats.used_ms, stats.tcp_flags, ctx)
             finally:
-                ukey.lock.release()
+                unlock(ukey)
 
     def _revalidate_columns(self, batch: TerseBatch, ctx: _Pass) -> None:
         """The per-flow loop of ``revalidate()`` on a terse batch's columns.
@@ -327,13 +329,13 @@ class Revalidator:
                 ukey = self._acquire(batch[i], reval_seq, now, ctx.ops)
                 if ukey is None:
                     continue
-            elif found.lock.acquire(False):
+            elif try_lock(found):
                 ukey = found
             else:
                 udpif.count("upcall_ukey_contention")
                 continue
             if ukey.dump_seq == dump_seq:
-                ukey.lock.release()
+                unlock(ukey)
                 udpif.count("dumped_duplicate_flow")
                 continue
             if fast and ukey.state is operational and ukey.reval_seq == reval_seq and n_packets == ukey.n_packets:
@@ -341,16 +343,14 @@ class Revalidator:
                 used = stats_used or ukey.used or ukey.created
                 if used >= idle_before and n_bytes == ukey.n_bytes:
                     # revalidate_ukey()'s trivial case: nothing to push, nothing to re-translate.
-                    ukey.used = used
-                    ukey.tcp_flags = tcp_flags
-                    ukey.dump_seq = dump_seq
-                    ukey.lock.release()
+                    ukey.note_dumped(used, tcp_flags, dump_seq)
+                    unlock(ukey)
                     kept += 1
                     continue
             try:
                 self._judge(ukey, n_packets, n_bytes, stats_used, tcp_flags, ctx)
             finally:
-                ukey.lock.release()
+                unlock(ukey)
         ctx.tally.kept += kept
 
     def _judge(  # noqa: PLR0917 - the four counters of struct dpif_flow_stats, unpacked
@@ -386,9 +386,9 @@ class Revalidator:
             result = RevalResult.DELETE
         elif ukey.reval_seq == reval_seq and n_packets == ukey.n_packets and n_bytes == ukey.n_bytes:
             # revalidate_ukey()'s trivial case: nothing new to push, nothing to re-translate.
-            ukey.used = stats_used
-            ukey.tcp_flags = tcp_flags
-            result = RevalResult.KEEP
+            ukey.note_dumped(stats_used, tcp_flags, ctx.dump_seq)
+            tally.kept += 1
+            return
         else:
             result = self.revalidate_ukey(
                 ukey, reval_seq, n_packets=n_packets, n_bytes=n_bytes, used=stats_used, tcp_flags=tcp_flags
@@ -418,7 +418,7 @@ class Revalidator:
             ufid = udpif.ufid_for_key(flow.key)  # dpif-netlink derives it when the datapath has none
         ukey = udpif.ukeys.lookup(ufid)
         if ukey is not None:
-            if ukey.lock.acquire(blocking=False):
+            if try_lock(ukey):
                 return ukey
             udpif.count("upcall_ukey_contention")
             return None
@@ -649,7 +649,7 @@ class Revalidator:
                     ukeys = []
             for ukey in ukeys:
                 # Handlers may hold a ukey lock while installing: never wait for it.
-                if not ukey.lock.acquire(blocking=False):
+                if not try_lock(ukey):
                     udpif.count("upcall_ukey_contention")
                     continue
                 try:
@@ -680,7 +680,7 @@ class Revalidator:
                         if result is not keep:
                             ops.append(self._reval_op(result, ukey))
                 finally:
-                    ukey.lock.release()
+                    unlock(ukey)
                 if state is evicted:
                     shard.delete(ukey)
                     tally.swept += 1

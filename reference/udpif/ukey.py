@@ -197,6 +197,16 @@ class Ukey:
             raise IllegalUkeyTransition(src, dst, self.ufid)
         self.state = dst
 
+    def note_dumped(self, used: int, tcp_flags: int, dump_seq: int) -> None:
+        """A dump saw the flow and kept it as it is: its "used" time, its TCP flags and the dump's ``dump_seq``.
+
+        The same as assigning the three (one version step for the three writes).
+        """
+        _set(self, "used", used)
+        _set(self, "tcp_flags", tcp_flags)
+        _set(self, "dump_seq", dump_seq)
+        _set(self, "version", self.version + 1)
+
     def set_stats(self, n_packets: int, n_bytes: int, used: int, tcp_flags: int) -> None:
         """Record the statistics last pushed to the rule table (``ukey->stats = *stats``)."""
         self.n_packets = n_packets
