@@ -133,7 +133,7 @@ _WRITABLE = ("actions", "n_packets", "n_bytes", "used", "tcp_flags", "dump_seq",
 
 @given(writes=st.lists(st.tuples(st.sampled_from(_WRITABLE), st.integers(0, 5)), max_size=12))
 def test_every_write_counts_in_the_version(writes: list[tuple[str, int]]) -> None:
-    """A built ukey has version 0; each assignment (even of the value it holds) and each transition adds one."""
+    """A built ukey has version 0; each assignment (even of the value it holds), transition and note_dumped adds one."""
     u = _ukey()
     assert u.version == 0
     for name, value in writes:
@@ -141,3 +141,5 @@ def test_every_write_counts_in_the_version(writes: list[tuple[str, int]]) -> Non
     u.set_stats(1, 2, 3, 4)
     u.transition(UkeyState.VISIBLE)
     assert u.version == len(writes) + 4 + 1
+    u.note_dumped(7, 8, 9)  # three writes, one step
+    assert (u.used, u.tcp_flags, u.dump_seq, u.version) == (7, 8, 9, len(writes) + 6)
