@@ -83,9 +83,9 @@ _N_PACKETS, _N_BYTES, _USED, _CREATED = (attrgetter(a) for a in ("n_packets", "n
 _MISSED, _VERSION = attrgetter("missed_dumps"), attrgetter("version")
 # ... and writes, through the slots themselves: the whole-batch paths' own writes do not bump a ukey's
 # version (Ukey.__setattr__ does), so that a block they kept is recognised as unchanged in the next round.
+_SET_USED, _SET_TCP_FLAGS, _SET_DUMP_SEQ = (Ukey.__dict__[a].__set__ for a in ("used", "tcp_flags", "dump_seq"))
 # The per-flow loops trylock and unlock ukeys through the lock table directly (no UkeyMutex handle).
 try_lock, unlock = UKEY_LOCKS.try_acquire, UKEY_LOCKS.release
-_SET_USED, _SET_TCP_FLAGS, _SET_DUMP_SEQ = (Ukey.__dict__[a].__set__ for a in ("used", "tcp_flags", "dump_seq"))
 
 
 def _consume(it: object) -> None:
@@ -177,13 +177,15 @@ def _keep_unchanged_batch(ukeys: list[Ukey | None], batch: TerseBatch, ctx: _Pas
         versions = list(map(_VERSION, live))
     ctx.tally.kept += n
     ctx.tally.kept_at_once += n
+    # The columns are copied: a backend may refill the same buffers in the next dump (as a C datapath
+    # refills one array per dpif_flow_dump_next), and a batch must not be compared with itself.
     return KeptBlock(
         live,
         versions,
-        batch.n_packets,
-        batch.n_bytes,
-        batch.used_ms,
-        batch.tcp_flags,
+        batch.n_packets[:],
+        batch.n_bytes[:],
+        batch.used_ms[:],
+        batch.tcp_flags[:],
         dump_seq,
         ctx.reval_seq,
         min_used,

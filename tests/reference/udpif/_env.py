@@ -22,6 +22,7 @@ from reference.dpif import (
     GetOp,
     PutFlags,
     PutOp,
+    TerseBatch,
     UfidArg,
     Upcall,
 )
@@ -76,10 +77,14 @@ class RecordingDpif(Dpif):
     ``hidden`` UFIDs (or keys) are left out of dumps, to make the cache miss
     a flow. ``dump_ms`` scripts how far ``clock`` advances during each dump.
     ``columnar``: batched dumps are the inner datapath's own (terse ones in
-    columns) instead of ``flow_dump`` cut into lists.
+    columns) instead of ``flow_dump`` cut into lists; ``"reused"``: the same,
+    with the columns copied into lists that every dump refills in place (as a
+    C backend refills one array per ``dpif_flow_dump_next``).
     """
 
-    def __init__(self, inner: ReferenceDatapath, clock: ManualClock | None = None, *, columnar: bool = False) -> None:
+    def __init__(
+        self, inner: ReferenceDatapath, clock: ManualClock | None = None, *, columnar: bool | Literal["reused"] = False
+    ) -> None:
         self.inner = inner
         self.clock = clock
         self.columnar = columnar  # pass the inner datapath's batches through (else flow_dump cut into lists)
@@ -89,6 +94,7 @@ class RecordingDpif(Dpif):
         self.dump_ms: list[int] = []
         self.fail_modify = False  # answer every MODIFY put in operate() with EINVAL
         self._lock = threading.Lock()
+        self._buffers: dict[int, tuple[list[int], list[int], list[int], list[int]]] = {}
 
     def _record(self, name: str, detail: Any, terse: bool) -> None:
         with self._lock:
@@ -138,7 +144,18 @@ class RecordingDpif(Dpif):
         self._record("dump", None, terse)
         if self.clock is not None and self.dump_ms:
             self.clock.advance(self.dump_ms.pop(0))
-        return self.inner.flow_dump_batches(terse=terse, max_flows=max_flows)
+        batches = self.inner.flow_dump_batches(terse=terse, max_flows=max_flows)
+        return self._refilled(batches) if self.columnar == "reused" else batches
+
+    def _refilled(self, batches: Iterator[Sequence[DpifFlow]]) -> Iterator[Sequence[DpifFlow]]:
+        for i, batch in enumerate(batches):
+            if type(batch) is not TerseBatch:
+                yield batch
+                continue
+            bufs = self._buffers.setdefault(i, ([], [], [], []))
+            for buf, col in zip(bufs, (batch.n_packets, batch.n_bytes, batch.used_ms, batch.tcp_flags), strict=True):
+                buf[:] = col
+            yield TerseBatch(batch.ufids, *bufs)
 
     def flow_flush(self) -> None:
         self._record("flush", None, False)
@@ -221,7 +238,7 @@ def make_env(
     ufid_support: bool = True,
     config: UdpifConfig | None = None,
     probe: bool = True,
-    columnar: bool = False,
+    columnar: bool | Literal["reused"] = False,
     ufid_secret: int | None = None,
 ) -> Env:
     """A reference datapath with ports p1..p3, a rule table forwarding host 1's traffic to p2, and a Udpif.
