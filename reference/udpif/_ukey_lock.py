@@ -38,23 +38,21 @@ class UkeyLockTable:
 
     def acquire(self, owner: object, blocking: bool = True, timeout: float = -1) -> bool:
         """Lock ``owner``'s mutex; with ``blocking=False`` return False at once if it is held (a trylock)."""
+        if not blocking:
+            return self.try_acquire(owner)
         with self._guard:
-            if owner not in self._held:
-                self._held.add(owner)
-                return True
-            if not blocking:
-                return False
-            self._waiters += 1
-            try:
-                ok = self._cond.wait_for(lambda: owner not in self._held, None if timeout < 0 else timeout)
-            finally:
-                self._waiters -= 1
-            if ok:
-                self._held.add(owner)
-            return ok
+            if owner in self._held:
+                self._waiters += 1
+                try:
+                    if not self._cond.wait_for(lambda: owner not in self._held, None if timeout < 0 else timeout):
+                        return False
+                finally:
+                    self._waiters -= 1
+            self._held.add(owner)
+            return True
 
     def try_acquire(self, owner: object) -> bool:
-        """``acquire(owner, blocking=False)`` for the revalidator's per-flow loops."""
+        """``acquire(owner, blocking=False)``; called directly by the revalidator's per-flow loops."""
         held = self._held
         with self._guard:
             if owner in held:

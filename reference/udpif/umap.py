@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -57,6 +58,7 @@ def wire_of(ukey: Ukey) -> bytes | None:
     return ufid.to_wire() if ukey.pmd_id is None and isinstance(ufid, Ufid) else None
 
 
+@dataclass(slots=True, eq=False)
 class KeptBlock:
     """A terse batch whose ukeys a revalidator kept all at once, as it left them (see :meth:`UkeyMap.kept_block`).
 
@@ -65,32 +67,18 @@ class KeptBlock:
     keep; the four columns are the batch's statistics as dumped then, every
     ukey holding the same counts; ``dump_seq`` and ``reval_seq`` are those the
     ukeys were kept under, and ``min_used`` the oldest "used" time the keep
-    gave them. The revalidator moves ``dump_seq`` on when it keeps the block again.
+    gave them. Not frozen: the revalidator moves ``dump_seq`` on when it keeps the block again.
     """
 
-    __slots__ = ("dump_seq", "min_used", "n_bytes", "n_packets", "reval_seq", "tcp_flags", "ukeys", "used", "versions")
-
-    def __init__(  # noqa: PLR0917 - one field per column of the batch and per sequence number
-        self,
-        ukeys: list[Ukey],
-        versions: list[int],
-        n_packets: Sequence[int],
-        n_bytes: Sequence[int],
-        used: Sequence[int],
-        tcp_flags: Sequence[int],
-        dump_seq: int,
-        reval_seq: int,
-        min_used: int,
-    ) -> None:
-        self.ukeys = ukeys
-        self.versions = versions
-        self.n_packets = n_packets
-        self.n_bytes = n_bytes
-        self.used = used
-        self.tcp_flags = tcp_flags
-        self.dump_seq = dump_seq
-        self.reval_seq = reval_seq
-        self.min_used = min_used
+    ukeys: list[Ukey]
+    versions: list[int]
+    n_packets: Sequence[int]
+    n_bytes: Sequence[int]
+    used: Sequence[int]
+    tcp_flags: Sequence[int]
+    dump_seq: int
+    reval_seq: int
+    min_used: int
 
 
 class Shard:
